@@ -1,0 +1,69 @@
+// Context: everything a computation needs that is not a tensor: the device,
+// the CUDA stream, the cuBLAS and cuDNN handles and a scratch workspace.
+//
+// There is no process-global state: every call that computes takes a Context.
+// CUDA types are forward-declared here so that CPU-only code never needs the
+// CUDA headers (the declarations match the toolkit's own).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+struct CUstream_st;
+struct cublasContext;
+struct cudnnContext;
+
+namespace deftnn {
+
+enum class Device { CPU, CUDA };
+const char* device_name(Device d);
+Device device_from_name(const std::string& name);  // "cpu" | "cuda" | "gpu"
+
+// True when this build has CUDA and the machine has at least one usable GPU.
+bool cuda_available();
+// A one-line reason why cuda_available() is false ("built without CUDA",
+// "no CUDA device: <driver message>"), or "" when it is true.
+std::string cuda_unavailable_reason();
+
+class Context {
+ public:
+  // A CPU context. Cheap.
+  static std::unique_ptr<Context> cpu();
+  // A CUDA context on `device`: creates a stream and cuBLAS/cuDNN handles.
+  // Throws deftnn::Error naming the reason when there is no usable GPU.
+  static std::unique_ptr<Context> cuda(int device = 0);
+  static std::unique_ptr<Context> make(Device d) { return d == Device::CPU ? cpu() : cuda(); }
+
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  Device device() const { return device_; }
+  bool is_cuda() const { return device_ == Device::CUDA; }
+  int device_index() const { return device_index_; }
+
+  CUstream_st* stream() const { return stream_; }  // cudaStream_t
+  cublasContext* cublas() const { return cublas_; }  // cublasHandle_t, math mode pinned to fp32
+  cudnnContext* cudnn();                            // cudnnHandle_t, created on first use
+
+  // Scratch memory on the context's device, valid until the next call. Grows,
+  // never shrinks. Not for results that outlive one operation.
+  void* workspace(size_t bytes);
+  size_t workspace_size() const { return workspace_bytes_; }
+
+  // Waits for all work queued on the stream (no-op on the CPU).
+  void synchronize() const;
+
+ private:
+  Context() = default;
+  Device device_ = Device::CPU;
+  int device_index_ = 0;
+  CUstream_st* stream_ = nullptr;
+  cublasContext* cublas_ = nullptr;
+  cudnnContext* cudnn_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+};
+
+}  // namespace deftnn

@@ -1,0 +1,16 @@
+// Private to gemm/: the backends behind the front door. Arguments arrive
+// checked and with explicit strides.
+#pragma once
+
+#include "gemm/gemm.h"
+
+namespace deftnn {
+
+GemmArgs with_tight_strides(GemmArgs a);
+void cpu_blas_gemm(const GemmArgs& a);
+// cublas_backend.cpp (throws without CUDA).
+void cublas_gemm(Context& ctx, const GemmArgs& a, GemmBackend which);
+// kernels/fission_gemm.cu (throws without CUDA).
+void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config);
+
+}  // namespace deftnn

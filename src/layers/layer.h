@@ -1,0 +1,78 @@
+// The layer contract. Every layer has forward and backward on the CPU and on
+// CUDA; the device is the device of the tensors passed in (and of ctx).
+//
+// Shapes: activations are (N, C, H, W) for spatial layers and (N, F) after
+// Flatten. A layer never allocates its output: the Net asks infer() for the
+// output shape and hands in a tensor of that shape on ctx's device.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "gemm/gemm.h"
+
+namespace deftnn {
+
+// A learnable (or persistent) tensor of a layer. Saved in model files as
+// "<layer>.<name>".
+struct Param {
+  std::string name;     // "weight", "bias", "running_mean", ...
+  Tensor value;
+  Tensor grad;          // same shape; undefined for non-trainable buffers
+  bool trainable = true;
+  float lr_mult = 1.f, decay_mult = 1.f;  // Caffe's per-parameter multipliers
+};
+
+// What `deftnn inspect` and the benchmarks report of a GEMM layer, in Caffe's
+// convention: W (M x K) times X (K x N), `groups` independent products.
+struct GemmShape {
+  int64_t M = 0, N = 0, K = 0, groups = 1;
+};
+
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  const std::string& name() const { return name_; }
+  virtual std::string type() const = 0;  // the graph file's "type"
+
+  // Output shape for an input shape; also sizes the parameters on first call.
+  // Throws deftnn::Error naming the layer when the input does not fit.
+  virtual Shape infer(const Shape& in) = 0;
+  // Seeded parameter initialisation (after infer).
+  virtual void init_params(Rng& rng) {}
+  virtual std::vector<Param*> params() { return {}; }
+
+  // y = f(x). `train` switches Dropout and BatchNorm to training behaviour.
+  virtual void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) = 0;
+  // Writes (overwrites) the parameter gradients from dy and, when dx is not
+  // null, the input gradient. x and y are the tensors of the last forward.
+  virtual void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) = 0;
+
+  // The layer's entry in a graph file, parameters included, so that
+  // make_layer(config()) rebuilds it.
+  virtual nlohmann::json config() const = 0;
+
+  // GEMM layers (conv, linear) only.
+  virtual bool has_gemm() const { return false; }
+  virtual GemmShape gemm_shape(const Shape& in) const { return {}; }
+  // Multiply-adds x 2 of one forward pass for input shape `in` (whole batch).
+  virtual int64_t flops(const Shape& in) const { return 0; }
+  // How the forward GEMM runs (backend, fission format). Backward is fp32 always.
+  GemmConfig gemm_config;
+
+ private:
+  std::string name_;
+};
+
+// Builds a layer from its graph-file entry ({"type": ..., "name": ..., ...}).
+// An unknown type throws an Error that lists the known types.
+std::unique_ptr<Layer> make_layer(const nlohmann::json& spec);
+std::vector<std::string> known_layer_types();
+
+}  // namespace deftnn

@@ -1,0 +1,80 @@
+// Helpers shared by the test suite: seeded inputs, GPU skipping, poisoning
+// and error reports that print the parameters and the worst mismatch.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+// Skips the current test, visibly, when no GPU is usable.
+#define DEFTNN_REQUIRE_GPU()                                                    \
+  do {                                                                          \
+    std::string why_ = ::deftnn::cuda_unavailable_reason();                     \
+    if (!why_.empty()) GTEST_SKIP() << "GPU test skipped: " << why_;            \
+  } while (0)
+
+namespace deftnn::test {
+
+// Uniform values in [lo, hi); never all zero.
+inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = rng.uniform(lo, hi);
+  return v;
+}
+
+// Small integers in [-r, r]: products and sums stay exact in fp32 for the
+// sizes the tests use, so GEMM results can be compared bit for bit.
+inline std::vector<float> small_int_vector(size_t n, uint64_t seed, int r = 3) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(int(rng.below(2 * r + 1)) - r);
+  return v;
+}
+
+inline Tensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  return Tensor::from_vector(s, random_vector(size_t(shape_numel(s)), seed, lo, hi));
+}
+
+// Fills with NaN so an element the code under test forgets to write shows.
+inline void poison(Tensor& t, const Context& ctx) { t.fill_(std::numeric_limits<float>::quiet_NaN(), ctx); }
+
+// Compares got against ref elementwise with |got - ref| <= atol + rtol * |ref|.
+// On failure reports `what`, the count, the first mismatches and the worst.
+inline ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<double>& ref,
+                                            double atol, double rtol, const std::string& what = "") {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs reference " << ref.size();
+  size_t bad = 0, worst = 0;
+  double worst_err = -1;
+  std::string first;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double err = std::fabs(double(got[i]) - ref[i]);
+    bool ok = std::isfinite(got[i]) && err <= atol + rtol * std::fabs(ref[i]);
+    if (!ok) {
+      if (bad < 5)
+        first += "\n  [" + std::to_string(i) + "] got " + std::to_string(got[i]) + " want " + std::to_string(ref[i]);
+      ++bad;
+    }
+    if (!std::isfinite(got[i])) err = std::numeric_limits<double>::infinity();
+    if (err > worst_err) worst_err = err, worst = i;
+  }
+  if (!bad) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": " << bad << " of " << got.size()
+                                       << " elements off (atol " << atol << ", rtol " << rtol << ")" << first
+                                       << "\n  worst [" << worst << "] error " << worst_err;
+}
+
+inline ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& ref,
+                                            double atol, double rtol, const std::string& what = "") {
+  return all_close(got, std::vector<double>(ref.begin(), ref.end()), atol, rtol, what);
+}
+
+}  // namespace deftnn::test

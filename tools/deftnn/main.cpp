@@ -1,0 +1,20 @@
+// The deftnn command line: one subcommand per job. Errors from the library
+// arrive as deftnn::Error and leave here as a message and exit code 1.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
+  app.require_subcommand(1);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const deftnn::Error& e) {
+    fmt::print(stderr, "deftnn: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
