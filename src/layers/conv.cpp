@@ -145,6 +145,7 @@ void Conv2d::on_device_change(Context& ctx) {
 }
 
 int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const {
+  if (chunk_images_override > 0) return std::min(chunk_images_override, std::max<int64_t>(N, 1));
   if (!ctx.is_cuda()) return 1;  // CPU: per-image GEMMs, written straight into y
   return std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(bytes_per_image, 1), 1, std::max<int64_t>(N, 1));
 }

@@ -66,8 +66,13 @@ class Conv2d : public Layer {
   // for the last input shape, for benchmark records; "" before the first use.
   std::string cudnn_algo() const;
 
-  // Column matrices larger than this are split into several batch chunks.
+  // On the GPU, column matrices larger than this are split into several
+  // batch chunks.
   static constexpr int64_t kMaxColumnBytes = int64_t(1) << 30;
+  // Images per chunk (one im2col and one GEMM per group each); 0 = automatic
+  // (CPU: 1, written straight into y; GPU: as many as kMaxColumnBytes allows).
+  // Tests set it to run the batched (GPU) path on the CPU and to force chunks.
+  int64_t chunk_images_override = 0;
 
  private:
   ConvGeom geom(const Shape& in) const;  // geometry of one group for input `in`
