@@ -1,1 +1,5 @@
-set(DEFTNN_SOURCES_CPU sve_state.cpp)
+set(DEFTNN_SOURCES_CPU sve_state.cpp layer_util.cpp registry.cpp relu.cpp pool.cpp lrn.cpp dropout.cpp flatten.cpp
+    batchnorm.cpp softmax.cpp loss.cpp)
+set(DEFTNN_SOURCES_CUDA kernels/relu_kernels.cu kernels/pool_kernels.cu kernels/lrn_kernels.cu
+    kernels/dropout_kernels.cu kernels/batchnorm_kernels.cu kernels/softmax_kernels.cu)
+set(DEFTNN_SOURCES_NOCUDA kernels/layer_kernels_nocuda.cpp)
