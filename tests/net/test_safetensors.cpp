@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "net/net.h"
 #include "net/safetensors.h"
 #include "test_util.h"
 
@@ -194,6 +196,51 @@ TEST_F(SafetensorsTest, OverwriteIsAtomic) {
   write_safetensors(p, b);
   TensorFile back = read_safetensors(p);
   EXPECT_EQ(back.tensors.at("t").to_vector(*Context::cpu()), b.tensors.at("t").to_vector(*Context::cpu()));
+}
+
+}  // namespace
+}  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// Half of the interoperability check with the Python `safetensors` package,
+// driven by tests/python/check_safetensors.py (which sets DEFTNN_INTEROP_DIR):
+// writes files for Python to read, and reads the one Python wrote.
+TEST(SafetensorsInterop, WithPython) {
+  const char* dir = std::getenv("DEFTNN_INTEROP_DIR");
+  if (!dir) GTEST_SKIP() << "run by tests/python/check_safetensors.py (DEFTNN_INTEROP_DIR unset)";
+  std::string d = dir;
+  // Python wrote x = arange(6, dtype=float32).reshape(2, 3), y = int64 [1, 2, 3],
+  // metadata {"who": "python"}.
+  TensorFile py = read_safetensors(d + "/python.safetensors");
+  EXPECT_EQ(py.metadata.at("who"), "python");
+  ASSERT_EQ(py.tensors.at("x").shape(), (Shape{2, 3}));
+  EXPECT_EQ(py.tensors.at("x").to_vector(*Context::cpu()), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  const Tensor& y = py.tensors.at("y");
+  ASSERT_EQ(y.dtype(), DType::I64);
+  EXPECT_EQ(y.data<int64_t>()[0] + y.data<int64_t>()[1] * 10 + y.data<int64_t>()[2] * 100, 321);
+
+  // For Python: f = arange(12) as F32 (3, 4), i = [-1, 0, 7] I32, u = [255, 1] U8,
+  // metadata {"deftnn.test": "yes"}.
+  TensorFile tf;
+  std::vector<float> f(12);
+  for (int i = 0; i < 12; ++i) f[size_t(i)] = float(i);
+  tf.tensors["f"] = Tensor::from_vector({3, 4}, f);
+  Tensor ints = Tensor::empty({3}, DType::I32);
+  ints.data<int32_t>()[0] = -1, ints.data<int32_t>()[1] = 0, ints.data<int32_t>()[2] = 7;
+  tf.tensors["i"] = ints;
+  Tensor bytes = Tensor::empty({2}, DType::U8);
+  bytes.data<uint8_t>()[0] = 255, bytes.data<uint8_t>()[1] = 1;
+  tf.tensors["u"] = bytes;
+  tf.metadata["deftnn.test"] = "yes";
+  write_safetensors(d + "/deftnn.safetensors", tf);
+
+  // A model file: LeNet with seeded weights.
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.init(5);
+  net.metadata()["from"] = "interop test";
+  net.save(d + "/lenet.safetensors");
 }
 
 }  // namespace

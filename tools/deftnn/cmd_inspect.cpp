@@ -43,7 +43,7 @@ std::string grouped(int64_t v) {
 void run_inspect(const InspectOptions& o) {
   if (o.batch < 1) throw deftnn::Error(fmt::format("--batch must be at least 1, got {}", o.batch), "", __FILE__, __LINE__);
   deftnn::Net net = deftnn::Net::load(o.model);
-  nlohmann::json layers = nlohmann::json::array();
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   int64_t total_params = 0, total_flops = 0;
   for (size_t i = 0; i < net.size(); ++i) {
     deftnn::Layer& l = net.layer(i);
@@ -51,7 +51,7 @@ void run_inspect(const InspectOptions& o) {
     int64_t params = param_count(l), flops = l.flops(in);
     total_params += params;
     total_flops += flops;
-    nlohmann::json row = {{"name", l.name()}, {"type", l.type()}, {"input", in},  {"output", out},
+    nlohmann::ordered_json row = {{"name", l.name()}, {"type", l.type()}, {"input", in},  {"output", out},
                           {"params", params}, {"flops", flops}};
     if (l.has_gemm()) {
       deftnn::GemmShape g = l.gemm_shape(in);
@@ -60,7 +60,7 @@ void run_inspect(const InspectOptions& o) {
     layers.push_back(row);
   }
   if (o.json) {
-    nlohmann::json doc = {{"model", o.model},
+    nlohmann::ordered_json doc = {{"model", o.model},
                           {"name", net.name()},
                           {"input", net.input_shape()},
                           {"classes", net.classes()},
