@@ -153,7 +153,7 @@ std::unique_ptr<Layer> make_layer(const json& spec) {
   if (t == "linear") return std::make_unique<StubLinear>(spec);
   for (const auto& k : known_layer_types())
     if (k == t) return std::make_unique<StubShape>(spec);
-  DEFTNN_FAIL("unknown layer type '{}' (known: avgpool conv dropout flatten linear lrn maxpool relu)", t);
+  DEFTNN_FAIL("unknown type '{}' (known: avgpool conv dropout flatten linear lrn maxpool relu)", t);
 }
 
 }  // namespace deftnn

@@ -219,7 +219,7 @@ TEST_F(NetTest, CorruptModelFilesAreRefused) {
     g["layers"][1]["type"] = "warp";
     t.metadata["deftnn.graph"] = g.dump();
   });
-  expect_error([&] { Net::load(p); }, {p, "unknown layer type 'warp'", "layers[1]"});
+  expect_error([&] { Net::load(p); }, {p, "unknown type 'warp'", "layers[1]"});
 
   // Byte-level damage to a real model file.
   std::ifstream f(good, std::ios::binary);
@@ -290,7 +290,7 @@ TEST_F(NetTest, MalformedGraphsAreRefused) {
   check("layers.json", bad, {"key 'layers'"});
   bad = g;
   bad["layers"][1]["type"] = "warp";
-  check("type.json", bad, {"layers[1]", "unknown layer type 'warp'"});
+  check("type.json", bad, {"layers[1]", "unknown type 'warp'"});
   bad = g;
   bad["layers"][1].erase("type");
   check("notype.json", bad, {"layers[1]", "'type'"});
