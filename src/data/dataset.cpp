@@ -294,3 +294,15 @@ TrainValSplit split_validation(const Dataset& ds, int64_t n_val, uint64_t seed) 
 }
 
 }  // namespace deftnn::data
+
+namespace deftnn::data {
+
+int64_t padding_to_fit(const Shape& image, const Shape& input, const std::string& dataset, const std::string& model) {
+  bool ok = image.size() == 3 && input.size() == 3 && image[0] == input[0] && input[1] >= image[1] &&
+            input[1] - image[1] == input[2] - image[2] && (input[1] - image[1]) % 2 == 0;
+  DEFTNN_CHECK(ok, "model {} takes input {} but dataset {} has images {} (only equal channels with even zero "
+               "padding are adapted)", model, shape_str(input), dataset, shape_str(image));
+  return (input[1] - image[1]) / 2;
+}
+
+}  // namespace deftnn::data

@@ -75,3 +75,13 @@ TrainValSplit split_validation(const Dataset& ds, int64_t n_val, uint64_t seed);
 Dataset subset(const Dataset& ds, const std::vector<int64_t>& indices, const std::string& name);
 
 }  // namespace deftnn::data
+
+namespace deftnn::data {
+
+// Zero padding that makes images of shape `image` (C, H, W) fit a model input
+// (C, H + 2p, W + 2p) (Fashion-MNIST 28x28 into CifarNet's 32x32: p = 2).
+// Throws an Error naming both shapes when no such p >= 0 exists.
+int64_t padding_to_fit(const Shape& image, const Shape& input, const std::string& dataset,
+                       const std::string& model);
+
+}  // namespace deftnn::data
