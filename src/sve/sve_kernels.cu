@@ -101,27 +101,33 @@ __global__ void swap_rows_kernel(float* __restrict__ x, int64_t n, int64_t ldx, 
   }
 }
 
-// One thread per output element (r, j): y[r, j] = x[r, kept[j]].
+// Block (x, y): row y (grid-strided past the grid's y limit), kept columns
+// j = x * blockDim + t: y[r, j] = x[r, kept[j]]. No divisions; kept[] reads coalesce.
 __global__ void copy_cols_kernel(const float* __restrict__ x, int64_t rows, int64_t ldx,
                                  const int32_t* __restrict__ kept, int64_t kept_k, float* __restrict__ y, int64_t ldy) {
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < rows * kept_k;
-       idx += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = idx / kept_k, j = idx % kept_k;
-    y[r * ldy + j] = x[r * ldx + kept[j]];
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= kept_k) return;
+  const int64_t src = kept[j];
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) y[r * ldy + j] = x[r * ldx + src];
+}
+
+// Block (x, y): row y (grid-strided), pair p = x * blockDim + t.
+__global__ void swap_cols_kernel(float* __restrict__ x, int64_t rows, int64_t ldx, const int32_t* __restrict__ pairs,
+                                 int64_t num_pairs) {
+  const int64_t p = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (p >= num_pairs) return;
+  const int64_t a = pairs[2 * p], b = pairs[2 * p + 1];
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    float* row = x + r * ldx;
+    float t = row[a];
+    row[a] = row[b];
+    row[b] = t;
   }
 }
 
-// One thread per (row, pair).
-__global__ void swap_cols_kernel(float* __restrict__ x, int64_t rows, int64_t ldx, const int32_t* __restrict__ pairs,
-                                 int64_t num_pairs) {
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < rows * num_pairs;
-       idx += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = idx / num_pairs, p = idx % num_pairs;
-    float* row = x + r * ldx;
-    float t = row[pairs[2 * p]];
-    row[pairs[2 * p]] = row[pairs[2 * p + 1]];
-    row[pairs[2 * p + 1]] = t;
-  }
+dim3 col_grid(int64_t rows, int64_t count) {
+  int64_t gy = rows < 1 ? 1 : (rows > 65535 ? 65535 : rows);
+  return dim3(unsigned((count + kThreads - 1) / kThreads), unsigned(gy));
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
@@ -168,14 +174,12 @@ void swap_rows(Context& ctx, float* x, int64_t n, int64_t ldx, const int32_t* pa
 
 void copy_cols(Context& ctx, const float* x, int64_t rows, int64_t ldx, const int32_t* kept, int64_t kept_k, float* y,
                int64_t ldy) {
-  copy_cols_kernel<<<unsigned(blocks_for(rows * kept_k)), kThreads, 0, stream_of(ctx)>>>(x, rows, ldx, kept, kept_k,
-                                                                                        y, ldy);
+  copy_cols_kernel<<<col_grid(rows, kept_k), kThreads, 0, stream_of(ctx)>>>(x, rows, ldx, kept, kept_k, y, ldy);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
 void swap_cols(Context& ctx, float* x, int64_t rows, int64_t ldx, const int32_t* pairs, int64_t num_pairs) {
-  swap_cols_kernel<<<unsigned(blocks_for(rows * num_pairs)), kThreads, 0, stream_of(ctx)>>>(x, rows, ldx, pairs,
-                                                                                          num_pairs);
+  swap_cols_kernel<<<col_grid(rows, num_pairs), kThreads, 0, stream_of(ctx)>>>(x, rows, ldx, pairs, num_pairs);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
