@@ -20,6 +20,9 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/cuda_check.h"
 #include "formats/codec.h"
 #include "gemm/backends.h"
@@ -68,11 +71,16 @@ __device__ __forceinline__ void unpack_words(const uint32_t* w, float* v, int n)
       }
     }
   } else {
-    constexpr __nv_fp8_interpretation_t kind = F == E4M3 ? __NV_E4M3 : __NV_E5M2;
+    // Hopper's converter: one cvt per two values to f16x2, then f16 -> f32.
     for (int i = 0; i < n / 4; ++i) {
-      __half2_raw lo = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(w[i] & 0xffffu), kind);
-      __half2_raw hi = __nv_cvt_fp8x2_to_halfraw2(__nv_fp8x2_storage_t(w[i] >> 16), kind);
-      float2 a = __half22float2(__half2(lo)), b = __half22float2(__half2(hi));
+      uint32_t h01, h23;
+      if constexpr (F == E4M3)
+        asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n cvt.rn.f16x2.e4m3x2 %1, h;}"
+            : "=r"(h01), "=r"(h23) : "r"(w[i]));
+      else
+        asm("{.reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e5m2x2 %0, l;\n cvt.rn.f16x2.e5m2x2 %1, h;}"
+            : "=r"(h01), "=r"(h23) : "r"(w[i]));
+      float2 a = __half22float2(*reinterpret_cast<__half2*>(&h01)), b = __half22float2(*reinterpret_cast<__half2*>(&h23));
       v[4 * i] = a.x, v[4 * i + 1] = a.y, v[4 * i + 2] = b.x, v[4 * i + 3] = b.y;
     }
   }
@@ -84,7 +92,7 @@ __device__ __forceinline__ void unpack_words(const uint32_t* w, float* v, int n)
 template <int E>
 __device__ __forceinline__ uint32_t d8_encode_dev(float x) {
   constexpr int B = (1 << (E - 1)) - 1;
-  const float s = __uint_as_float(uint32_t(B) << 23);  // 2^(B-127)
+  const float s = __uint_as_float(B >= 1 ? uint32_t(B) << 23 : 0x00400000u);  // 2^(B-127)
   uint32_t u = __float_as_uint(x);
   uint32_t sign = (u >> 24) & 0x80u;
   if ((u & 0x7fffffffu) > 0x7f800000u) return sign | 0x7fu;
@@ -109,7 +117,10 @@ __device__ __forceinline__ uint32_t encode2(float a, float b) {
   } else if constexpr (is_d8(F)) {
     return d8_encode_dev<d8e(F)>(a) | (d8_encode_dev<d8e(F)>(b) << 8);
   } else if constexpr (F == E4M3 || F == E5M2) {
-    return uint32_t(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, F == E4M3 ? __NV_E4M3 : __NV_E5M2));
+    unsigned short d;  // cvt puts its first operand in the upper byte
+    if constexpr (F == E4M3) asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(d) : "f"(b), "f"(a));
+    else asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(d) : "f"(b), "f"(a));
+    return d;
   } else {
     return 0;  // F32 stores floats directly
   }
@@ -148,6 +159,8 @@ struct Params {
   int64_t ldc;
   float alpha, beta;
   bool trans_b, trans_c, vec_b;
+  int kt_per_split;  // k-tiles per blockIdx.z
+  float* partial;    // split-K: [splits][M][N] sums (alpha, beta applied by reduce_kernel)
 };
 
 // FA: format of A in global memory; FS: format of both tiles in shared memory;
@@ -163,7 +176,9 @@ __global__ void __launch_bounds__(NT, 2) fission_kernel(Params p) {
   const int tm = (warp >> 1) * 4 + (lane >> 3);
   const int tn = (warp & 1) * 8 + (lane & 7);
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
-  const int nkt = (p.K + BK - 1) / BK;
+  const int nkt_all = (p.K + BK - 1) / BK;
+  const int kt0 = blockIdx.z * p.kt_per_split;
+  const int nkt = min(nkt_all, kt0 + p.kt_per_split);  // loop end (absolute k-tile)
 
   // ---- A staging: each thread moves CH bytes of the packed tile.
   constexpr int GA = fbytes(FA);
@@ -247,16 +262,16 @@ __global__ void __launch_bounds__(NT, 2) fission_kernel(Params p) {
       for (int j = 0; j < 4; ++j) hacc[i][j] = __float2half2_rn(0.f);
   }
 
-  if (nkt > 0) {
-    load_a(0);
-    load_b(0);
+  if (kt0 < nkt) {
+    load_a(kt0);
+    load_b(kt0);
     store_a(smem[0][0]);
     store_b(smem[0][1]);
     __syncthreads();
   }
 
-  for (int kt = 0; kt < nkt; ++kt) {
-    const int buf = kt & 1;
+  for (int kt = kt0; kt < nkt; ++kt) {
+    const int buf = (kt - kt0) & 1;
     if (kt + 1 < nkt) {
       load_a(kt + 1);
       load_b(kt + 1);
@@ -305,7 +320,7 @@ __global__ void __launch_bounds__(NT, 2) fission_kernel(Params p) {
       }
     }
     if constexpr (H2) {
-      if ((kt + 1) % FLUSH == 0 || kt + 1 == nkt) {
+      if ((kt - kt0 + 1) % FLUSH == 0 || kt + 1 == nkt) {
 #pragma unroll
         for (int i = 0; i < 8; ++i)
 #pragma unroll
@@ -332,12 +347,121 @@ __global__ void __launch_bounds__(NT, 2) fission_kernel(Params p) {
     for (int j = 0; j < 8; ++j) {
       const int n = n0 + (j / VEC) * (16 * VEC) + tn * VEC + (j % VEC);
       if (n >= p.N) continue;
+      if (p.partial) {
+        p.partial[(int64_t(blockIdx.z) * p.M + m) * p.N + n] = acc[i][j];
+        continue;
+      }
       float* c = p.trans_c ? p.C + int64_t(n) * p.ldc + m : p.C + int64_t(m) * p.ldc + n;
       float v = p.alpha * acc[i][j];
       if (p.beta != 0.f) v = fmaf(p.beta, *c, v);
       *c = v;
     }
   }
+}
+
+// ------------------------------------------------------ split-K reduction
+// C = alpha * sum_z partial[z] + beta * C, in C's layout (trans_c, ldc).
+__global__ void reduce_kernel(const float* partial, int splits, int M, int N, float* C, int64_t ldc, bool trans_c,
+                              float alpha, float beta) {
+  int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x, mn = int64_t(M) * N;
+  if (idx >= mn) return;
+  float s = 0.f;
+  for (int z = 0; z < splits; ++z) s += partial[z * mn + idx];
+  int m = int(idx / N), n = int(idx % N);
+  float* c = trans_c ? C + int64_t(n) * ldc + m : C + int64_t(m) * ldc + n;
+  float v = alpha * s;
+  if (beta != 0.f) v = fmaf(beta, *c, v);
+  *c = v;
+}
+
+// --------------------------------------------------- small N (batch <= 16)
+// Memory-bound shapes (fully connected layers at small batch): every weight is
+// used N times only, so the kernel streams the packed weights from global
+// memory straight into registers (2 adjacent m per thread: one 32-bit word in
+// the 16-bit formats), unpacks them and multiplies with the B chunk staged
+// in shared memory (rounded through the shared-memory format, as the tiled
+// kernel does). Grid: (M / 256, k-splits); sums go to partial[z][m][n].
+constexpr int SK_THREADS = 128, SK_KCHUNK = 64;
+template <int FA, int FS, int NB>
+__global__ void __launch_bounds__(SK_THREADS) skinny_kernel(Params p) {
+  __shared__ float Bs[SK_KCHUNK][NB];
+  constexpr int GA = fbytes(FA);
+  const int m = (blockIdx.x * SK_THREADS + threadIdx.x) * 2;
+  const int kb = blockIdx.y * p.kt_per_split * BK, ke = min(p.K, kb + p.kt_per_split * BK);
+  float acc[2][NB];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < NB; ++j) acc[i][j] = 0.f;
+  for (int k0 = kb; k0 < ke; k0 += SK_KCHUNK) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < SK_KCHUNK * NB / 2; e += SK_THREADS) {
+      int kk = e / (NB / 2 > 0 ? NB / 2 : 1), n = (e % (NB / 2 > 0 ? NB / 2 : 1)) * 2;
+      if constexpr (NB == 1) kk = e, n = 0;
+      int k = k0 + kk;
+      auto bval = [&](int nn) -> float {
+        if (k >= ke || nn >= p.N) return 0.f;
+        return p.trans_b ? p.B[int64_t(nn) * p.ldb + k] : p.B[int64_t(k) * p.ldb + nn];
+      };
+      float v0 = bval(n), v1 = NB > 1 ? bval(n + 1) : 0.f;
+      if constexpr (FS != F32) {
+        uint32_t w = encode2<FS>(v0, v1);
+        float d[4];
+        uint32_t ww[1] = {w};
+        if constexpr (fbytes(FS) == 2) unpack_words<FS>(ww, d, 2);
+        else unpack_words<FS>(ww, d, 4);
+        v0 = d[0], v1 = d[1];
+      }
+      Bs[kk][n] = v0;
+      if constexpr (NB > 1) Bs[kk][n + 1] = v1;
+    }
+    if (NB == 1) {
+      // e covered SK_KCHUNK / 2 rows only
+      for (int e = threadIdx.x + SK_KCHUNK / 2; e < SK_KCHUNK; e += SK_THREADS) {
+        int k = k0 + e;
+        float v = (k < ke && 0 < p.N) ? (p.trans_b ? p.B[k] : p.B[int64_t(k) * p.ldb]) : 0.f;
+        if constexpr (FS != F32) {
+          uint32_t ww[1] = {encode2<FS>(v, 0.f)};
+          float d[4];
+          if constexpr (fbytes(FS) == 2) unpack_words<FS>(ww, d, 2);
+          else unpack_words<FS>(ww, d, 4);
+          v = d[0];
+        }
+        Bs[e][0] = v;
+      }
+    }
+    __syncthreads();
+    if (m < p.M) {
+      const int kn = min(SK_KCHUNK, ke - k0);
+      const unsigned char* a = p.A + int64_t(k0) * p.a_row_bytes + int64_t(m) * GA;
+#pragma unroll 4
+      for (int kk = 0; kk < kn; ++kk) {
+        uint32_t w[1];
+        float v[4];
+        if constexpr (GA == 4) {
+          float2 t = __ldg(reinterpret_cast<const float2*>(a + int64_t(kk) * p.a_row_bytes));
+          v[0] = t.x, v[1] = t.y;
+        } else if constexpr (GA == 2) {
+          w[0] = __ldg(reinterpret_cast<const unsigned int*>(a + int64_t(kk) * p.a_row_bytes));
+          unpack_words<FA>(w, v, 2);
+        } else {
+          w[0] = __ldg(reinterpret_cast<const unsigned short*>(a + int64_t(kk) * p.a_row_bytes));
+          unpack_words<FA>(w, v, 4);
+        }
+#pragma unroll
+        for (int j = 0; j < NB; ++j) {
+          acc[0][j] = fmaf(v[0], Bs[kk][j], acc[0][j]);
+          acc[1][j] = fmaf(v[1], Bs[kk][j], acc[1][j]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+    if (m + i < p.M)
+#pragma unroll
+      for (int j = 0; j < NB; ++j)
+        if (j < p.N) p.partial[(int64_t(blockIdx.y) * p.M + m + i) * p.N + j] = acc[i][j];
 }
 
 // ----------------------------------------------------- on-the-fly packing
@@ -378,11 +502,74 @@ void launch_pack(const float* A, int64_t lda, int M, int K, unsigned char* out, 
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
+int sm_count() {
+  static int sms = [] {
+    int dev = 0, n = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    return n > 0 ? n : 132;
+  }();
+  return sms;
+}
+
+// Picks the k-split minimising waves / splits for `blocks` tiles (2 blocks
+// per SM), with at least 4 k-tiles per split and a small cost per extra split.
+int choose_splits(int64_t blocks, int nkt, int max_splits, int per_sm) {
+  const double slots = double(sm_count()) * per_sm;
+  int best = 1;
+  double best_cost = 1e30;
+  for (int s = 1; s <= max_splits && (s == 1 || nkt / s >= 4); ++s) {
+    double waves = std::ceil(double(blocks) * s / slots);
+    double cost = waves / s * (1.0 + 0.04 * (s > 1)) ;
+    if (cost < best_cost - 1e-9) best_cost = cost, best = s;
+  }
+  return best;
+}
+
 template <int FA, int FS, bool H2>
-void launch(const Params& p, cudaStream_t s) {
-  dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM));
-  fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
-  DEFTNN_CUDA_CHECK_LAUNCH();
+void launch(float* partial_base, Params p, cudaStream_t s) {
+  const int nkt = (p.K + BK - 1) / BK;
+  const float* reduce_src = nullptr;
+  int splits = 1;
+  if (!H2 && p.N <= 16 && nkt > 0) {
+    // small N: stream the weights, split K so that every SM has work
+    const int64_t blocks = (p.M + 2 * SK_THREADS - 1) / (2 * SK_THREADS);
+    splits = int(std::max<int64_t>(1, std::min<int64_t>(nkt, (sm_count() * 8 + blocks - 1) / blocks)));
+    p.kt_per_split = (nkt + splits - 1) / splits;
+    splits = (nkt + p.kt_per_split - 1) / p.kt_per_split;
+    p.partial = partial_base;
+    const dim3 grid{unsigned(blocks), unsigned(splits), 1u};
+    auto go = [&]<int NB>() { skinny_kernel<FA, (FA == FS ? FA : F32), NB><<<grid, SK_THREADS, 0, s>>>(p); };
+    if (p.N <= 1) go.template operator()<1>();
+    else if (p.N <= 2) go.template operator()<2>();
+    else if (p.N <= 4) go.template operator()<4>();
+    else if (p.N <= 8) go.template operator()<8>();
+    else go.template operator()<16>();
+    DEFTNN_CUDA_CHECK_LAUNCH();
+    reduce_src = p.partial;
+  } else {
+    dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM), 1);
+    int64_t blocks = int64_t(grid.x) * grid.y;
+    int max_s = int(std::min<int64_t>(16, (int64_t(256) << 20) / (int64_t(p.M) * p.N * 4 + 1)));
+    splits = nkt > 0 ? choose_splits(blocks, nkt, std::max(1, max_s), 2) : 1;
+    p.kt_per_split = splits > 1 ? (nkt + splits - 1) / splits : std::max(nkt, 1);
+    if (splits > 1) {
+      splits = (nkt + p.kt_per_split - 1) / p.kt_per_split;
+      p.partial = partial_base;
+      reduce_src = p.partial;
+    } else {
+      p.partial = nullptr;
+    }
+    grid.z = unsigned(splits);
+    fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+    DEFTNN_CUDA_CHECK_LAUNCH();
+  }
+  if (reduce_src) {
+    int64_t mn = int64_t(p.M) * p.N;
+    reduce_kernel<<<unsigned((mn + 255) / 256), 256, 0, s>>>(reduce_src, splits, p.M, p.N, p.C, p.ldc, p.trans_c,
+                                                             p.alpha, p.beta);
+    DEFTNN_CUDA_CHECK_LAUNCH();
+  }
 }
 
 // Calls f.template operator()<ID>() for the runtime format id.
@@ -421,6 +608,14 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
   DEFTNN_CHECK(a.M < (1 << 30) && a.N < (1 << 30) && a.K < (1 << 30), "fission GEMM: sizes over 2^30");
   if (a.M == 0 || a.N == 0) return;
   const Format f = placement_format(config.format, config.placement);
+  // One workspace request: [packed A (when packing on the fly)][split-K partial sums].
+  const size_t pack_bytes =
+      a.packed_a || a.K == 0 ? 0 : (size_t(packed_kp(a.K) * packed_row_bytes(f, a.M)) + 255) / 256 * 256;
+  const int64_t nkt = (a.K + fk::BK - 1) / fk::BK;
+  const int64_t max_splits = a.N <= 16 ? std::min<int64_t>(std::max<int64_t>(nkt, 1), fk::sm_count() * 8) : 16;
+  const size_t partial_bytes = size_t(max_splits) * size_t(a.M) * size_t(a.N) * sizeof(float);
+  char* ws = static_cast<char*>(ctx.workspace(pack_bytes + partial_bytes + 256));
+  float* partial_base = reinterpret_cast<float*>(ws + pack_bytes);
   const unsigned char* A = nullptr;
   if (a.packed_a) {
     const PackedMatrix& pm = *a.packed_a;
@@ -430,10 +625,8 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
     DEFTNN_CHECK(pm.data.is_cuda(), "packed A must live on the GPU");
     A = static_cast<const unsigned char*>(pm.data.raw());
   } else if (a.K > 0) {
-    size_t bytes = size_t(packed_kp(a.K) * packed_row_bytes(f, a.M));
-    void* ws = ctx.workspace(bytes);
     fission_pack_device(ctx, a.A, a.lda, a.M, a.K, f, ws);
-    A = static_cast<const unsigned char*>(ws);
+    A = reinterpret_cast<const unsigned char*>(ws);
   }
   fk::Params p;
   p.M = int(a.M), p.N = int(a.N), p.K = int(a.K);
@@ -447,12 +640,12 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
   cudaStream_t s = ctx.stream();
   const int id = fk::format_id(f);
   switch (config.placement) {
-    case FissionPlacement::Compute16: fk::launch<fk::F16, fk::F16, true>(p, s); return;
+    case FissionPlacement::Compute16: fk::launch<fk::F16, fk::F16, true>(partial_base, p, s); return;
     case FissionPlacement::OnChip:
-      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, F, false>(p, s); });
+      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, F, false>(partial_base, p, s); });
       return;
     case FissionPlacement::OffChip:
-      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, fk::F32, false>(p, s); });
+      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, fk::F32, false>(partial_base, p, s); });
       return;
   }
 }
