@@ -257,10 +257,20 @@ void Net::init(uint64_t seed) {
 }
 
 void Net::to(Context& ctx) {
+  // Copies between host and GPU run on a CUDA stream: moving back to the CPU
+  // with a CPU context borrows a temporary CUDA context for the copies.
+  std::unique_ptr<Context> copier;
+  if (!ctx.is_cuda())
+    for (Param* p : params())
+      if (p->value.is_cuda() || p->grad.is_cuda()) {
+        copier = Context::cuda();
+        break;
+      }
+  const Context& copy_ctx = copier ? *copier : ctx;
   for (auto& l : layers_) {
     for (Param* p : l->params()) {
-      if (p->value.defined() && p->value.device() != ctx.device()) p->value = p->value.to(ctx.device(), ctx);
-      if (p->grad.defined() && p->grad.device() != ctx.device()) p->grad = p->grad.to(ctx.device(), ctx);
+      if (p->value.defined() && p->value.device() != ctx.device()) p->value = p->value.to(ctx.device(), copy_ctx);
+      if (p->grad.defined() && p->grad.device() != ctx.device()) p->grad = p->grad.to(ctx.device(), copy_ctx);
     }
     l->on_device_change(ctx);
   }

@@ -395,6 +395,12 @@ TEST(NetCuda, LeNetForwardMatchesCpu) {
   std::vector<float> want = cpu_net.forward(*cpu, x, false).to_vector(*cpu);
   std::vector<float> got = gpu_net.forward(*gpu, x.to(Device::CUDA, *gpu), false).to_vector(*gpu);
   EXPECT_TRUE(test::all_close(got, want, 1e-4, 1e-4, "LeNet logits GPU vs CPU"));
+  // Saving from the GPU writes the same weights.
+  std::string saved = (fs::temp_directory_path() / ("deftnn-gpu-" + std::to_string(::getpid()) + ".safetensors")).string();
+  gpu_net.save(saved);
+  Net reloaded = Net::load(saved);
+  fs::remove(saved);
+  EXPECT_EQ(reloaded.forward(*cpu, x, false).to_vector(*cpu), want);
   // And back to the CPU: the same weights give the same logits bit for bit.
   gpu_net.to(*cpu);
   std::vector<float> back = gpu_net.forward(*cpu, x, false).to_vector(*cpu);
