@@ -1,0 +1,205 @@
+#include "bench/net_bench.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace deftnn::bench {
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+NetConfig baseline_config(const Context& ctx) {
+  NetConfig c;
+  c.backend = ctx.is_cuda() ? gemm_backend_name(GemmBackend::Cublas) : gemm_backend_name(GemmBackend::CpuBlas);
+  c.formats = "fp32";
+  c.tag = ctx.is_cuda() ? "fp32-cublas" : "fp32-cpublas";
+  return c;
+}
+
+void apply_config(Net& net, const NetConfig& cfg) {
+  std::optional<GemmBackend> backend;
+  if (!cfg.backend.empty()) backend = gemm_backend_from_name(cfg.backend);
+  std::optional<Format> all;
+  std::map<std::string, Format> per_layer;
+  if (cfg.formats.find('=') == std::string::npos) {
+    if (!cfg.formats.empty()) all = Format::parse(cfg.formats);
+  } else {
+    size_t pos = 0;
+    while (pos < cfg.formats.size()) {
+      size_t comma = cfg.formats.find(',', pos);
+      if (comma == std::string::npos) comma = cfg.formats.size();
+      std::string item = cfg.formats.substr(pos, comma - pos);
+      size_t eq = item.find('=');
+      DEFTNN_CHECK(eq != std::string::npos && eq > 0, "bad fission format entry '{}' (want LAYER=FORMAT)", item);
+      std::string layer = item.substr(0, eq);
+      Layer* l = net.find(layer);
+      DEFTNN_CHECK(l, "--fission names layer '{}', which {} does not have", layer, net.name());
+      DEFTNN_CHECK(l->has_gemm(), "--fission names layer '{}' ({}), which has no GEMM", layer, l->type());
+      per_layer[layer] = Format::parse(item.substr(eq + 1));
+      pos = comma + 1;
+    }
+  }
+  for (size_t i = 0; i < net.size(); ++i) {
+    Layer& l = net.layer(i);
+    if (!l.has_gemm()) continue;
+    if (backend) l.gemm_config.backend = *backend;
+    if (all) l.gemm_config.format = *all;
+    if (auto it = per_layer.find(l.name()); it != per_layer.end()) l.gemm_config.format = it->second;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+Tensor random_input(Context& ctx, const Net& net, int64_t batch, uint64_t seed) {
+  Shape s = net.input_shape();
+  s.insert(s.begin(), batch);
+  Rng rng(seed);
+  std::vector<float> v(size_t(shape_numel(s)));
+  for (auto& x : v) x = rng.uniform(-1.f, 1.f);
+  Tensor x = Tensor::from_vector(s, v).to(ctx.device(), ctx);
+  require_nonzero(x, ctx, "the benchmark input");
+  return x;
+}
+
+ForwardRunner::ForwardRunner(Context& ctx, Net& net, int64_t batch, uint64_t seed, bool graph)
+    : ctx_(ctx), net_(net), x_(random_input(ctx, net, batch, seed)) {
+  // One eager pass sizes the net's activations and workspaces, so that the
+  // captured pass neither allocates nor synchronises.
+  require_nonzero(net_.forward(ctx_, x_, false), ctx_, fmt::format("the logits of {}", net_.name()));
+  method_ = ctx.is_cuda() ? "cuda-events" : "steady-clock";
+  if (graph && ctx.is_cuda()) {
+    try {
+      graph_ = std::make_unique<CudaGraph>(ctx_, [this] { net_.forward(ctx_, x_, false); });
+      graph_->replay();
+      ctx_.synchronize();
+      method_ = "cuda-graph";
+    } catch (const Error& e) {
+      graph_.reset();
+      graph_error_ = e.what();
+    }
+  }
+}
+
+void ForwardRunner::operator()() {
+  if (graph_)
+    graph_->replay();
+  else
+    net_.forward(ctx_, x_, false);
+}
+
+namespace {
+
+// Per-layer times: each rep runs the layers one after another on this
+// benchmark's own activation buffers, with an event (or a clock reading)
+// between consecutive layers.
+void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions& opt, NetRun& run) {
+  const int64_t n = x.dim(0);
+  std::vector<Tensor> acts{x};
+  for (size_t i = 0; i < net.size(); ++i)
+    acts.push_back(Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device()));
+  auto pass = [&](SegmentTimer* timer) {
+    if (timer) timer->start();
+    for (size_t i = 0; i < net.size(); ++i) {
+      net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+      if (timer) timer->mark(i);
+    }
+  };
+  for (int w = 0; w < opt.timer.warmup; ++w) pass(nullptr);
+  ctx.synchronize();
+
+  std::unique_ptr<L2Flusher> flusher;
+  if (opt.timer.flush_l2 && ctx.is_cuda()) flusher = std::make_unique<L2Flusher>(ctx);
+  SegmentTimer timer(ctx, net.size());
+  std::vector<std::vector<double>> samples(net.size());
+  std::vector<double> sums;
+  for (int r = 0; r < opt.timer.reps; ++r) {
+    if (flusher) flusher->flush();
+    pass(&timer);
+    std::vector<double> ms = timer.elapsed_ms();
+    double sum = 0;
+    for (size_t i = 0; i < ms.size(); ++i) samples[i].push_back(ms[i]), sum += ms[i];
+    sums.push_back(sum);
+  }
+  run.layer_sum = summarize(sums);
+  for (size_t i = 0; i < net.size(); ++i) run.layers[i].time = summarize(std::move(samples[i]));
+
+  // Kernel names: one more pass, untimed, with CUPTI collecting.
+  if (opt.kernel_names && ctx.is_cuda()) {
+    if (!KernelNameRecorder::available()) {
+      run.kernel_names_error = "this build has no CUPTI";
+      return;
+    }
+    try {
+      KernelNameRecorder rec(ctx);
+      for (size_t i = 0; i < net.size(); ++i) {
+        net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+        run.layers[i].kernels = rec.take();
+      }
+    } catch (const Error& e) {
+      run.kernel_names_error = e.what();
+    }
+  }
+}
+
+NetRun describe(Context& ctx, Net& net, const std::string& model, const NetConfig& cfg, int64_t batch) {
+  NetRun run;
+  run.model = model;
+  run.tag = cfg.tag;
+  run.batch = batch;
+  run.config = cfg;
+  for (size_t i = 0; i < net.size(); ++i) {
+    Layer& l = net.layer(i);
+    LayerResult r;
+    r.name = l.name();
+    r.type = l.type();
+    r.out_shape = net.output_shape(i, batch);
+    Shape in = net.input_shape_of(i, batch);
+    r.flops = l.flops(in);
+    if (l.has_gemm()) {
+      r.gemm = l.gemm_shape(in);
+      r.backend = gemm_backend_name(resolve_backend(ctx, l.gemm_config));
+      r.format = l.gemm_config.format.name();
+    }
+    run.layers.push_back(std::move(r));
+  }
+  return run;
+}
+
+}  // namespace
+
+NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConfig& cfg, const NetBenchOptions& opt) {
+  DEFTNN_CHECK(opt.batch > 0, "batch must be positive, got {}", opt.batch);
+  net.to(ctx);
+  NetRun run = describe(ctx, net, model, cfg, opt.batch);
+  ForwardRunner forward(ctx, net, opt.batch, opt.seed, opt.graph);
+  time_layers(ctx, net, forward.input(), opt, run);
+  run.total = time_fn(ctx, [&] { forward(); }, opt.timer);
+  run.total_method = forward.method();
+  run.graph_error = forward.graph_error();
+  return run;
+}
+
+std::pair<NetRun, NetRun> bench_compare(Context& ctx, Net& baseline, Net& candidate, const std::string& model,
+                                        const NetConfig& candidate_cfg, const NetBenchOptions& opt) {
+  NetConfig base_cfg = baseline_config(ctx);
+  apply_config(baseline, base_cfg);
+  NetRun base = bench_net(ctx, baseline, model, base_cfg, opt);
+  NetRun cand = bench_net(ctx, candidate, model, candidate_cfg, opt);
+  // The whole passes again, interleaved, so that the speedup is taken under
+  // the same conditions for both.
+  ForwardRunner fb(ctx, baseline, opt.batch, opt.seed, opt.graph);
+  ForwardRunner fc(ctx, candidate, opt.batch, opt.seed, opt.graph);
+  auto stats = time_interleaved(ctx, {[&] { fb(); }, [&] { fc(); }}, opt.timer);
+  base.total = stats[0];
+  cand.total = stats[1];
+  return {std::move(base), std::move(cand)};
+}
+
+}  // namespace deftnn::bench

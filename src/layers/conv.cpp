@@ -1,0 +1,288 @@
+#include "layers/conv.h"
+
+#include <algorithm>
+
+#include "layers/filler.h"
+#include "layers/gemm_layer_kernels.h"
+#include "layers/sve_apply.h"
+
+namespace deftnn {
+
+namespace {
+
+// An int or an [h, w] pair from the graph entry.
+std::pair<int64_t, int64_t> int_or_pair(const nlohmann::json& spec, const char* key, int64_t dflt,
+                                        const std::string& layer) {
+  if (!spec.contains(key)) return {dflt, dflt};
+  const auto& v = spec.at(key);
+  if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
+  DEFTNN_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer(),
+               "layer '{}': \"{}\" must be an integer or [h, w], got {}", layer, key, v.dump());
+  return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+}
+
+nlohmann::json pair_json(int64_t h, int64_t w) {
+  if (h == w) return h;
+  return nlohmann::json::array({h, w});
+}
+
+}  // namespace
+
+Conv2d::Conv2d(const nlohmann::json& spec) : Layer(spec.value("name", std::string())) {
+  const std::string& nm = name();
+  DEFTNN_CHECK(!nm.empty(), "conv layer without a \"name\": {}", spec.dump());
+  DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(), "layer '{}': conv needs an integer \"out\"",
+               nm);
+  DEFTNN_CHECK(spec.contains("kernel"), "layer '{}': conv needs a \"kernel\"", nm);
+  out_ = spec.at("out").get<int64_t>();
+  std::tie(kh_, kw_) = int_or_pair(spec, "kernel", 1, nm);
+  std::tie(sh_, sw_) = int_or_pair(spec, "stride", 1, nm);
+  std::tie(ph_, pw_) = int_or_pair(spec, "pad", 0, nm);
+  groups_ = spec.value("groups", int64_t(1));
+  has_bias_ = spec.value("bias", true);
+  filler_ = spec.value("weight_filler", nlohmann::json{{"type", "xavier"}});
+  bias_value_ = spec.value("bias_value", 0.f);
+  DEFTNN_CHECK(out_ > 0, "layer '{}': out = {} must be positive", nm, out_);
+  DEFTNN_CHECK(kh_ > 0 && kw_ > 0, "layer '{}': kernel {}x{} must be positive", nm, kh_, kw_);
+  DEFTNN_CHECK(sh_ > 0 && sw_ > 0, "layer '{}': stride {}x{} must be positive", nm, sh_, sw_);
+  DEFTNN_CHECK(ph_ >= 0 && pw_ >= 0, "layer '{}': pad {}x{} must not be negative", nm, ph_, pw_);
+  DEFTNN_CHECK(groups_ > 0, "layer '{}': groups = {} must be positive", nm, groups_);
+  DEFTNN_CHECK(out_ % groups_ == 0, "layer '{}': out = {} is not divisible by groups = {}", nm, out_, groups_);
+  check_filler(filler_, nm);
+  if (spec.contains("sve")) sve = sve_from_json(spec.at("sve"));
+  weight_.name = "weight";
+  bias_.name = "bias";
+}
+
+ConvGeom Conv2d::geom(const Shape& in) const {
+  ConvGeom g;
+  g.C = in[1] / groups_, g.H = in[2], g.W = in[3];
+  g.kh = kh_, g.kw = kw_, g.sh = sh_, g.sw = sw_, g.ph = ph_, g.pw = pw_;
+  return g;
+}
+
+void Conv2d::check_input(const Shape& in) const {
+  DEFTNN_CHECK(in.size() == 4, "layer '{}': conv takes (N, C, H, W), got {}", name(), shape_str(in));
+  DEFTNN_CHECK(in[1] > 0 && in[1] % groups_ == 0, "layer '{}': {} input channels are not divisible by groups = {}",
+               name(), in[1], groups_);
+  DEFTNN_CHECK(in_c_ == 0 || in[1] == in_c_, "layer '{}': expects {} input channels, got input {}", name(), in_c_,
+               shape_str(in));
+  DEFTNN_CHECK(in[2] + 2 * ph_ >= kh_ && in[3] + 2 * pw_ >= kw_,
+               "layer '{}': kernel {}x{} is larger than the padded input {}x{} (input {}, pad {}x{})", name(), kh_, kw_,
+               in[2] + 2 * ph_, in[3] + 2 * pw_, shape_str(in), ph_, pw_);
+}
+
+Shape Conv2d::infer(const Shape& in) {
+  check_input(in);
+  if (in_c_ == 0) {
+    in_c_ = in[1];
+    const int64_t K = full_k();
+    if (sve.active()) check_sve(sve, K, name());
+    const Shape ws = sve.active() ? Shape{out_, gemm_k()} : Shape{out_, in_c_ / groups_, kh_, kw_};
+    if (!weight_.value.defined()) {
+      weight_.value = Tensor::empty(ws);
+      weight_.grad = Tensor::empty(ws);
+      if (has_bias_) {
+        bias_.value = Tensor::empty({out_});
+        bias_.grad = Tensor::empty({out_});
+        bias_.decay_mult = 0.f;  // Caffe's usual bias setting: no weight decay
+        bias_.lr_mult = 2.f;
+      }
+    }
+  }
+  const ConvGeom g = geom(in);
+  return {in[0], out_, g.Ho(), g.Wo()};
+}
+
+void Conv2d::init_params(Rng& rng) {
+  DEFTNN_CHECK(weight_.value.defined(), "layer '{}': init_params before infer", name());
+  fill_weight(weight_.value, filler_, full_k(), rng, name());
+  if (has_bias_) {
+    DEFTNN_CHECK(!bias_.value.is_cuda(), "layer '{}': init_params before moving the parameters to the GPU", name());
+    std::fill_n(bias_.value.data<float>(), out_, bias_value_);
+  }
+}
+
+std::vector<Param*> Conv2d::params() {
+  if (!weight_.value.defined()) return {};
+  if (has_bias_) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+GemmShape Conv2d::gemm_shape(const Shape& in) const {
+  const ConvGeom g = geom(in);
+  GemmShape s;
+  s.M = out_ / groups_;
+  s.N = in[0] * g.Ho() * g.Wo();
+  s.K = sve.active() ? int64_t(sve.kept.size()) : g.K();
+  s.groups = groups_;
+  return s;
+}
+
+int64_t Conv2d::flops(const Shape& in) const {
+  const GemmShape s = gemm_shape(in);
+  return 2 * s.M * s.N * s.K * s.groups;
+}
+
+void Conv2d::set_sve(SveState s, Tensor truncated_weight) {
+  DEFTNN_CHECK(in_c_ > 0, "layer '{}': set_sve before infer (the input channel count is not known)", name());
+  check_sve(s, full_k(), name());
+  const int64_t Kp = int64_t(s.kept.size());
+  DEFTNN_CHECK(truncated_weight.defined() && truncated_weight.dtype() == DType::F32 &&
+                   truncated_weight.numel() == out_ * Kp && truncated_weight.ndim() == 2 &&
+                   truncated_weight.dim(0) == out_,
+               "layer '{}': truncated weight must be ({}, {}), got {}", name(), out_, Kp,
+               truncated_weight.defined() ? shape_str(truncated_weight.shape()) : std::string("undefined"));
+  s.kept_device = Tensor();
+  s.swaps_device = Tensor();
+  sve = std::move(s);
+  weight_.value = truncated_weight;
+  weight_.grad = Tensor::empty(truncated_weight.shape(), DType::F32, truncated_weight.device());
+}
+
+void Conv2d::on_device_change(Context& ctx) {
+  if (sve.active()) sve_upload(sve, ctx);
+}
+
+int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const {
+  if (chunk_images_override > 0) return std::min(chunk_images_override, std::max<int64_t>(N, 1));
+  if (!ctx.is_cuda()) return 1;  // CPU: per-image GEMMs, written straight into y
+  return std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(bytes_per_image, 1), 1, std::max<int64_t>(N, 1));
+}
+
+// col (K or K' rows, nb * Ho * Wo columns, tight) for one group of nb images.
+// With swap_allowed and the Swap transform: the full matrix with the swap
+// pairs applied (its leading K' rows are the kept ones); otherwise the kept
+// rows only (Fused and Copy are the same thing for conv).
+void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride,
+                           float* col, bool swap_allowed) {
+  const int64_t ncols = nb * g.Ho() * g.Wo();
+  if (!sve.active()) return im2col(ctx, x, g, nb, image_stride, col, ncols);
+  if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
+  if (swap_allowed && sve.transform == SveTransform::Swap) {
+    im2col(ctx, x, g, nb, image_stride, col, ncols);
+    if (!sve.swaps.empty())
+      swap_rows(ctx, col, ncols, ncols, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
+    return;
+  }
+  im2col(ctx, x, g, nb, image_stride, col, ncols, sve.kept_device.data<int32_t>(), int64_t(sve.kept.size()));
+}
+
+void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
+  check_input(x.shape());
+  const Shape ys = infer(x.shape());
+  DEFTNN_CHECK(y.shape() == ys, "layer '{}': output is {}, expected {}", name(), shape_str(y.shape()), shape_str(ys));
+  DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
+               "layer '{}': input on {}, output on {}, weight on {}, context on {}", name(), device_name(x.device()),
+               device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
+  if (use_cudnn) return forward_cudnn(ctx, x, y);
+
+  const ConvGeom g = geom(x.shape());
+  const int64_t N = x.dim(0), C = in_c_, HWin = g.H * g.W, HW = g.Ho() * g.Wo();
+  const int64_t M = out_ / groups_, Kp = gemm_k();
+  const bool swap = sve.active() && sve.transform == SveTransform::Swap;
+  const int64_t col_rows = swap ? g.K() : Kp;
+  const int64_t nb = chunk_images(ctx, N, (col_rows + out_) * HW * int64_t(sizeof(float)));
+  const int64_t col_elems = col_rows * nb * HW, out_elems = nb > 1 ? out_ * nb * HW : 0;
+  float* col = static_cast<float*>(ctx.workspace(size_t(col_elems + out_elems) * sizeof(float)));
+  float* obuf = col + col_elems;
+  const float* xp = x.data<float>();
+  const float* wp = weight_.value.data<float>();
+  const float* bp = has_bias_ ? bias_.value.data<float>() : nullptr;
+  float* yp = y.data<float>();
+
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t nbc = std::min(nb, N - n0), ncols = nbc * HW;
+    float* ychunk = yp + n0 * out_ * HW;
+    float* dst = nbc == 1 ? ychunk : obuf;  // (out, ncols)
+    for (int64_t gi = 0; gi < groups_; ++gi) {
+      build_columns(ctx, xp + n0 * C * HWin + gi * g.C * HWin, g, nbc, C * HWin, col, true);
+      GemmArgs a;
+      a.M = M, a.N = ncols, a.K = Kp;
+      a.A = wp + gi * M * Kp, a.lda = Kp;
+      a.B = col, a.ldb = ncols;
+      a.C = dst + gi * M * ncols, a.ldc = ncols;
+      gemm(ctx, a, gemm_config);
+    }
+    if (nbc > 1 || bp) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk);
+  }
+}
+
+void Conv2d::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  check_input(x.shape());
+  const Shape ys = infer(x.shape());
+  DEFTNN_CHECK(dy.shape() == ys, "layer '{}': output gradient is {}, expected {}", name(), shape_str(dy.shape()),
+               shape_str(ys));
+  DEFTNN_CHECK(!dx || dx->shape() == x.shape(), "layer '{}': input gradient is {}, expected {}", name(),
+               shape_str(dx->shape()), shape_str(x.shape()));
+  DEFTNN_CHECK(x.device() == ctx.device() && dy.device() == ctx.device() && weight_.value.device() == ctx.device() &&
+                   weight_.grad.device() == ctx.device(),
+               "layer '{}': tensors and context on different devices", name());
+  const ConvGeom g = geom(x.shape());
+  const int64_t N = x.dim(0), C = in_c_, HWin = g.H * g.W, HW = g.Ho() * g.Wo();
+  const int64_t M = out_ / groups_, Kp = gemm_k();
+  if (has_bias_) channel_sums(ctx, dy.data<float>(), N, out_, HW, bias_.grad.data<float>());
+  if (dx) dx->zero_(ctx);
+  if (N == 0) {
+    weight_.grad.zero_(ctx);
+    return;
+  }
+  const int64_t nb = chunk_images(ctx, N, (2 * Kp + out_) * HW * int64_t(sizeof(float)));
+  const int64_t col_elems = Kp * nb * HW, dyp_elems = nb > 1 ? out_ * nb * HW : 0;
+  float* col = static_cast<float*>(ctx.workspace(size_t(2 * col_elems + dyp_elems) * sizeof(float)));
+  float* dcol = col + col_elems;
+  float* dyp_buf = dcol + col_elems;
+  const float* xp = x.data<float>();
+  const float* wp = weight_.value.data<float>();
+  float* dwp = weight_.grad.data<float>();
+
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t nbc = std::min(nb, N - n0), ncols = nbc * HW;
+    const float* dychunk = dy.data<float>() + n0 * out_ * HW;
+    const float* dyp = dychunk;  // (out, ncols)
+    if (nbc > 1) {
+      unpermute(ctx, dychunk, nbc, out_, HW, dyp_buf);
+      dyp = dyp_buf;
+    }
+    for (int64_t gi = 0; gi < groups_; ++gi) {
+      const int64_t xoff = n0 * C * HWin + gi * g.C * HWin;
+      build_columns(ctx, xp + xoff, g, nbc, C * HWin, col, false);  // kept rows, in weight-column order
+      const float* dyg = dyp + gi * M * ncols;
+      GemmArgs a;  // dW_g (M, K') (+)= dY_g (M, ncols) col^T (ncols, K')
+      a.M = M, a.N = Kp, a.K = ncols;
+      a.A = dyg, a.lda = ncols;
+      a.B = col, a.ldb = ncols, a.trans_b = true;
+      a.C = dwp + gi * M * Kp, a.ldc = Kp;
+      a.beta = n0 == 0 ? 0.f : 1.f;
+      gemm(ctx, a);
+      if (!dx) continue;
+      GemmArgs b;  // dcol (K', ncols) = W_g^T (K', M) dY_g (M, ncols)
+      b.M = Kp, b.N = ncols, b.K = M;
+      b.A = wp + gi * M * Kp, b.lda = Kp, b.trans_a = true;
+      b.B = dyg, b.ldb = ncols;
+      b.C = dcol, b.ldc = ncols;
+      gemm(ctx, b);
+      const int32_t* kept = sve.active() ? sve.kept_device.data<int32_t>() : nullptr;
+      col2im(ctx, dcol, g, nbc, C * HWin, ncols, dx->data<float>() + xoff, kept, sve.active() ? Kp : 0);
+    }
+  }
+}
+
+nlohmann::json Conv2d::config() const {
+  nlohmann::json j = {{"type", "conv"},
+                      {"name", name()},
+                      {"out", out_},
+                      {"kernel", pair_json(kh_, kw_)},
+                      {"stride", pair_json(sh_, sw_)},
+                      {"pad", pair_json(ph_, pw_)},
+                      {"groups", groups_},
+                      {"bias", has_bias_},
+                      {"weight_filler", filler_},
+                      {"bias_value", bias_value_}};
+  if (sve.active()) j["sve"] = sve_to_json(sve);
+  return j;
+}
+
+std::unique_ptr<Layer> make_conv(const nlohmann::json& spec) { return std::make_unique<Conv2d>(spec); }
+
+}  // namespace deftnn

@@ -1,0 +1,98 @@
+// Conv2d, Caffe's convolution: per group g, Y_g (M, N) = W_g (M, K) x col_g (K, N)
+// with M = out/groups, K = C_in/groups * kh * kw and N the output positions,
+// through gemm() (the forward with `gemm_config`, the backward in plain fp32).
+//
+// Graph entry: {"type": "conv", "name", "out", "kernel": k | [kh, kw],
+//   "stride": 1 | [sh, sw], "pad": 0 | [ph, pw], "groups": 1, "bias": true,
+//   "weight_filler": {"type": "xavier"} | {"type": "gaussian", "std": 0.01},
+//   "bias_value": 0, "sve": {...} (only with an active SveState)}.
+//
+// On the GPU a whole batch (up to kMaxColumnBytes of column matrix) goes
+// through one im2col and ONE GEMM per group into (M, batch * Ho * Wo), then one
+// kernel adds the bias and permutes to (N, C, H, W). On the CPU each image
+// has its own GEMMs, written straight into y.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "layers/im2col.h"
+#include "layers/layer.h"
+#include "layers/sve_state.h"
+
+namespace deftnn {
+
+class Conv2d : public Layer {
+ public:
+  explicit Conv2d(const nlohmann::json& spec);
+  ~Conv2d() override;
+  std::string type() const override { return "conv"; }
+
+  Shape infer(const Shape& in) override;
+  void init_params(Rng& rng) override;
+  std::vector<Param*> params() override;
+  void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
+  void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  nlohmann::json config() const override;
+
+  bool has_gemm() const override { return true; }
+  GemmShape gemm_shape(const Shape& in) const override;
+  int64_t flops(const Shape& in) const override;
+
+  // Installs an SVE state and its truncated weight (out, K'), K' = kept.size().
+  // The layer's input channel count must be known (infer() called) so that K
+  // can be checked; the weight's gradient is resized to match.
+  void set_sve(SveState s, Tensor truncated_weight);
+  // After the Net moved the params to ctx's device: moves the SVE index lists
+  // (kept_device, swaps_device) there too.
+  void on_device_change(Context& ctx);
+
+  int64_t out_channels() const { return out_; }
+  int64_t groups() const { return groups_; }
+  int64_t in_channels() const { return in_c_; }  // 0 until infer()
+  int64_t kernel_h() const { return kh_; }
+  int64_t kernel_w() const { return kw_; }
+  // K of one group before SVE: C_in/groups * kh * kw.
+  int64_t full_k() const { return in_c_ / groups_ * kh_ * kw_; }
+  // K the forward GEMM runs with (K' under SVE).
+  int64_t gemm_k() const { return sve.active() ? int64_t(sve.kept.size()) : full_k(); }
+
+  SveState sve;
+  // Forward through cuDNN's fp32 convolution (CUDNN_FMA_MATH, no TF32) instead
+  // of im2col + gemm(): the second baseline. Set by benchmarks; GPU only, no SVE.
+  bool use_cudnn = false;
+  // The cuDNN forward algorithm chosen (cudnnFind, fastest FMA-math result)
+  // for the last input shape, for benchmark records; "" before the first use.
+  std::string cudnn_algo() const;
+
+  // On the GPU, column matrices larger than this are split into several
+  // batch chunks.
+  static constexpr int64_t kMaxColumnBytes = int64_t(1) << 30;
+  // Images per chunk (one im2col and one GEMM per group each); 0 = automatic
+  // (CPU: 1, written straight into y; GPU: as many as kMaxColumnBytes allows).
+  // Tests set it to run the batched (GPU) path on the CPU and to force chunks.
+  int64_t chunk_images_override = 0;
+
+ private:
+  ConvGeom geom(const Shape& in) const;  // geometry of one group for input `in`
+  void check_input(const Shape& in) const;
+  void build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride, float* col,
+                     bool swap_allowed);
+  int64_t chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const;
+  void forward_cudnn(Context& ctx, const Tensor& x, Tensor& y);
+
+  int64_t out_ = 0, kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;
+  bool has_bias_ = true;
+  nlohmann::json filler_;
+  float bias_value_ = 0.f;
+  int64_t in_c_ = 0;
+  Param weight_, bias_;
+
+  struct CudnnPlan;
+  std::shared_ptr<CudnnPlan> cudnn_;  // shared_ptr: CudnnPlan is complete only in conv_cudnn.cpp
+};
+
+std::unique_ptr<Layer> make_conv(const nlohmann::json& spec);
+
+}  // namespace deftnn

@@ -1,0 +1,183 @@
+// CUDA side of gemm_layer_kernels.h. Every kernel is one pass with one thread
+// per output element, laid out so that a warp reads and writes consecutive
+// addresses (the permutes move along the contiguous HW axis on both sides).
+#include <algorithm>
+
+#include "core/cuda_check.h"
+#include "layers/gemm_layer_kernels.h"
+
+namespace deftnn::detail {
+
+namespace {
+
+constexpr int kThreads = 256;       // threads per block of the elementwise kernels
+constexpr int kReduceThreads = 256;  // threads per block of channel_sums (one block per channel)
+
+constexpr int64_t kMaxGridY = 65535;  // CUDA's gridDim.y limit
+
+unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+dim3 grid_2d(int64_t inner, int64_t outer) {
+  return dim3(blocks_for(inner), unsigned(std::min(outer, kMaxGridY)));
+}
+
+// Grid: (HW blocks, one row (n, c) per blockIdx.y step); no per-element division.
+__global__ void bias_permute_kernel(const float* __restrict__ out, const float* __restrict__ bias, int nb, int C,
+                                    int HW, float* y) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= HW) return;
+  for (int row = blockIdx.y; row < nb * C; row += gridDim.y) {
+    const int n = row / C, c = row - n * C;
+    y[int64_t(row) * HW + p] = out[(int64_t(c) * nb + n) * HW + p] + (bias ? __ldg(bias + c) : 0.f);
+  }
+}
+
+__global__ void unpermute_kernel(const float* __restrict__ dy, int nb, int C, int HW, float* __restrict__ out) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= HW) return;
+  for (int row = blockIdx.y; row < nb * C; row += gridDim.y) {
+    const int n = row / C, c = row - n * C;
+    out[(int64_t(c) * nb + n) * HW + p] = dy[int64_t(row) * HW + p];
+  }
+}
+
+__global__ void swap_rows_kernel(float* mat, int64_t ld, int64_t ncols, const int32_t* __restrict__ pairs,
+                                 int64_t npairs) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= ncols) return;
+  for (int64_t t = blockIdx.y; t < npairs; t += gridDim.y) {
+    float* a = mat + pairs[2 * t] * ld + j;
+    float* b = mat + pairs[2 * t + 1] * ld + j;
+    const float v = *a;
+    *a = *b;
+    *b = v;
+  }
+}
+
+__global__ void swap_cols_kernel(float* mat, int64_t nrows, int64_t ld, const int32_t* __restrict__ pairs,
+                                 int64_t npairs) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= npairs * nrows) return;
+  const int64_t n = e / npairs, t = e - n * npairs;
+  float* a = mat + n * ld + pairs[2 * t];
+  float* b = mat + n * ld + pairs[2 * t + 1];
+  const float v = *a;
+  *a = *b;
+  *b = v;
+}
+
+__global__ void gather_cols_kernel(const float* __restrict__ src, int64_t nrows, int64_t ld_src,
+                                   const int32_t* __restrict__ idx, int64_t nidx, float* __restrict__ dst) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= nrows * nidx) return;
+  const int64_t n = e / nidx, t = e - n * nidx;
+  dst[e] = src[n * ld_src + idx[t]];
+}
+
+__global__ void scatter_cols_kernel(const float* __restrict__ src, int64_t nrows, int64_t nidx,
+                                    const int32_t* __restrict__ idx, float* __restrict__ dst, int64_t ld_dst) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= nrows * nidx) return;
+  const int64_t n = e / nidx, t = e - n * nidx;
+  dst[n * ld_dst + idx[t]] = src[e];
+}
+
+__global__ void add_row_bias_kernel(float* y, int64_t nrows, int64_t ncols, const float* __restrict__ bias) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= nrows * ncols) return;
+  y[e] += bias[e % ncols];
+}
+
+__global__ void column_sums_kernel(const float* __restrict__ dy, int64_t nrows, int64_t ncols, float* db) {
+  const int64_t m = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (m >= ncols) return;
+  float s = 0.f;
+  for (int64_t n = 0; n < nrows; ++n) s += dy[n * ncols + m];
+  db[m] = s;
+}
+
+__global__ void channel_sums_kernel(const float* __restrict__ dy, int64_t nb, int64_t C, int64_t HW, float* db) {
+  __shared__ float part[kReduceThreads];
+  const int64_t c = blockIdx.x;
+  float s = 0.f;
+  for (int64_t n = 0; n < nb; ++n) {
+    const float* d = dy + (n * C + c) * HW;
+    for (int64_t p = threadIdx.x; p < HW; p += blockDim.x) s += d[p];
+  }
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = kReduceThreads / 2; w > 0; w /= 2) {
+    if (int(threadIdx.x) < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[c] = part[0];
+}
+
+}  // namespace
+
+void bias_permute_cuda(Context& ctx, const float* out, const float* bias, int64_t nb, int64_t C, int64_t HW,
+                       float* y) {
+  const int64_t total = nb * C * HW;
+  if (!total) return;
+  if (out == y && !bias) return;
+  DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "bias_permute: sizes exceed int32");
+  bias_permute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(out, bias, int(nb), int(C), int(HW), y);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void unpermute_cuda(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t HW, float* out) {
+  const int64_t total = nb * C * HW;
+  if (!total) return;
+  DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "unpermute: sizes exceed int32");
+  unpermute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(dy, int(nb), int(C), int(HW), out);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void swap_rows_cuda(Context& ctx, float* mat, int64_t ld, int64_t ncols, const int32_t* pairs, int64_t npairs) {
+  if (!npairs || !ncols) return;
+  swap_rows_kernel<<<grid_2d(ncols, npairs), kThreads, 0, ctx.stream()>>>(mat, ld, ncols, pairs, npairs);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void swap_cols_cuda(Context& ctx, float* mat, int64_t nrows, int64_t ld, const int32_t* pairs, int64_t npairs) {
+  if (!npairs || !nrows) return;
+  swap_cols_kernel<<<blocks_for(npairs * nrows), kThreads, 0, ctx.stream()>>>(mat, nrows, ld, pairs, npairs);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void gather_cols_cuda(Context& ctx, const float* src, int64_t nrows, int64_t ld_src, const int32_t* idx,
+                      int64_t nidx, float* dst) {
+  if (!nrows || !nidx) return;
+  gather_cols_kernel<<<blocks_for(nrows * nidx), kThreads, 0, ctx.stream()>>>(src, nrows, ld_src, idx, nidx, dst);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void scatter_cols_cuda(Context& ctx, const float* src, int64_t nrows, int64_t nidx, const int32_t* idx, float* dst,
+                       int64_t ld_dst) {
+  if (!nrows || !nidx) return;
+  scatter_cols_kernel<<<blocks_for(nrows * nidx), kThreads, 0, ctx.stream()>>>(src, nrows, nidx, idx, dst, ld_dst);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void copy_f32_cuda(Context& ctx, const float* src, int64_t n, float* dst) {
+  if (n) DEFTNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream()));
+}
+
+void add_row_bias_cuda(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias) {
+  if (!nrows || !ncols) return;
+  add_row_bias_kernel<<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void column_sums_cuda(Context& ctx, const float* dy, int64_t nrows, int64_t ncols, float* db) {
+  if (!ncols) return;
+  column_sums_kernel<<<blocks_for(ncols), kThreads, 0, ctx.stream()>>>(dy, nrows, ncols, db);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void channel_sums_cuda(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t HW, float* db) {
+  if (!C) return;
+  channel_sums_kernel<<<unsigned(C), kReduceThreads, 0, ctx.stream()>>>(dy, nb, C, HW, db);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace deftnn::detail

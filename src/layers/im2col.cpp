@@ -1,0 +1,79 @@
+#include "layers/im2col.h"
+
+#include "core/error.h"
+
+namespace deftnn {
+
+namespace {
+
+void check_geom(const ConvGeom& g, int64_t batch, int64_t ldcol, const int32_t* rows, int64_t nrows) {
+  DEFTNN_CHECK(g.C > 0 && g.H > 0 && g.W > 0 && g.kh > 0 && g.kw > 0 && g.sh > 0 && g.sw > 0 && g.ph >= 0 &&
+                   g.pw >= 0,
+               "im2col: bad geometry C={} H={} W={} kernel {}x{} stride {}x{} pad {}x{}", g.C, g.H, g.W, g.kh, g.kw,
+               g.sh, g.sw, g.ph, g.pw);
+  DEFTNN_CHECK(g.H + 2 * g.ph >= g.kh && g.W + 2 * g.pw >= g.kw,
+               "im2col: kernel {}x{} larger than the padded input {}x{}", g.kh, g.kw, g.H + 2 * g.ph, g.W + 2 * g.pw);
+  DEFTNN_CHECK(ldcol >= batch * g.Ho() * g.Wo(), "im2col: ldcol {} < {} columns", ldcol, batch * g.Ho() * g.Wo());
+  DEFTNN_CHECK(!rows || (nrows >= 0 && nrows <= g.K()), "im2col: {} rows of {}", nrows, g.K());
+}
+
+}  // namespace
+
+void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
+            int64_t ldcol, const int32_t* rows, int64_t nrows) {
+  check_geom(g, batch, ldcol, rows, nrows);
+  if (ctx.is_cuda()) return detail::im2col_cuda(ctx, x, g, batch, image_stride, col, ldcol, rows, nrows);
+  const int64_t Ho = g.Ho(), Wo = g.Wo(), HW = Ho * Wo, kk = g.kh * g.kw;
+  const int64_t R = rows ? nrows : g.K();
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t k = rows ? rows[r] : r;
+    DEFTNN_CHECK(k >= 0 && k < g.K(), "im2col: row index {} outside [0, {})", k, g.K());
+    const int64_t c = k / kk, i = (k / g.kw) % g.kh, j = k % g.kw;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* xc = x + n * image_stride + c * g.H * g.W;
+      float* out = col + r * ldcol + n * HW;
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        const int64_t h = ho * g.sh - g.ph + i;
+        float* o = out + ho * Wo;
+        if (h < 0 || h >= g.H) {
+          for (int64_t wo = 0; wo < Wo; ++wo) o[wo] = 0.f;
+          continue;
+        }
+        const float* xr = xc + h * g.W;
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          const int64_t w = wo * g.sw - g.pw + j;
+          o[wo] = (w >= 0 && w < g.W) ? xr[w] : 0.f;
+        }
+      }
+    }
+  }
+}
+
+void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride, int64_t ldcol,
+            float* dx, const int32_t* rows, int64_t nrows) {
+  check_geom(g, batch, ldcol, rows, nrows);
+  if (ctx.is_cuda()) return detail::col2im_cuda(ctx, col, g, batch, image_stride, ldcol, dx, rows, nrows);
+  const int64_t Ho = g.Ho(), Wo = g.Wo(), HW = Ho * Wo, kk = g.kh * g.kw;
+  const int64_t R = rows ? nrows : g.K();
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t k = rows ? rows[r] : r;
+    DEFTNN_CHECK(k >= 0 && k < g.K(), "col2im: row index {} outside [0, {})", k, g.K());
+    const int64_t c = k / kk, i = (k / g.kw) % g.kh, j = k % g.kw;
+    for (int64_t n = 0; n < batch; ++n) {
+      float* dxc = dx + n * image_stride + c * g.H * g.W;
+      const float* in = col + r * ldcol + n * HW;
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        const int64_t h = ho * g.sh - g.ph + i;
+        if (h < 0 || h >= g.H) continue;
+        float* dr = dxc + h * g.W;
+        const float* v = in + ho * Wo;
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          const int64_t w = wo * g.sw - g.pw + j;
+          if (w >= 0 && w < g.W) dr[w] += v[wo];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace deftnn

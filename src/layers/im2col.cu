@@ -1,0 +1,139 @@
+// CUDA im2col / col2im. im2col: one thread per column-matrix element, a block
+// row per matrix row, so consecutive threads write consecutive columns
+// (coalesced stores) and read neighbouring input pixels.
+#include "core/cuda_check.h"
+#include "layers/im2col.h"
+
+namespace deftnn::detail {
+
+namespace {
+
+constexpr int kThreads = 256;      // threads per block
+constexpr int kMaxGridY = 65535;   // CUDA's gridDim.y limit
+constexpr int kRowsPerBlock = 16;  // im2col rows per block: row decoding and column decoding are shared
+
+struct Geom32 {  // int32 copy of ConvGeom for cheap index arithmetic
+  int C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, HW;
+};
+
+Geom32 to32(const ConvGeom& g) {
+  DEFTNN_CHECK(g.C * g.H * g.W < (int64_t(1) << 31), "im2col: group input too large for int32 indexing");
+  return {int(g.C), int(g.H), int(g.W), int(g.kh), int(g.kw), int(g.sh), int(g.sw), int(g.ph), int(g.pw),
+          int(g.Ho()), int(g.Wo()), int(g.Ho() * g.Wo())};
+}
+
+// Block (blockIdx.x, blockIdx.y): kThreads columns x kRowsPerBlock rows. The
+// rows' decoding (channel offset, kernel offsets) is done once per block into
+// shared memory; each thread then decodes its column once and writes
+// kRowsPerBlock elements, one per row, each warp store 128 contiguous bytes.
+__global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
+                              float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R) {
+  __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  int n = 0, h0 = 0, w0 = 0;
+  if (q < ncols) {
+    n = q / g.HW;
+    const int p = q - n * g.HW;
+    const int ho = p / g.Wo, wo = p - ho * g.Wo;
+    h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
+  }
+  const float* xn = x + n * image_stride;
+  for (int r0 = blockIdx.y * kRowsPerBlock; r0 < R; r0 += gridDim.y * kRowsPerBlock) {
+    __syncthreads();
+    if (threadIdx.x < kRowsPerBlock && r0 + int(threadIdx.x) < R) {
+      const int k = rows ? rows[r0 + threadIdx.x] : r0 + int(threadIdx.x);
+      const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
+      s_off[threadIdx.x] = c * g.H * g.W;
+      s_i[threadIdx.x] = i;
+      s_j[threadIdx.x] = j;
+    }
+    __syncthreads();
+    if (q >= ncols) continue;
+    const int nr = min(kRowsPerBlock, R - r0);
+    float* out = col + r0 * ldcol + q;
+#pragma unroll 4
+    for (int t = 0; t < nr; ++t) {
+      const int h = h0 + s_i[t], w = w0 + s_j[t];
+      float v = 0.f;
+      if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) v = __ldg(xn + s_off[t] + h * g.W + w);
+      out[t * ldcol] = v;
+    }
+  }
+}
+
+// Dense adjoint, Caffe's: one thread per input pixel gathers every column
+// element that read it. Deterministic.
+__global__ void col2im_gather_kernel(const float* __restrict__ col, Geom32 g, int batch, int64_t image_stride,
+                                     int64_t ldcol, float* __restrict__ dx) {
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t per_image = int64_t(g.C) * g.H * g.W;
+  if (idx >= per_image * batch) return;
+  const int n = int(idx / per_image);
+  const int e = int(idx - n * per_image);
+  const int c = e / (g.H * g.W), hw = e - c * g.H * g.W;
+  const int hp = hw / g.W + g.ph, wp = hw % g.W + g.pw;
+  const int ho0 = hp < g.kh ? 0 : (hp - g.kh) / g.sh + 1, ho1 = min(hp / g.sh + 1, g.Ho);
+  const int wo0 = wp < g.kw ? 0 : (wp - g.kw) / g.sw + 1, wo1 = min(wp / g.sw + 1, g.Wo);
+  float s = 0.f;
+  const float* cn = col + int64_t(n) * g.HW;
+  for (int ho = ho0; ho < ho1; ++ho)
+    for (int wo = wo0; wo < wo1; ++wo) {
+      const int i = hp - ho * g.sh, j = wp - wo * g.sw;
+      const int k = (c * g.kh + i) * g.kw + j;
+      s += cn[k * ldcol + ho * g.Wo + wo];
+    }
+  dx[n * image_stride + e] += s;
+}
+
+// Row-subset adjoint: one thread per column-matrix element, atomic adds.
+__global__ void col2im_scatter_kernel(const float* __restrict__ col, Geom32 g, int ncols, int64_t image_stride,
+                                      int64_t ldcol, float* dx, const int32_t* __restrict__ rows, int R) {
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q >= ncols) return;
+  const int n = q / g.HW, p = q - n * g.HW;
+  const int ho = p / g.Wo, wo = p - ho * g.Wo;
+  float* dxn = dx + n * image_stride;
+  for (int r = blockIdx.y; r < R; r += gridDim.y) {
+    const int k = rows[r];
+    const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
+    const int h = ho * g.sh - g.ph + i, w = wo * g.sw - g.pw + j;
+    if (h >= 0 && h < g.H && w >= 0 && w < g.W) atomicAdd(dxn + (c * g.H + h) * g.W + w, col[r * ldcol + q]);
+  }
+}
+
+}  // namespace
+
+void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
+                 int64_t ldcol, const int32_t* rows, int64_t nrows) {
+  const Geom32 g32 = to32(g);
+  const int64_t ncols = batch * g32.HW;
+  const int64_t R = rows ? nrows : g.K();
+  DEFTNN_CHECK(ncols < (int64_t(1) << 31), "im2col: {} columns exceed int32 indexing", ncols);
+  if (ncols == 0 || R == 0) return;
+  const int64_t row_blocks = (R + kRowsPerBlock - 1) / kRowsPerBlock;
+  dim3 grid(unsigned((ncols + kThreads - 1) / kThreads), unsigned(row_blocks < kMaxGridY ? row_blocks : kMaxGridY));
+  im2col_kernel<<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows, int(R));
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void col2im_cuda(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride,
+                 int64_t ldcol, float* dx, const int32_t* rows, int64_t nrows) {
+  const Geom32 g32 = to32(g);
+  const int64_t ncols = batch * g32.HW;
+  DEFTNN_CHECK(ncols < (int64_t(1) << 31), "col2im: {} columns exceed int32 indexing", ncols);
+  if (ncols == 0) return;
+  if (!rows) {
+    const int64_t total = batch * g.C * g.H * g.W;
+    col2im_gather_kernel<<<unsigned((total + kThreads - 1) / kThreads), kThreads, 0, ctx.stream()>>>(
+        col, g32, int(batch), image_stride, ldcol, dx);
+    DEFTNN_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (nrows == 0) return;
+  dim3 grid(unsigned((ncols + kThreads - 1) / kThreads), unsigned(nrows < kMaxGridY ? nrows : kMaxGridY));
+  col2im_scatter_kernel<<<grid, kThreads, 0, ctx.stream()>>>(col, g32, int(ncols), image_stride, ldcol, dx, rows,
+                                                             int(nrows));
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace deftnn::detail

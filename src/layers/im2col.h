@@ -1,0 +1,52 @@
+// im2col / col2im in Caffe's convention, on the CPU and on CUDA, with an
+// optional row subset (SVE's fused input transform).
+//
+// The column matrix of one group: row k = (c * kh + i) * kw + j for input
+// channel c of the group and kernel offset (i, j), K = C * kh * kw rows;
+// column n * Ho * Wo + ho * Wo + wo for image n of the batch and output
+// position (ho, wo). With `rows` (nrows entries in [0, K)), only those rows
+// are produced, in that order: row r of `col` is row rows[r] of the full
+// matrix. This costs nothing beyond a plain im2col.
+//
+// All pointers live on ctx's device; on CUDA the work is queued on ctx's
+// stream. `rows` must be on ctx's device too (SveState::kept_device).
+#pragma once
+
+#include <cstdint>
+
+#include "core/context.h"
+
+namespace deftnn {
+
+// Geometry of one group of a convolution.
+struct ConvGeom {
+  int64_t C = 0, H = 0, W = 0;   // input channels of the group, input height and width
+  int64_t kh = 1, kw = 1;        // kernel
+  int64_t sh = 1, sw = 1;        // stride
+  int64_t ph = 0, pw = 0;        // zero padding
+  int64_t Ho() const { return (H + 2 * ph - kh) / sh + 1; }
+  int64_t Wo() const { return (W + 2 * pw - kw) / sw + 1; }
+  int64_t K() const { return C * kh * kw; }
+};
+
+// col (nrows or K rows, row stride ldcol >= batch * Ho * Wo) from `batch`
+// images; image n's group input starts at x + n * image_stride (C, H, W).
+void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
+            int64_t ldcol, const int32_t* rows = nullptr, int64_t nrows = 0);
+
+// The adjoint: adds every element of col (laid out as im2col writes it) into
+// the input position it was read from. dx is accumulated into, not
+// overwritten (zero it first for a plain gradient). Without rows the CUDA
+// kernel gathers per input pixel (deterministic, no atomics); with rows it
+// scatters with atomicAdd (summation order may vary run to run).
+void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride, int64_t ldcol,
+            float* dx, const int32_t* rows = nullptr, int64_t nrows = 0);
+
+namespace detail {
+void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
+                 int64_t ldcol, const int32_t* rows, int64_t nrows);
+void col2im_cuda(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride,
+                 int64_t ldcol, float* dx, const int32_t* rows, int64_t nrows);
+}  // namespace detail
+
+}  // namespace deftnn

@@ -1,0 +1,82 @@
+// Consecutive threads own consecutive (h, w) of one image, so every channel
+// step is a coalesced row of loads; the sliding window re-reads each x a few
+// channels later (from L1/L2), so DRAM sees one read of x and one write of y.
+#include "layers/kernels/launch.cuh"
+#include "layers/kernels/lrn_kernels.h"
+
+namespace deftnn::kernels {
+namespace {
+
+// Window of channel c: [c - pre, c + post], pre = (size-1)/2, post = size-1-pre.
+// scale is written when not null; y when not null.
+__global__ void lrn_scale_kernel(LrnDims d, const float* __restrict__ x, float* __restrict__ y,
+                                 float* __restrict__ scale) {
+  int64_t columns = int64_t(d.n) * d.hw;
+  int pre = (d.size - 1) / 2, post = d.size - 1 - pre;
+  DEFTNN_GRID_LOOP(i, columns) {
+    int64_t n = i / d.hw, p = i % d.hw;
+    const float* xc = x + n * d.c * d.hw + p;
+    int64_t off = n * d.c * d.hw + p;
+    float accum = 0.f;
+    for (int j = 0; j < min(post, d.c); ++j) accum += xc[j * d.hw] * xc[j * d.hw];
+    for (int c = 0; c < d.c; ++c) {
+      if (c + post < d.c) {
+        float v = xc[int64_t(c + post) * d.hw];
+        accum += v * v;
+      }
+      if (c - pre - 1 >= 0) {
+        float v = xc[int64_t(c - pre - 1) * d.hw];
+        accum -= v * v;
+      }
+      float s = d.k + d.alpha_over_size * accum;
+      if (scale) scale[off + c * d.hw] = s;
+      if (y) y[off + c * d.hw] = xc[c * d.hw] * powf(s, -d.beta);
+    }
+  }
+}
+
+// dx_c = dy_c s_c^-beta - (2 alpha beta / n) x_c sum_{j: c in window(j)} dy_j y_j / s_j,
+// where c in window(j) iff j in [c - post, c + pre].
+__global__ void lrn_backward_kernel(LrnDims d, const float* __restrict__ x, const float* __restrict__ y,
+                                    const float* __restrict__ dy, const float* __restrict__ scale,
+                                    float* __restrict__ dx) {
+  int64_t columns = int64_t(d.n) * d.hw;
+  int pre = (d.size - 1) / 2, post = d.size - 1 - pre;
+  float coeff = 2.f * d.alpha_over_size * d.beta;
+  DEFTNN_GRID_LOOP(i, columns) {
+    int64_t off = (i / d.hw) * d.c * d.hw + i % d.hw;
+    auto ratio = [&](int j) {
+      int64_t o = off + int64_t(j) * d.hw;
+      return dy[o] * y[o] / scale[o];
+    };
+    float accum = 0.f;
+    for (int j = 0; j < min(pre, d.c); ++j) accum += ratio(j);
+    for (int c = 0; c < d.c; ++c) {
+      if (c + pre < d.c) accum += ratio(c + pre);
+      if (c - post - 1 >= 0) accum -= ratio(c - post - 1);
+      int64_t o = off + int64_t(c) * d.hw;
+      dx[o] = dy[o] * powf(scale[o], -d.beta) - coeff * x[o] * accum;
+    }
+  }
+}
+
+}  // namespace
+
+void lrn_forward(CUstream_st* stream, const LrnDims& d, const float* x, float* y) {
+  int64_t columns = int64_t(d.n) * d.hw;
+  if (columns == 0 || d.c == 0) return;
+  lrn_scale_kernel<<<blocks_for(columns), kThreads, 0, stream>>>(d, x, y, nullptr);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void lrn_backward(CUstream_st* stream, const LrnDims& d, const float* x, const float* y, const float* dy, float* dx,
+                  float* scale) {
+  int64_t columns = int64_t(d.n) * d.hw;
+  if (columns == 0 || d.c == 0) return;
+  lrn_scale_kernel<<<blocks_for(columns), kThreads, 0, stream>>>(d, x, nullptr, scale);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+  lrn_backward_kernel<<<blocks_for(columns), kThreads, 0, stream>>>(d, x, y, dy, scale, dx);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace deftnn::kernels

@@ -1,0 +1,23 @@
+// Pooling kernel launchers (CUDA; plain types). Tensors are NCHW, on the device.
+#pragma once
+
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace deftnn::kernels {
+
+struct PoolDims {
+  int n, c, h, w;      // input
+  int ph, pw;          // output
+  int kernel, stride, pad;
+};
+
+// y (N, C, ph, pw); mask (same shape, argmax as h * w_in + w) written when not null.
+void max_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y, int32_t* mask);
+// dx (N, C, h, w) = sum of dy over the windows whose argmax is that element (gather, no atomics).
+void max_pool_backward(CUstream_st* stream, const PoolDims& d, const float* dy, const int32_t* mask, float* dx);
+void avg_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y);
+void avg_pool_backward(CUstream_st* stream, const PoolDims& d, const float* dy, float* dx);
+
+}  // namespace deftnn::kernels

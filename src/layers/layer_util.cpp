@@ -1,0 +1,106 @@
+#include "layers/layer_util.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace deftnn {
+
+SpecReader::SpecReader(const nlohmann::json& spec) : spec_(spec) {
+  DEFTNN_CHECK(spec.is_object(), "a layer entry must be a JSON object, got {}", spec.dump());
+  DEFTNN_CHECK(spec.contains("type") && spec["type"].is_string(), "layer entry {} has no string key 'type'",
+               spec.dump());
+  type_ = spec["type"].get<std::string>();
+  DEFTNN_CHECK(spec.contains("name") && spec["name"].is_string() && !spec["name"].get<std::string>().empty(),
+               "layer entry of type '{}' has no non-empty string key 'name': {}", type_, spec.dump());
+  name_ = spec["name"].get<std::string>();
+}
+
+void SpecReader::fail(const std::string& key, const std::string& why) const {
+  DEFTNN_FAIL("layer '{}' ({}): key '{}' {}", name_, type_, key, why);
+}
+
+int64_t SpecReader::integer(const std::string& key, std::optional<int64_t> def, int64_t min_value) {
+  read_.insert(key);
+  if (!spec_.contains(key)) {
+    if (!def) fail(key, fmt::format("is missing (an integer >= {})", min_value));
+    return *def;
+  }
+  const auto& v = spec_[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < min_value)
+    fail(key, fmt::format("must be an integer >= {}, got {}", min_value, v.dump()));
+  return v.get<int64_t>();
+}
+
+double SpecReader::number(const std::string& key, std::optional<double> def, double lo, double hi, bool lo_open) {
+  read_.insert(key);
+  if (!spec_.contains(key)) {
+    if (!def) fail(key, fmt::format("is missing (a number in {}{}, {}])", lo_open ? "(" : "[", lo, hi));
+    return *def;
+  }
+  const auto& v = spec_[key];
+  double x = v.is_number() ? v.get<double>() : 0;
+  if (!v.is_number() || !std::isfinite(x) || x < lo || (lo_open && x == lo) || x > hi)
+    fail(key, fmt::format("must be a number in {}{}, {}], got {}", lo_open ? "(" : "[", lo, hi, v.dump()));
+  return x;
+}
+
+void SpecReader::finish() const {
+  for (const auto& [key, value] : spec_.items()) {
+    if (key == "type" || key == "name" || read_.count(key)) continue;
+    std::string known;
+    for (const auto& k : read_) known += (known.empty() ? "" : ", ") + k;
+    DEFTNN_FAIL("layer '{}' ({}): unknown key '{}' (known: {})", name_, type_, key,
+                known.empty() ? "none besides type and name" : known);
+  }
+}
+
+std::string layer_label(const Layer& l) { return fmt::format("layer '{}' ({})", l.name(), l.type()); }
+
+nlohmann::json base_config(const Layer& l) { return {{"type", l.type()}, {"name", l.name()}}; }
+
+namespace {
+void check_same_device(const Layer& l, const Context& ctx, const Tensor& t, const char* what) {
+  DEFTNN_CHECK(t.defined(), "{}: {} is undefined", layer_label(l), what);
+  DEFTNN_CHECK(t.device() == ctx.device(), "{}: {} is on {} but the context is {}", layer_label(l), what,
+               device_name(t.device()), device_name(ctx.device()));
+}
+}  // namespace
+
+void check_forward_args(const Layer& l, const Context& ctx, const Tensor& x, const Tensor& y, const Shape& y_shape) {
+  check_same_device(l, ctx, x, "input");
+  check_same_device(l, ctx, y, "output");
+  DEFTNN_CHECK(x.dtype() == DType::F32 || (x.dtype() == DType::F64 && !ctx.is_cuda()),
+               "{}: input element type {} (F32, or F64 on the CPU)", layer_label(l), dtype_name(x.dtype()));
+  DEFTNN_CHECK(y.dtype() == x.dtype(), "{}: output is {}, input {}", layer_label(l), dtype_name(y.dtype()),
+               dtype_name(x.dtype()));
+  DEFTNN_CHECK(y.shape() == y_shape, "{}: output has shape {}, input {} needs {}", layer_label(l),
+               shape_str(y.shape()), shape_str(x.shape()), shape_str(y_shape));
+}
+
+void check_backward_args(const Layer& l, const Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy,
+                         const Tensor* dx) {
+  check_same_device(l, ctx, x, "input");
+  check_same_device(l, ctx, dy, "output gradient");
+  DEFTNN_CHECK(dy.dtype() == x.dtype() && dy.shape() == y.shape(), "{}: output gradient {} {}, output {} {}",
+               layer_label(l), dtype_name(dy.dtype()), shape_str(dy.shape()), dtype_name(y.dtype()),
+               shape_str(y.shape()));
+  if (dx) {
+    check_same_device(l, ctx, *dx, "input gradient");
+    DEFTNN_CHECK(dx->dtype() == x.dtype() && dx->shape() == x.shape(), "{}: input gradient {} {}, input {} {}",
+                 layer_label(l), dtype_name(dx->dtype()), shape_str(dx->shape()), dtype_name(x.dtype()),
+                 shape_str(x.shape()));
+  }
+}
+
+void ensure_tensor(Tensor& t, const Shape& shape, DType dtype, const Context& ctx) {
+  if (t.defined() && t.shape() == shape && t.dtype() == dtype && t.device() == ctx.device()) return;
+  t = Tensor::empty(shape, dtype, ctx.device());
+}
+
+Dims4 require_nchw(const Layer& l, const Shape& in) {
+  DEFTNN_CHECK(in.size() == 4, "{}: needs an (N, C, H, W) input, got {}", layer_label(l), shape_str(in));
+  return {in[0], in[1], in[2], in[3]};
+}
+
+}  // namespace deftnn

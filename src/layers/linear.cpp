@@ -1,0 +1,180 @@
+#include "layers/linear.h"
+
+#include <algorithm>
+
+#include "layers/filler.h"
+#include "layers/gemm_layer_kernels.h"
+#include "layers/sve_apply.h"
+
+namespace deftnn {
+
+Linear::Linear(const nlohmann::json& spec) : Layer(spec.value("name", std::string())) {
+  const std::string& nm = name();
+  DEFTNN_CHECK(!nm.empty(), "linear layer without a \"name\": {}", spec.dump());
+  DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(),
+               "layer '{}': linear needs an integer \"out\"", nm);
+  out_ = spec.at("out").get<int64_t>();
+  DEFTNN_CHECK(out_ > 0, "layer '{}': out = {} must be positive", nm, out_);
+  has_bias_ = spec.value("bias", true);
+  filler_ = spec.value("weight_filler", nlohmann::json{{"type", "xavier"}});
+  bias_value_ = spec.value("bias_value", 0.f);
+  check_filler(filler_, nm);
+  if (spec.contains("sve")) sve = sve_from_json(spec.at("sve"));
+  weight_.name = "weight";
+  bias_.name = "bias";
+}
+
+int64_t Linear::features(const Shape& in) const {
+  DEFTNN_CHECK(in.size() >= 2, "layer '{}': linear takes (N, F) or (N, C, H, W), got {}", name(), shape_str(in));
+  int64_t f = 1;
+  for (size_t i = 1; i < in.size(); ++i) f *= in[i];
+  DEFTNN_CHECK(f > 0, "layer '{}': empty input {}", name(), shape_str(in));
+  DEFTNN_CHECK(in_f_ == 0 || f == in_f_, "layer '{}': expects {} input features, got input {} ({} features)", name(),
+               in_f_, shape_str(in), f);
+  return f;
+}
+
+Shape Linear::infer(const Shape& in) {
+  const int64_t f = features(in);
+  if (in_f_ == 0) {
+    in_f_ = f;
+    if (sve.active()) check_sve(sve, in_f_, name());
+    if (!weight_.value.defined()) {
+      const Shape ws{out_, gemm_k()};
+      weight_.value = Tensor::empty(ws);
+      weight_.grad = Tensor::empty(ws);
+      if (has_bias_) {
+        bias_.value = Tensor::empty({out_});
+        bias_.grad = Tensor::empty({out_});
+        bias_.decay_mult = 0.f;
+        bias_.lr_mult = 2.f;
+      }
+    }
+  }
+  return {in[0], out_};
+}
+
+void Linear::init_params(Rng& rng) {
+  DEFTNN_CHECK(weight_.value.defined(), "layer '{}': init_params before infer", name());
+  fill_weight(weight_.value, filler_, in_f_, rng, name());
+  if (has_bias_) {
+    DEFTNN_CHECK(!bias_.value.is_cuda(), "layer '{}': init_params before moving the parameters to the GPU", name());
+    std::fill_n(bias_.value.data<float>(), out_, bias_value_);
+  }
+}
+
+std::vector<Param*> Linear::params() {
+  if (!weight_.value.defined()) return {};
+  if (has_bias_) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+GemmShape Linear::gemm_shape(const Shape& in) const {
+  GemmShape s;
+  s.M = out_, s.N = in.empty() ? 0 : in[0], s.K = sve.active() ? int64_t(sve.kept.size()) : features(in);
+  return s;
+}
+
+int64_t Linear::flops(const Shape& in) const {
+  const GemmShape s = gemm_shape(in);
+  return 2 * s.M * s.N * s.K;
+}
+
+void Linear::set_sve(SveState s, Tensor truncated_weight) {
+  DEFTNN_CHECK(in_f_ > 0, "layer '{}': set_sve before infer (the input feature count is not known)", name());
+  check_sve(s, in_f_, name());
+  const int64_t Kp = int64_t(s.kept.size());
+  DEFTNN_CHECK(truncated_weight.defined() && truncated_weight.dtype() == DType::F32 &&
+                   truncated_weight.shape() == Shape({out_, Kp}),
+               "layer '{}': truncated weight must be ({}, {}), got {}", name(), out_, Kp,
+               truncated_weight.defined() ? shape_str(truncated_weight.shape()) : std::string("undefined"));
+  s.kept_device = Tensor();
+  s.swaps_device = Tensor();
+  sve = std::move(s);
+  weight_.value = truncated_weight;
+  weight_.grad = Tensor::empty(truncated_weight.shape(), DType::F32, truncated_weight.device());
+}
+
+void Linear::on_device_change(Context& ctx) {
+  if (sve.active()) sve_upload(sve, ctx);
+}
+
+void Linear::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
+  const Shape ys = infer(x.shape());
+  DEFTNN_CHECK(y.shape() == ys, "layer '{}': output is {}, expected {}", name(), shape_str(y.shape()), shape_str(ys));
+  DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
+               "layer '{}': input on {}, output on {}, weight on {}, context on {}", name(), device_name(x.device()),
+               device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
+  const int64_t N = x.dim(0), F = in_f_, Kp = gemm_k();
+  GemmArgs a;
+  a.M = out_, a.N = N, a.K = Kp;
+  a.A = weight_.value.data<float>(), a.lda = Kp;
+  a.trans_b = true;
+  a.B = x.data<float>(), a.ldb = F;
+  a.trans_c = true;
+  a.C = y.data<float>(), a.ldc = out_;
+  if (sve.active()) {
+    if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
+    if (sve.transform == SveTransform::Swap) {
+      float* xs = static_cast<float*>(ctx.workspace(size_t(N * F) * sizeof(float)));
+      copy_f32(ctx, x.data<float>(), N * F, xs);
+      if (!sve.swaps.empty()) swap_cols(ctx, xs, N, F, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
+      a.B = xs, a.ldb = F;
+    } else {
+      float* xk = static_cast<float*>(ctx.workspace(size_t(N * Kp) * sizeof(float)));
+      gather_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, xk);
+      a.B = xk, a.ldb = Kp;
+    }
+  }
+  gemm(ctx, a, gemm_config);
+  if (has_bias_) add_row_bias(ctx, y.data<float>(), N, out_, bias_.value.data<float>());
+}
+
+void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  const Shape ys = infer(x.shape());
+  DEFTNN_CHECK(dy.shape() == ys, "layer '{}': output gradient is {}, expected {}", name(), shape_str(dy.shape()),
+               shape_str(ys));
+  DEFTNN_CHECK(!dx || dx->shape() == x.shape(), "layer '{}': input gradient is {}, expected {}", name(),
+               shape_str(dx->shape()), shape_str(x.shape()));
+  DEFTNN_CHECK(x.device() == ctx.device() && dy.device() == ctx.device() && weight_.value.device() == ctx.device() &&
+                   weight_.grad.device() == ctx.device(),
+               "layer '{}': tensors and context on different devices", name());
+  const int64_t N = x.dim(0), F = in_f_, Kp = gemm_k();
+  const bool sub = sve.active();
+  if (sub && (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device())) sve_upload(sve, ctx);
+  if (has_bias_) column_sums(ctx, dy.data<float>(), N, out_, bias_.grad.data<float>());
+  // The kept input columns (N, K'), in weight-column order.
+  const float* xk = x.data<float>();
+  float* ws = sub ? static_cast<float*>(ctx.workspace(size_t(N * Kp) * sizeof(float))) : nullptr;
+  if (sub) {
+    gather_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, ws);
+    xk = ws;
+  }
+  GemmArgs a;  // dW (out, K') = dY^T (out, N) Xk (N, K')
+  a.M = out_, a.N = Kp, a.K = N;
+  a.A = dy.data<float>(), a.lda = out_, a.trans_a = true;
+  a.B = xk, a.ldb = sub ? Kp : F;
+  a.C = weight_.grad.data<float>(), a.ldc = Kp;
+  gemm(ctx, a);
+  if (!dx) return;
+  GemmArgs b;  // dXk (N, K') = dY (N, out) W (out, K')
+  b.M = N, b.N = Kp, b.K = out_;
+  b.A = dy.data<float>(), b.lda = out_;
+  b.B = weight_.value.data<float>(), b.ldb = Kp;
+  b.C = sub ? ws : dx->data<float>(), b.ldc = Kp;
+  gemm(ctx, b);  // ws no longer holds Xk: dW is queued before it on the same stream
+  if (!sub) return;
+  dx->zero_(ctx);
+  scatter_cols(ctx, ws, N, Kp, sve.kept_device.data<int32_t>(), dx->data<float>(), F);
+}
+
+nlohmann::json Linear::config() const {
+  nlohmann::json j = {{"type", "linear"},       {"name", name()},           {"out", out_},
+                      {"bias", has_bias_},      {"weight_filler", filler_}, {"bias_value", bias_value_}};
+  if (sve.active()) j["sve"] = sve_to_json(sve);
+  return j;
+}
+
+std::unique_ptr<Layer> make_linear(const nlohmann::json& spec) { return std::make_unique<Linear>(spec); }
+
+}  // namespace deftnn

@@ -1,0 +1,43 @@
+// Max and average pooling, Caffe's (CEIL rounding of the output size).
+// Graph entries: {"type": "maxpool" | "avgpool", "name": ..., "kernel": k,
+// "stride": 1, "pad": 0}. Square windows.
+//
+// Output size: H_out = ceil((H + 2p - k) / s) + 1, then, when p > 0 and the
+// last window starts at or beyond H + p, H_out -= 1 (Caffe's rule).
+// Max pool keeps the argmax of each window (I32, index into the H x W plane)
+// for backward. Average pool divides by the window clipped to the padded
+// input (H + p), not to the input, as Caffe does.
+#pragma once
+
+#include "layers/layer.h"
+
+namespace deftnn {
+
+enum class PoolMode { Max, Avg };
+
+// Caffe's output size for one spatial dimension (no validation).
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad);
+
+class PoolLayer : public Layer {
+ public:
+  PoolLayer(std::string name, PoolMode mode, int64_t kernel, int64_t stride, int64_t pad);
+  std::string type() const override { return mode_ == PoolMode::Max ? "maxpool" : "avgpool"; }
+  Shape infer(const Shape& in) override { return output_shape(in); }
+  void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
+  void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  nlohmann::json config() const override;
+
+  Shape output_shape(const Shape& in) const;
+
+ private:
+  void run_forward(Context& ctx, const Tensor& x, Tensor& y, bool write_mask);
+  PoolMode mode_;
+  int64_t kernel_, stride_, pad_;
+  Tensor mask_;             // max pool: (N, C, H_out, W_out) I32 argmax of the last training forward
+  bool mask_valid_ = false;  // false after an inference forward (no mask written)
+};
+
+std::unique_ptr<Layer> make_maxpool(const nlohmann::json& spec);
+std::unique_ptr<Layer> make_avgpool(const nlohmann::json& spec);
+
+}  // namespace deftnn

@@ -1,0 +1,63 @@
+// The layer registry: one explicit table from graph-file type to factory.
+#include <algorithm>
+
+#include "layers/batchnorm.h"
+#include "layers/dropout.h"
+#include "layers/flatten.h"
+#include "layers/layer.h"
+#include "layers/layer_util.h"
+#include "layers/lrn.h"
+#include "layers/pool.h"
+#include "layers/relu.h"
+#include "layers/softmax.h"
+#if __has_include("layers/conv.h")
+#include "layers/conv.h"
+#endif
+#if __has_include("layers/linear.h")
+#include "layers/linear.h"
+#endif
+
+namespace deftnn {
+
+namespace {
+
+struct Entry {
+  const char* type;
+  std::unique_ptr<Layer> (*make)(const nlohmann::json&);
+};
+
+const Entry kLayerTable[] = {
+#if __has_include("layers/conv.h")
+    {"conv", make_conv},
+#endif
+#if __has_include("layers/linear.h")
+    {"linear", make_linear},
+#endif
+    {"relu", make_relu},
+    {"maxpool", make_maxpool},
+    {"avgpool", make_avgpool},
+    {"lrn", make_lrn},
+    {"dropout", make_dropout},
+    {"flatten", make_flatten},
+    {"batchnorm", make_batchnorm},
+    {"softmax", make_softmax},
+};
+
+}  // namespace
+
+std::vector<std::string> known_layer_types() {
+  std::vector<std::string> types;
+  for (const Entry& e : kLayerTable) types.push_back(e.type);
+  return types;
+}
+
+std::unique_ptr<Layer> make_layer(const nlohmann::json& spec) {
+  SpecReader r(spec);  // checks the entry has a string "type" and "name"
+  for (const Entry& e : kLayerTable)
+    if (r.type() == e.type) return e.make(spec);
+  std::string known;
+  for (const Entry& e : kLayerTable) known += std::string(known.empty() ? "" : ", ") + e.type;
+  DEFTNN_FAIL("layer '{}': unknown type '{}' (known: {})", r.name(), r.type(), known);
+}
+
+}  // namespace deftnn

@@ -1,0 +1,24 @@
+// ReLU, Caffe's: y = x for x > 0, negative_slope * x otherwise.
+// Graph entry: {"type": "relu", "name": ..., "negative_slope": 0}.
+#pragma once
+
+#include "layers/layer.h"
+
+namespace deftnn {
+
+class ReluLayer : public Layer {
+ public:
+  ReluLayer(std::string name, double negative_slope) : Layer(std::move(name)), slope_(negative_slope) {}
+  std::string type() const override { return "relu"; }
+  Shape infer(const Shape& in) override;
+  void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
+  void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
+  nlohmann::json config() const override;
+
+ private:
+  double slope_;
+};
+
+std::unique_ptr<Layer> make_relu(const nlohmann::json& spec);
+
+}  // namespace deftnn

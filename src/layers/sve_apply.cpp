@@ -1,0 +1,98 @@
+#include "layers/sve_apply.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace deftnn {
+
+void check_sve(const SveState& s, int64_t K, const std::string& layer) {
+  DEFTNN_CHECK(s.original_k == K, "layer '{}': SVE state is for K = {}, the layer's input has K = {}", layer,
+               s.original_k, K);
+  const int64_t Kp = int64_t(s.kept.size());
+  DEFTNN_CHECK(Kp > 0 && Kp <= K, "layer '{}': SVE keeps {} of {} rows", layer, Kp, K);
+  std::vector<char> seen(size_t(K), 0);
+  for (int32_t k : s.kept) {
+    DEFTNN_CHECK(k >= 0 && k < K, "layer '{}': SVE kept row {} outside [0, {})", layer, k, K);
+    DEFTNN_CHECK(!seen[size_t(k)], "layer '{}': SVE kept row {} listed twice", layer, k);
+    seen[size_t(k)] = 1;
+  }
+  if (s.transform != SveTransform::Swap) return;
+  std::vector<int32_t> perm(static_cast<size_t>(K));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::vector<char> touched(size_t(K), 0);
+  for (auto [a, b] : s.swaps) {
+    DEFTNN_CHECK(a >= Kp && a < K && b >= 0 && b < Kp,
+                 "layer '{}': SVE swap ({}, {}) is not (kept row >= K'={}, discarded row < K')", layer, a, b, Kp);
+    DEFTNN_CHECK(!touched[size_t(a)] && !touched[size_t(b)], "layer '{}': SVE swaps reuse a row ({}, {})", layer, a,
+                 b);
+    touched[size_t(a)] = touched[size_t(b)] = 1;
+    std::swap(perm[size_t(a)], perm[size_t(b)]);
+  }
+  DEFTNN_CHECK(std::equal(s.kept.begin(), s.kept.end(), perm.begin()),
+               "layer '{}': the SVE swaps do not leave the kept rows, in weight-column order, in rows 0..{} "
+               "(build them with sve_swap_plan)",
+               layer, Kp - 1);
+}
+
+SveSwapPlan sve_swap_plan(std::vector<int32_t> kept_set, int64_t K) {
+  const int64_t Kp = int64_t(kept_set.size());
+  std::vector<char> keep(size_t(K), 0);
+  for (int32_t k : kept_set) {
+    DEFTNN_CHECK(k >= 0 && k < K, "SVE kept row {} outside [0, {})", k, K);
+    keep[size_t(k)] = 1;
+  }
+  std::vector<int32_t> holes, movers;
+  for (int64_t r = 0; r < Kp; ++r)
+    if (!keep[size_t(r)]) holes.push_back(int32_t(r));
+  for (int64_t r = Kp; r < K; ++r)
+    if (keep[size_t(r)]) movers.push_back(int32_t(r));
+  DEFTNN_CHECK(holes.size() == movers.size(), "SVE kept rows are not distinct");
+  SveSwapPlan plan;
+  plan.kept.resize(size_t(Kp));
+  for (int64_t r = 0; r < Kp; ++r) plan.kept[size_t(r)] = int32_t(r);
+  for (size_t t = 0; t < holes.size(); ++t) {
+    plan.swaps.emplace_back(movers[t], holes[t]);
+    plan.kept[size_t(holes[t])] = movers[t];
+  }
+  return plan;
+}
+
+namespace {
+Tensor upload_i32(const std::vector<int32_t>& v, Context& ctx) {
+  if (v.empty()) return {};
+  Tensor t = Tensor::empty({int64_t(v.size())}, DType::I32, Device::CPU);
+  std::memcpy(t.raw(), v.data(), v.size() * sizeof(int32_t));
+  return ctx.is_cuda() ? t.to(Device::CUDA, ctx) : t;
+}
+}  // namespace
+
+void sve_upload(SveState& s, Context& ctx) {
+  s.kept_device = upload_i32(s.kept, ctx);
+  std::vector<int32_t> flat;
+  for (auto [a, b] : s.swaps) flat.push_back(a), flat.push_back(b);
+  s.swaps_device = upload_i32(flat, ctx);
+}
+
+nlohmann::json sve_to_json(const SveState& s) {
+  nlohmann::json swaps = nlohmann::json::array();
+  for (auto [a, b] : s.swaps) swaps.push_back({a, b});
+  return {{"original_k", s.original_k},
+          {"kept", s.kept},
+          {"swaps", swaps},
+          {"transform", sve_transform_name(s.transform)}};
+}
+
+SveState sve_from_json(const nlohmann::json& j) {
+  SveState s;
+  s.original_k = j.at("original_k").get<int64_t>();
+  s.kept = j.at("kept").get<std::vector<int32_t>>();
+  if (j.contains("swaps"))
+    for (const auto& p : j.at("swaps")) s.swaps.emplace_back(p.at(0).get<int32_t>(), p.at(1).get<int32_t>());
+  s.transform = sve_transform_from_name(j.value("transform", std::string("fused")));
+  return s;
+}
+
+}  // namespace deftnn

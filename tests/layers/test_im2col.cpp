@@ -1,0 +1,141 @@
+// im2col / col2im against their definitions, written as plain loops over the
+// output positions: full matrices and row subsets (SVE's fused transform),
+// batches with a row stride wider than the columns, poisoned outputs. Small
+// integers keep every sum exact, so all comparisons are bit for bit.
+#include <algorithm>
+#include <numeric>
+
+#include "layers/im2col.h"
+#include "test_util.h"
+
+namespace deftnn::test {
+namespace {
+
+ConvGeom random_geom(Rng& rng) {
+  ConvGeom g;
+  g.C = 1 + int64_t(rng.below(4));
+  g.kh = 1 + int64_t(rng.below(11));
+  g.kw = 1 + int64_t(rng.below(11));
+  g.sh = 1 + int64_t(rng.below(4));
+  g.sw = 1 + int64_t(rng.below(4));
+  g.ph = int64_t(rng.below(3));
+  g.pw = int64_t(rng.below(3));
+  g.H = (std::max<int64_t>(g.kh - 2 * g.ph, 1) + int64_t(rng.below(6))) | 1;
+  g.W = (std::max<int64_t>(g.kw - 2 * g.pw, 1) + int64_t(rng.below(6))) | 1;
+  return g;
+}
+
+std::string describe(const ConvGeom& g, int64_t batch, int64_t nrows) {
+  return fmt::format("C={} H={} W={} kernel {}x{} stride {}x{} pad {}x{} batch={} rows={}", g.C, g.H, g.W, g.kh, g.kw,
+                     g.sh, g.sw, g.ph, g.pw, batch, nrows);
+}
+
+// The definition: element (r, n*HW + ho*Wo + wo) = x[n][c][ho*sh - ph + i][wo*sw - pw + j]
+// for row k = rows[r] = (c*kh + i)*kw + j, 0 in the padding.
+double x_at(const std::vector<float>& x, const ConvGeom& g, int64_t image_stride, int64_t n, int64_t k, int64_t ho,
+            int64_t wo, int64_t* index) {
+  const int64_t c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
+  const int64_t h = ho * g.sh - g.ph + i, w = wo * g.sw - g.pw + j;
+  if (h < 0 || h >= g.H || w < 0 || w >= g.W) return *index = -1, 0.0;
+  *index = n * image_stride + (c * g.H + h) * g.W + w;
+  return x[size_t(*index)];
+}
+
+void check_device(Context& ctx, uint64_t seed, int n_cases) {
+  Rng rng(seed);
+  for (int t = 0; t < n_cases; ++t) {
+    const ConvGeom g = random_geom(rng);
+    const int64_t batch = 1 + int64_t(rng.below(3));
+    const int64_t image_stride = g.C * g.H * g.W + int64_t(rng.below(5));  // a gap between images
+    const int64_t HW = g.Ho() * g.Wo(), ncols = batch * HW, ldcol = ncols + int64_t(rng.below(4));
+    const int64_t K = g.K();
+    // Rows: all (null), or a random subset in random order.
+    std::vector<int32_t> rows;
+    const bool subset = t % 2 == 1;
+    if (subset) {
+      rows.resize(size_t(K));
+      std::iota(rows.begin(), rows.end(), 0);
+      for (size_t i = rows.size(); i > 1; --i) std::swap(rows[i - 1], rows[size_t(rng.below(i))]);
+      rows.resize(size_t(1 + rng.below(uint64_t(K))));
+    }
+    const int64_t R = subset ? int64_t(rows.size()) : K;
+    const std::string what = fmt::format("{} {}", device_name(ctx.device()), describe(g, batch, R));
+
+    const auto x = small_int_vector(size_t(batch * image_stride), seed * 100 + uint64_t(t));
+    Tensor xt = Tensor::from_vector({int64_t(x.size())}, x).to(ctx.device(), ctx);
+    Tensor rt;
+    if (subset) {
+      Tensor host = Tensor::empty({R}, DType::I32);
+      std::copy(rows.begin(), rows.end(), host.data<int32_t>());
+      rt = host.to(ctx.device(), ctx);
+    }
+    const int32_t* rp = subset ? rt.data<int32_t>() : nullptr;
+
+    // im2col: every element of the R x ncols block written, padding columns untouched.
+    Tensor col = Tensor::empty({R * ldcol}, DType::F32, ctx.device());
+    poison(col, ctx);
+    im2col(ctx, xt.data<float>(), g, batch, image_stride, col.data<float>(), ldcol, rp, subset ? R : 0);
+    const auto got = col.to_vector(ctx);
+    std::vector<double> want(got.size(), std::nan(""));
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t k = subset ? rows[size_t(r)] : r;
+      for (int64_t n = 0; n < batch; ++n)
+        for (int64_t ho = 0; ho < g.Ho(); ++ho)
+          for (int64_t wo = 0; wo < g.Wo(); ++wo) {
+            int64_t idx;
+            want[size_t(r * ldcol + n * HW + ho * g.Wo() + wo)] = x_at(x, g, image_stride, n, k, ho, wo, &idx);
+          }
+    }
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const bool pad = std::isnan(want[i]);
+      if (pad ? !std::isnan(got[i]) : got[i] != want[i]) ++bad;
+    }
+    EXPECT_EQ(bad, 0u) << "im2col " << what;
+
+    // col2im: dx (accumulated onto a non-zero start) = start + the adjoint.
+    const auto c = small_int_vector(size_t(R * ldcol), seed * 100 + uint64_t(t) + 50);
+    const auto start = small_int_vector(x.size(), seed * 100 + uint64_t(t) + 60);
+    std::vector<double> dwant(start.begin(), start.end());
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t k = subset ? rows[size_t(r)] : r;
+      for (int64_t n = 0; n < batch; ++n)
+        for (int64_t ho = 0; ho < g.Ho(); ++ho)
+          for (int64_t wo = 0; wo < g.Wo(); ++wo) {
+            int64_t idx;
+            x_at(x, g, image_stride, n, k, ho, wo, &idx);
+            if (idx >= 0) dwant[size_t(idx)] += c[size_t(r * ldcol + n * HW + ho * g.Wo() + wo)];
+          }
+    }
+    Tensor ct = Tensor::from_vector({int64_t(c.size())}, c).to(ctx.device(), ctx);
+    Tensor dx = Tensor::from_vector({int64_t(start.size())}, start).to(ctx.device(), ctx);
+    col2im(ctx, ct.data<float>(), g, batch, image_stride, ldcol, dx.data<float>(), rp, subset ? R : 0);
+    EXPECT_TRUE(all_close(dx.to_vector(ctx), dwant, 0, 0, "col2im " + what));
+  }
+}
+
+TEST(Im2col, CpuMatchesDefinition) {
+  auto ctx = Context::cpu();
+  check_device(*ctx, 91, 40);
+}
+
+TEST(Im2col, CudaMatchesDefinition) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  check_device(*ctx, 92, 200);
+}
+
+TEST(Im2col, RejectsBadGeometry) {
+  auto ctx = Context::cpu();
+  ConvGeom g;
+  g.C = 1, g.H = 3, g.W = 3, g.kh = 5, g.kw = 5;
+  std::vector<float> x(9), col(100);
+  EXPECT_THROW(im2col(*ctx, x.data(), g, 1, 9, col.data(), 1), Error);  // kernel larger than the input
+  g.kh = g.kw = 3;
+  EXPECT_THROW(im2col(*ctx, x.data(), g, 2, 9, col.data(), 1), Error);  // ldcol < columns
+  const int32_t bad_row = 9;
+  EXPECT_THROW(im2col(*ctx, x.data(), g, 1, 9, col.data(), 1, &bad_row, 1), Error);  // row outside [0, K)
+}
+
+}  // namespace
+}  // namespace deftnn::test

@@ -1,0 +1,153 @@
+// `deftnn bench MODEL`: the network benchmark (src/bench/net_bench.h), and the
+// parent of `deftnn bench gemm` (tools/deftnn/cmd_bench_gemm.cpp).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "bench/net_bench.h"
+#include "core/context.h"
+#include "core/error.h"
+#include "net/net.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int64_t batch = 1;
+  std::string device;
+  int reps = 50, warmup = 10;
+  std::string fission, backend, sve, out = "bench/results", tag;
+  bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
+  uint64_t seed = 1, init_seed = 1;
+};
+
+// The model name used in reports: the graph's name, else the file stem.
+std::string model_label(const deftnn::Net& net, const std::string& path) {
+  return net.name().empty() ? fs::path(path).stem().string() : net.name();
+}
+
+deftnn::Net load_net(const std::string& path, uint64_t init_seed) {
+  deftnn::Net net = deftnn::Net::load(path);
+  // A graph file carries no weights: random ones (the timing does not depend
+  // on their values, only on their not being zero). Model files keep theirs.
+  if (fs::path(path).extension() == ".json") net.init(init_seed);
+  return net;
+}
+
+std::string default_tag(const deftnn::bench::NetConfig& c, bool sve) {
+  std::string t = c.backend.empty() ? "asloaded" : c.backend;
+  if (!c.formats.empty()) t += "-" + (c.formats.find('=') == std::string::npos ? c.formats : std::string("mixed"));
+  if (sve) t += "-sve";
+  return t;
+}
+
+void run_bench(const BenchArgs& a) {
+  using namespace deftnn;
+  using namespace deftnn::bench;
+  DEFTNN_CHECK(!a.model.empty(), "deftnn bench needs a MODEL (a models/*.json graph or a .safetensors model file)");
+  Device dev = a.device.empty() ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(a.device);
+  if (a.device.empty() && dev == Device::CPU)
+    fmt::print(stderr, "deftnn bench: no GPU ({}); timing on the CPU\n", cuda_unavailable_reason());
+  std::unique_ptr<Context> ctx = Context::make(dev);
+
+  NetBenchOptions opt;
+  opt.batch = a.batch;
+  opt.timer.reps = a.reps;
+  opt.timer.warmup = a.warmup;
+  opt.timer.flush_l2 = !a.no_flush;
+  opt.graph = !a.no_graph;
+  opt.kernel_names = !a.no_kernel_names;
+  opt.seed = a.seed;
+
+  // The candidate configuration: the model (or --sve's model file) with
+  // --backend and --fission applied. Without either, the baseline.
+  const bool custom = !a.backend.empty() || !a.fission.empty() || !a.sve.empty();
+  NetConfig cfg = custom || a.compare ? NetConfig{} : baseline_config(*ctx);
+  if (custom || a.compare) {
+    cfg.backend = a.backend;
+    if (cfg.backend.empty() && !a.fission.empty()) cfg.backend = "fission";
+    cfg.formats = a.fission;
+    cfg.tag = default_tag(cfg, !a.sve.empty());
+  }
+  if (!a.tag.empty()) cfg.tag = a.tag;
+
+  Net model = load_net(a.model, a.init_seed);
+  const std::string label = model_label(model, a.model);
+  std::vector<NetRun> runs;
+  nlohmann::json extra = {{"model_path", a.model}, {"sve_model_path", a.sve.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.sve)}};
+
+  if (a.compare) {
+    Net candidate = load_net(a.sve.empty() ? a.model : a.sve, a.init_seed);
+    apply_config(candidate, cfg);
+    if (candidate.metadata().contains("sve")) extra["sve"] = candidate.metadata()["sve"];
+    auto [base, cand] = bench_compare(*ctx, model, candidate, label, cfg, opt);
+    fmt::print("{}\n{}", format_table(base), format_table(cand, &base));
+    runs = {std::move(base), std::move(cand)};
+  } else {
+    Net net = a.sve.empty() ? std::move(model) : load_net(a.sve, a.init_seed);
+    apply_config(net, cfg);
+    if (net.metadata().contains("sve")) extra["sve"] = net.metadata()["sve"];
+    runs.push_back(bench_net(*ctx, net, label, cfg, opt));
+    fmt::print("{}", format_table(runs[0]));
+  }
+  for (const auto& r : runs)
+    if (!r.kernel_names_error.empty()) fmt::print(stderr, "note: kernel names not recorded: {}\n", r.kernel_names_error);
+
+  // Environment last, so the clocks read are those right after the work.
+  nlohmann::json report = report_json(runs, opt, environment(*ctx), extra);
+  fs::path out = a.out;
+  std::string tag = a.compare ? "compare-" + runs.back().tag : runs.back().tag;
+  if (out.extension() != ".json") out /= report_file_name(label, a.batch, tag, utc_stamp_now());
+  if (out.has_parent_path()) fs::create_directories(out.parent_path());
+  fs::path tmp = out;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp);
+    DEFTNN_CHECK(f.good(), "cannot write {}", tmp.string());
+    f << report.dump(2) << "\n";
+    DEFTNN_CHECK(f.good(), "error writing {}", tmp.string());
+  }
+  fs::rename(tmp, out);
+  fmt::print("wrote {}\n", out.string());
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app) {
+  auto args = std::make_shared<BenchArgs>();
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Time a network's forward pass per layer and in total (or `bench gemm`: GEMM kernels)");
+  bench->add_option("model", args->model, "a models/*.json graph (random weights) or a .safetensors model file");
+  bench->add_option("--batch,-b", args->batch, "batch size")->capture_default_str();
+  bench->add_option("--device", args->device, "cpu or cuda (default: cuda when a GPU is usable)");
+  bench->add_option("--reps", args->reps, "timed repetitions")->capture_default_str();
+  bench->add_option("--warmup", args->warmup, "untimed warm-up runs")->capture_default_str();
+  bench->add_option("--fission", args->fission,
+                    "fission format for every GEMM layer (deft16, deft16q, deft8e4, half, ...) or per layer "
+                    "(conv1=deft16,fc6=deft8e4)");
+  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, fission, cublas-tf32, "
+                                                "cublas-bf16, cpu-blas, auto");
+  bench->add_option("--sve", args->sve, "a model file with SVE state to benchmark (against MODEL with --compare)");
+  bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
+  bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
+  bench->add_flag("--compare", args->compare,
+                  "also run the fp32 cuBLAS baseline in this process, interleaved, and report the speedup");
+  bench->add_flag("--no-graph", args->no_graph, "time the whole pass eagerly, not as a CUDA graph replay");
+  bench->add_flag("--no-flush-l2", args->no_flush, "do not flush the L2 between repetitions");
+  bench->add_flag("--no-kernel-names", args->no_kernel_names, "skip the CUPTI pass that records kernel names");
+  bench->add_option("--seed", args->seed, "seed of the random input")->capture_default_str();
+  bench->add_option("--init-seed", args->init_seed, "seed of the random weights of a .json graph")->capture_default_str();
+  bench->callback([args, bench] {
+    if (!bench->get_subcommands().empty()) return;  // `bench gemm ...` ran instead
+    run_bench(*args);
+  });
+
+  // BENCH-GEMM: after merging the kernels branch, declare and call its command here:
+  //   void register_bench_gemm_command(CLI::App& bench);   (at file scope)
+  //   register_bench_gemm_command(*bench);
+}
