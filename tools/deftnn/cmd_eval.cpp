@@ -31,17 +31,13 @@ void run_eval(const EvalOptions& o) {
     fmt::print(stderr, "deftnn: warning: {} is a graph: evaluating untrained random weights\n", o.model);
     net.init(1);
   }
-  nlohmann::json stored = net.metadata().value("data", nlohmann::json());
+  nlohmann::json stored = net.metadata().value("data", nlohmann::json::object());
   train::PrepareOptions popt;
-  popt.dataset = o.dataset_opt->count() ? o.dataset
-                                        : (stored.is_object() ? stored.value("dataset", std::string("fashion-mnist"))
-                                                              : std::string("fashion-mnist"));
+  popt.dataset = o.dataset_opt->count() ? o.dataset : stored.value("dataset", std::string("fashion-mnist"));
   popt.dir = o.data_dir;
   popt.with_train = false;
-  if (stored.is_object()) {
-    popt.val = stored.value("val", int64_t(5000));
-    popt.seed = stored.value("split_seed", uint64_t(1));
-  }
+  popt.val = stored.value("val", int64_t(5000));
+  popt.seed = stored.value("split_seed", uint64_t(1));
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
   Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
   auto ctx = Context::make(dev);

@@ -55,6 +55,7 @@ void run_train(const TrainOptions& o) {
   bool from_graph = o.model.ends_with(".json");
   Net net = o.resume.empty() ? Net::load(o.model) : train::Trainer::load_checkpoint_net(o.resume);
   nlohmann::json defaults = train_defaults(o.model, net);
+  if (!defaults.is_object()) defaults = nlohmann::json::object();
 
   train::TrainConfig cfg;
   cfg.weight_decay = 5e-4f;
@@ -107,7 +108,7 @@ void run_train(const TrainOptions& o) {
   nlohmann::json hist = nlohmann::json::array();
   for (const auto& r : trainer.history()) hist.push_back(r.to_json());
   net.metadata()["data"] = d.info;
-  if (!defaults.is_null()) net.metadata()["train"] = defaults;
+  if (!defaults.empty()) net.metadata()["train"] = defaults;
   net.metadata()["training"] = {{"epochs", cfg.epochs},
                                 {"batch", cfg.batch},
                                 {"lr_policy", cfg.lr.describe()},
