@@ -1,6 +1,8 @@
 // CUDA side of gemm_layer_kernels.h. Every kernel is one pass with one thread
 // per output element, laid out so that a warp reads and writes consecutive
 // addresses (the permutes move along the contiguous HW axis on both sides).
+#include <algorithm>
+
 #include "core/cuda_check.h"
 #include "layers/gemm_layer_kernels.h"
 
@@ -11,36 +13,44 @@ namespace {
 constexpr int kThreads = 256;       // threads per block of the elementwise kernels
 constexpr int kReduceThreads = 256;  // threads per block of channel_sums (one block per channel)
 
-unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+constexpr int64_t kMaxGridY = 65535;  // CUDA's gridDim.y limit
 
-__global__ void bias_permute_kernel(const float* __restrict__ out, const float* __restrict__ bias, int64_t nb,
-                                    int64_t C, int64_t HW, float* y) {
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= nb * C * HW) return;
-  const int64_t n = e / (C * HW), rem = e - n * C * HW;
-  const int64_t c = rem / HW, p = rem - c * HW;
-  y[e] = out[c * nb * HW + n * HW + p] + (bias ? __ldg(bias + c) : 0.f);
+unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+dim3 grid_2d(int64_t inner, int64_t outer) {
+  return dim3(blocks_for(inner), unsigned(std::min(outer, kMaxGridY)));
 }
 
-__global__ void unpermute_kernel(const float* __restrict__ dy, int64_t nb, int64_t C, int64_t HW,
-                                 float* __restrict__ out) {
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= nb * C * HW) return;
-  const int64_t n = e / (C * HW), rem = e - n * C * HW;
-  const int64_t c = rem / HW, p = rem - c * HW;
-  out[c * nb * HW + n * HW + p] = dy[e];
+// Grid: (HW blocks, one row (n, c) per blockIdx.y step); no per-element division.
+__global__ void bias_permute_kernel(const float* __restrict__ out, const float* __restrict__ bias, int nb, int C,
+                                    int HW, float* y) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= HW) return;
+  for (int row = blockIdx.y; row < nb * C; row += gridDim.y) {
+    const int n = row / C, c = row - n * C;
+    y[int64_t(row) * HW + p] = out[(int64_t(c) * nb + n) * HW + p] + (bias ? __ldg(bias + c) : 0.f);
+  }
+}
+
+__global__ void unpermute_kernel(const float* __restrict__ dy, int nb, int C, int HW, float* __restrict__ out) {
+  const int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= HW) return;
+  for (int row = blockIdx.y; row < nb * C; row += gridDim.y) {
+    const int n = row / C, c = row - n * C;
+    out[(int64_t(c) * nb + n) * HW + p] = dy[int64_t(row) * HW + p];
+  }
 }
 
 __global__ void swap_rows_kernel(float* mat, int64_t ld, int64_t ncols, const int32_t* __restrict__ pairs,
                                  int64_t npairs) {
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= npairs * ncols) return;
-  const int64_t t = e / ncols, j = e - t * ncols;
-  float* a = mat + pairs[2 * t] * ld + j;
-  float* b = mat + pairs[2 * t + 1] * ld + j;
-  const float v = *a;
-  *a = *b;
-  *b = v;
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= ncols) return;
+  for (int64_t t = blockIdx.y; t < npairs; t += gridDim.y) {
+    float* a = mat + pairs[2 * t] * ld + j;
+    float* b = mat + pairs[2 * t + 1] * ld + j;
+    const float v = *a;
+    *a = *b;
+    *b = v;
+  }
 }
 
 __global__ void swap_cols_kernel(float* mat, int64_t nrows, int64_t ld, const int32_t* __restrict__ pairs,
@@ -109,20 +119,22 @@ void bias_permute_cuda(Context& ctx, const float* out, const float* bias, int64_
   const int64_t total = nb * C * HW;
   if (!total) return;
   if (out == y && !bias) return;
-  bias_permute_kernel<<<blocks_for(total), kThreads, 0, ctx.stream()>>>(out, bias, nb, C, HW, y);
+  DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "bias_permute: sizes exceed int32");
+  bias_permute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(out, bias, int(nb), int(C), int(HW), y);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
 void unpermute_cuda(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t HW, float* out) {
   const int64_t total = nb * C * HW;
   if (!total) return;
-  unpermute_kernel<<<blocks_for(total), kThreads, 0, ctx.stream()>>>(dy, nb, C, HW, out);
+  DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "unpermute: sizes exceed int32");
+  unpermute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(dy, int(nb), int(C), int(HW), out);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
 void swap_rows_cuda(Context& ctx, float* mat, int64_t ld, int64_t ncols, const int32_t* pairs, int64_t npairs) {
   if (!npairs || !ncols) return;
-  swap_rows_kernel<<<blocks_for(npairs * ncols), kThreads, 0, ctx.stream()>>>(mat, ld, ncols, pairs, npairs);
+  swap_rows_kernel<<<grid_2d(ncols, npairs), kThreads, 0, ctx.stream()>>>(mat, ld, ncols, pairs, npairs);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

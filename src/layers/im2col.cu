@@ -10,7 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;      // threads per block
 constexpr int kMaxGridY = 65535;   // CUDA's gridDim.y limit
-constexpr int kRowsPerBlock = 4;   // im2col rows per block: the column's index arithmetic is shared
+constexpr int kRowsPerBlock = 16;  // im2col rows per block: row decoding and column decoding are shared
 
 struct Geom32 {  // int32 copy of ConvGeom for cheap index arithmetic
   int C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, HW;
@@ -22,25 +22,41 @@ Geom32 to32(const ConvGeom& g) {
           int(g.Ho()), int(g.Wo()), int(g.Ho() * g.Wo())};
 }
 
+// Block (blockIdx.x, blockIdx.y): kThreads columns x kRowsPerBlock rows. The
+// rows' decoding (channel offset, kernel offsets) is done once per block into
+// shared memory; each thread then decodes its column once and writes
+// kRowsPerBlock elements, one per row, each warp store 128 contiguous bytes.
 __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
                               float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R) {
+  __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
   const int q = blockIdx.x * blockDim.x + threadIdx.x;
-  if (q >= ncols) return;
-  const int n = q / g.HW, p = q - n * g.HW;
-  const int ho = p / g.Wo, wo = p - ho * g.Wo;
+  int n = 0, h0 = 0, w0 = 0;
+  if (q < ncols) {
+    n = q / g.HW;
+    const int p = q - n * g.HW;
+    const int ho = p / g.Wo, wo = p - ho * g.Wo;
+    h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
+  }
   const float* xn = x + n * image_stride;
-  const int h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw;
   for (int r0 = blockIdx.y * kRowsPerBlock; r0 < R; r0 += gridDim.y * kRowsPerBlock) {
-#pragma unroll
-    for (int t = 0; t < kRowsPerBlock; ++t) {
-      const int r = r0 + t;
-      if (r >= R) break;
-      const int k = rows ? rows[r] : r;
+    __syncthreads();
+    if (threadIdx.x < kRowsPerBlock && r0 + int(threadIdx.x) < R) {
+      const int k = rows ? rows[r0 + threadIdx.x] : r0 + int(threadIdx.x);
       const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
-      const int h = h0 + i, w = w0 + j;
+      s_off[threadIdx.x] = c * g.H * g.W;
+      s_i[threadIdx.x] = i;
+      s_j[threadIdx.x] = j;
+    }
+    __syncthreads();
+    if (q >= ncols) continue;
+    const int nr = min(kRowsPerBlock, R - r0);
+    float* out = col + r0 * ldcol + q;
+#pragma unroll 4
+    for (int t = 0; t < nr; ++t) {
+      const int h = h0 + s_i[t], w = w0 + s_j[t];
       float v = 0.f;
-      if (h >= 0 && h < g.H && w >= 0 && w < g.W) v = __ldg(xn + (c * g.H + h) * g.W + w);
-      col[r * ldcol + q] = v;
+      if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) v = __ldg(xn + s_off[t] + h * g.W + w);
+      out[t * ldcol] = v;
     }
   }
 }

@@ -47,6 +47,10 @@ class Layer {
   // Seeded parameter initialisation (after infer).
   virtual void init_params(Rng& rng) {}
   virtual std::vector<Param*> params() { return {}; }
+  // Called by Net::to() after every Param (value and grad) has moved to
+  // ctx's device, so a layer can move or rebuild its own device state
+  // (SVE index tensors, packed weights, descriptors).
+  virtual void on_device_change(Context& ctx) {}
 
   // y = f(x). `train` switches Dropout and BatchNorm to training behaviour.
   virtual void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) = 0;

@@ -1,5 +1,7 @@
 #include "layers/layer_util.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace deftnn {

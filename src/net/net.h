@@ -4,6 +4,10 @@
 // Graph file:
 //   {"name": "lenet", "input": [1, 28, 28], "classes": 10,
 //    "layers": [{"type": "conv", "name": "conv1", "out": 20, "kernel": 5}, ...]}
+// plus an optional "notes" string (provenance, deviations from the original).
+// Model file: safetensors with tensors "<layer>.<param>" and __metadata__
+// {"deftnn.graph": graph JSON, "deftnn.meta": metadata() JSON,
+//  "deftnn.version": "1"}.
 // The last layer's output is (N, classes) logits.
 #pragma once
 
@@ -26,6 +30,15 @@ class Net {
   static Net load(const std::string& path);
   // Writes a safetensors model file atomically (temporary file, rename).
   void save(const std::string& path) const;
+  // The same, copying GPU parameters through ctx (save() makes a context of
+  // its own when the parameters are on the GPU).
+  void save(const std::string& path, const Context& ctx) const;
+  // Reads a graph file (.json) or a model file (anything else, safetensors).
+  static nlohmann::json read_graph_file(const std::string& path);
+  // Where the net came from (file path or the `source` given to from_graph).
+  const std::string& source() const { return source_; }
+  // Number of trainable parameter elements (weights and biases).
+  int64_t parameter_count() const;
 
   Net(Net&&) = default;
   Net& operator=(Net&&) = default;
@@ -63,7 +76,13 @@ class Net {
 
  private:
   Net() = default;
+  // Allocates acts_/grads_ for a batch of n on device_ (no-op when they fit).
+  void ensure_activations(int64_t n, bool with_grads);
   std::string name_;
+  std::string source_;
+  std::string notes_;           // the graph's optional "notes" string
+  std::vector<Shape> shapes_;   // shapes_[0] = (1, C, H, W), shapes_[i+1] = output of layer i, batch 1
+  int64_t act_batch_ = -1;      // batch size acts_ were allocated for
   Shape input_;
   int64_t classes_ = 0;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -5,9 +5,16 @@
 
 #include "core/error.h"
 
+void register_inspect_command(CLI::App& app);
+void register_train_command(CLI::App& app);
+void register_eval_command(CLI::App& app);
+
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
   app.require_subcommand(1);
+  register_inspect_command(app);
+  register_train_command(app);
+  register_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

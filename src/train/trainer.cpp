@@ -1,0 +1,283 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "data/loader.h"
+#include "layers/loss.h"
+#include "train/progress.h"
+#include "train/safetensors_io.h"
+
+namespace deftnn::train {
+
+namespace {
+
+constexpr const char* kStateKey = "deftnn.train_state";
+constexpr const char* kMomentumPrefix = "optim.momentum.";
+constexpr const char* kBestPrefix = "optim.best.";
+
+std::vector<Param*> pointers(const std::vector<std::pair<std::string, Param*>>& named) {
+  std::vector<Param*> out;
+  for (const auto& [n, p] : named) out.push_back(p);
+  return out;
+}
+
+std::vector<std::pair<std::string, Param*>> named_params(Net& net) {
+  std::vector<std::pair<std::string, Param*>> out;
+  for (size_t i = 0; i < net.size(); ++i)
+    for (Param* p : net.layer(i).params()) out.push_back({net.layer(i).name() + "." + p->name, p});
+  return out;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+void TrainConfig::apply_json(const nlohmann::json& j) {
+  if (j.is_null()) return;
+  DEFTNN_CHECK(j.is_object(), "the \"train\" entry must be an object, got {}", j.dump());
+  static const char* known[] = {"epochs", "batch", "lr", "base_lr", "momentum", "weight_decay", "lr_policy",
+                                "gamma", "stepsize", "stepvalues", "power", "max_iter", "seed", "keep",
+                                "drop_last", "val", "dataset", "note"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (const char* k : known) ok |= it.key() == k;
+    DEFTNN_CHECK(ok, "unknown key \"{}\" in the \"train\" entry", it.key());
+  }
+  if (j.contains("epochs")) epochs = j["epochs"].get<int64_t>();
+  if (j.contains("batch")) batch = j["batch"].get<int64_t>();
+  if (j.contains("lr")) lr.base_lr = j["lr"].get<double>();
+  if (j.contains("base_lr")) lr.base_lr = j["base_lr"].get<double>();
+  if (j.contains("momentum")) momentum = j["momentum"].get<float>();
+  if (j.contains("weight_decay")) weight_decay = j["weight_decay"].get<float>();
+  if (j.contains("lr_policy")) lr.policy = j["lr_policy"].get<std::string>();
+  if (j.contains("gamma")) lr.gamma = j["gamma"].get<double>();
+  if (j.contains("stepsize")) lr.stepsize = j["stepsize"].get<int64_t>();
+  if (j.contains("stepvalues")) lr.stepvalues = j["stepvalues"].get<std::vector<int64_t>>();
+  if (j.contains("power")) lr.power = j["power"].get<double>();
+  if (j.contains("max_iter")) lr.max_iter = j["max_iter"].get<int64_t>();
+  if (j.contains("seed")) seed = j["seed"].get<uint64_t>();
+  if (j.contains("drop_last")) drop_last = j["drop_last"].get<bool>();
+  if (j.contains("keep")) {
+    std::string k = j["keep"].get<std::string>();
+    DEFTNN_CHECK(k == "best" || k == "last", "\"keep\" must be \"best\" or \"last\", got \"{}\"", k);
+    keep_best = k == "best";
+  }
+}
+
+EvalResult evaluate(Net& net, Context& ctx, const data::Dataset& ds, int64_t batch) {
+  data::Loader loader(ds, {.batch = batch, .shuffle = false, .drop_last = false, .seed = 0});
+  Tensor x, y;
+  double loss_sum = 0;
+  int64_t correct = 0, count = 0;
+  while (loader.next(ctx, x, y)) {
+    const Tensor& logits = net.forward(ctx, x, /*train=*/false);
+    int64_t b = y.dim(0);
+    float loss = softmax_cross_entropy(ctx, logits, y, nullptr, &correct);
+    loss_sum += double(loss) * double(b);
+    count += b;
+  }
+  EvalResult r;
+  r.count = count;
+  r.accuracy = count ? double(correct) / double(count) : 0;
+  r.loss = count ? loss_sum / double(count) : 0;
+  return r;
+}
+
+nlohmann::json EpochRecord::to_json() const {
+  return {{"epoch", epoch},         {"iteration", iteration}, {"lr", lr},           {"train_loss", train_loss},
+          {"train_acc", train_acc}, {"val_loss", val_loss},   {"val_acc", val_acc}, {"seconds", seconds}};
+}
+
+EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
+  EpochRecord r;
+  r.epoch = j.at("epoch");
+  r.iteration = j.at("iteration");
+  r.lr = j.at("lr");
+  r.train_loss = j.at("train_loss");
+  r.train_acc = j.at("train_acc");
+  r.val_loss = j.at("val_loss");
+  r.val_acc = j.at("val_acc");
+  r.seconds = j.at("seconds");
+  return r;
+}
+
+Trainer::Trainer(Net& net, Context& ctx, TrainConfig cfg)
+    : net_(net), ctx_(ctx), cfg_(std::move(cfg)), sgd_({}, cfg_.momentum, cfg_.weight_decay) {
+  auto named = named_params(net);
+  for (const auto& [n, p] : named) params_.push_back({n, p});
+  sgd_ = Sgd(pointers(named), cfg_.momentum, cfg_.weight_decay);
+  sgd_.init_state(ctx_);
+  DEFTNN_CHECK(cfg_.epochs >= 0 && cfg_.batch > 0, "train: {} epochs of batch {}", cfg_.epochs, cfg_.batch);
+  DEFTNN_CHECK(net.device() == ctx.device(), "train: the net is on the {}, the context on the {}",
+               device_name(net.device()), device_name(ctx.device()));
+}
+
+void Trainer::snapshot_best() {
+  best_.clear();
+  for (const auto& np : params_) best_.push_back(np.param->value.to(Device::CPU, ctx_));
+}
+
+void Trainer::restore_best() {
+  if (best_.size() != params_.size()) return;
+  for (size_t i = 0; i < params_.size(); ++i) params_[i].param->value.copy_from(best_[i], ctx_);
+  ctx_.synchronize();
+}
+
+const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const data::Dataset* val) {
+  DEFTNN_CHECK(train.images.dtype() == DType::F32 || train.images.dtype() == DType::U8,
+               "train: images of {} are {}", train.name, dtype_name(train.images.dtype()));
+  Shape want = net_.input_shape(), got = train.image_shape();
+  DEFTNN_CHECK(want == got, "train: model {} takes input {} but dataset {} has images {}", net_.name(),
+               shape_str(want), train.name, shape_str(got));
+  data::Loader loader(train, {.batch = cfg_.batch, .shuffle = true, .drop_last = cfg_.drop_last, .seed = cfg_.seed});
+  int64_t per_epoch = loader.batches_per_epoch();
+  DEFTNN_CHECK(per_epoch > 0, "train: {} images make no batch of {}", train.size(), cfg_.batch);
+  LrPolicy policy = cfg_.lr;
+  if (policy.policy == "poly" && policy.max_iter == 0) policy.max_iter = cfg_.epochs * per_epoch;
+  policy.validate();
+
+  Progress progress(cfg_.progress, cfg_.epochs, per_epoch, iteration_);
+  if (epoch_ == 0)
+    progress.line(fmt::format("training {} on {} ({} images, {} batches of {}), {}, lr {}, momentum {}, "
+                              "weight decay {}, seed {}, {} epochs on the {}",
+                              net_.name(), train.name, train.size(), per_epoch, cfg_.batch, train.name,
+                              policy.describe(), cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs,
+                              device_name(ctx_.device())));
+  else
+    progress.line(fmt::format("resuming {} at epoch {} (iteration {})", net_.name(), epoch_ + 1, iteration_));
+
+  Tensor x, y, dlogits;
+  while (epoch_ < cfg_.epochs) {
+    auto t0 = std::chrono::steady_clock::now();
+    loader.seek(epoch_, 0);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    float lr = 0;
+    while (loader.next(ctx_, x, y)) {
+      lr = policy.rate(iteration_);
+      const Tensor& logits = net_.forward(ctx_, x, /*train=*/true);
+      if (!dlogits.defined() || dlogits.shape() != logits.shape() || dlogits.device() != logits.device())
+        dlogits = Tensor::empty(logits.shape(), DType::F32, ctx_.device());
+      int64_t b = y.dim(0);
+      float loss = softmax_cross_entropy(ctx_, logits, y, &dlogits, &correct);
+      DEFTNN_CHECK(std::isfinite(loss), "train: loss became {} at iteration {} (epoch {}); lower the learning rate",
+                   loss, iteration_, epoch_ + 1);
+      net_.backward(ctx_, dlogits);
+      sgd_.step(ctx_, lr);
+      ++iteration_;
+      loss_sum += double(loss) * double(b);
+      seen += b;
+      progress.update(epoch_, iteration_, loss_sum / double(seen), double(correct) / double(seen), b);
+    }
+    EpochRecord rec;
+    rec.epoch = epoch_ + 1;
+    rec.iteration = iteration_;
+    rec.lr = lr;
+    rec.train_loss = loss_sum / double(seen);
+    rec.train_acc = double(correct) / double(seen);
+    if (val && val->size() > 0) {
+      EvalResult v = evaluate(net_, ctx_, *val, cfg_.eval_batch);
+      rec.val_loss = v.loss;
+      rec.val_acc = v.accuracy;
+    }
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    history_.push_back(rec);
+    ++epoch_;
+    bool best = val && val->size() > 0 && rec.val_acc > best_val_acc_;
+    if (best) {
+      best_val_acc_ = rec.val_acc;
+      best_epoch_ = rec.epoch;
+      if (cfg_.keep_best) snapshot_best();
+    }
+    std::string val_text = val && val->size() > 0
+                               ? fmt::format("  val loss {:.4f} acc {:.2f}%{}", rec.val_loss, 100 * rec.val_acc,
+                                             best ? " *" : "")
+                               : "";
+    progress.line(fmt::format("epoch {}/{}  it {}  lr {:.5g}  loss {:.4f}  acc {:.2f}%{}  {:.0f} img/s  {:.1f} s",
+                              rec.epoch, cfg_.epochs, rec.iteration, rec.lr, rec.train_loss, 100 * rec.train_acc,
+                              val_text, double(seen) / rec.seconds, rec.seconds));
+    if (!cfg_.checkpoint.empty()) save_checkpoint(cfg_.checkpoint);
+  }
+  if (cfg_.keep_best && !best_.empty() && best_epoch_ != epoch_) {
+    restore_best();
+    progress.line(fmt::format("keeping the weights of epoch {} (best validation accuracy {:.2f}%)", best_epoch_,
+                              100 * best_val_acc_));
+  }
+  return history_;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  std::string model_tmp = path + ".model.tmp";
+  net_.save(model_tmp);
+  SafetensorsFile f = read_safetensors(model_tmp);
+  std::filesystem::remove(model_tmp);
+  auto& hist = const_cast<Sgd&>(sgd_).history();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (hist[i].defined()) f.tensors.push_back({kMomentumPrefix + params_[i].name, hist[i].to(Device::CPU, ctx_)});
+    if (best_.size() == params_.size()) f.tensors.push_back({kBestPrefix + params_[i].name, best_[i]});
+  }
+  nlohmann::json hj = nlohmann::json::array();
+  for (const auto& r : history_) hj.push_back(r.to_json());
+  nlohmann::json state = {{"format", 1},
+                          {"epoch", epoch_},
+                          {"iteration", iteration_},
+                          {"seed", cfg_.seed},
+                          {"batch", cfg_.batch},
+                          {"epochs", cfg_.epochs},
+                          {"best_val_acc", best_val_acc_},
+                          {"best_epoch", best_epoch_},
+                          {"history", hj}};
+  f.metadata[kStateKey] = state.dump();
+  write_safetensors(path, f);
+}
+
+Net Trainer::load_checkpoint_net(const std::string& path) {
+  SafetensorsFile f = read_safetensors(path);
+  SafetensorsFile model;
+  model.metadata = f.metadata;
+  model.metadata.erase(kStateKey);
+  for (auto& [name, t] : f.tensors)
+    if (!starts_with(name, "optim.")) model.tensors.push_back({name, t});
+  std::string tmp = path + ".net.safetensors";
+  write_safetensors(tmp, model);
+  struct Remove {
+    std::string p;
+    ~Remove() { std::filesystem::remove(p); }
+  } remove{tmp};
+  return Net::load(tmp);
+}
+
+void Trainer::resume(const std::string& path) {
+  SafetensorsFile f = read_safetensors(path);
+  DEFTNN_CHECK(f.metadata.contains(kStateKey), "{}: not a training checkpoint (no {} metadata)", path, kStateKey);
+  nlohmann::json state = nlohmann::json::parse(f.metadata[kStateKey].get<std::string>());
+  epoch_ = state.at("epoch");
+  iteration_ = state.at("iteration");
+  best_val_acc_ = state.at("best_val_acc");
+  best_epoch_ = state.at("best_epoch");
+  history_.clear();
+  for (const auto& r : state.at("history")) history_.push_back(EpochRecord::from_json(r));
+  if (state.at("seed").get<uint64_t>() != cfg_.seed || state.at("batch").get<int64_t>() != cfg_.batch)
+    fmt::print(stderr, "deftnn: warning: resuming {} (seed {}, batch {}) with seed {}, batch {}\n", path,
+               state.at("seed").get<uint64_t>(), state.at("batch").get<int64_t>(), cfg_.seed, cfg_.batch);
+  auto& hist = sgd_.history();
+  best_.clear();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Param* p = params_[i].param;
+    if (const Tensor* m = f.find(kMomentumPrefix + params_[i].name)) {
+      DEFTNN_CHECK(m->shape() == p->value.shape(), "{}: momentum of {} is {}, the parameter {}", path,
+                   params_[i].name, shape_str(m->shape()), shape_str(p->value.shape()));
+      hist[i] = m->to(ctx_.device(), ctx_);
+    } else {
+      DEFTNN_CHECK(!p->trainable, "{}: no momentum buffer for {}", path, params_[i].name);
+    }
+    if (const Tensor* b = f.find(kBestPrefix + params_[i].name)) best_.push_back(*b);
+  }
+  if (best_.size() != params_.size()) best_.clear();
+  ctx_.synchronize();
+}
+
+}  // namespace deftnn::train

@@ -1,0 +1,67 @@
+// deftnn eval MODEL: test accuracy and loss of a model file (or checkpoint),
+// with the padding and normalisation recorded when it was trained.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "core/context.h"
+#include "net/net.h"
+#include "train/prepare.h"
+#include "train/safetensors_io.h"
+#include "train/trainer.h"
+
+namespace {
+
+struct EvalOptions {
+  std::string model, data_dir, dataset, device = "auto";
+  int64_t batch = 256;
+  int threads = 2;
+  CLI::Option* dataset_opt = nullptr;
+};
+
+void run_eval(const EvalOptions& o) {
+  using namespace deftnn;
+  train::set_cpu_threads(o.threads);
+  bool checkpoint = false;
+  if (o.model.ends_with(".safetensors"))
+    checkpoint = train::read_safetensors(o.model).metadata.contains("deftnn.train_state");
+  Net net = checkpoint ? train::Trainer::load_checkpoint_net(o.model) : Net::load(o.model);
+  if (o.model.ends_with(".json")) {
+    fmt::print(stderr, "deftnn: warning: {} is a graph: evaluating untrained random weights\n", o.model);
+    net.init(1);
+  }
+  nlohmann::json stored = net.metadata().value("data", nlohmann::json());
+  train::PrepareOptions popt;
+  popt.dataset = o.dataset_opt->count() ? o.dataset
+                                        : (stored.is_object() ? stored.value("dataset", std::string("fashion-mnist"))
+                                                              : std::string("fashion-mnist"));
+  popt.dir = o.data_dir;
+  popt.with_train = false;
+  if (stored.is_object()) {
+    popt.val = stored.value("val", int64_t(5000));
+    popt.seed = stored.value("split_seed", uint64_t(1));
+  }
+  train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
+  Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
+  auto ctx = Context::make(dev);
+  net.to(*ctx);
+  train::EvalResult r = train::evaluate(net, *ctx, d.test, o.batch);
+  fmt::print("{} on {} test ({} images, {}): accuracy {:.2f}%, loss {:.4f}\n", net.name(), popt.dataset, r.count,
+             device_name(dev), 100 * r.accuracy, r.loss);
+  fmt::print("test accuracy: {:.2f}%\ntest loss: {:.4f}\n", 100 * r.accuracy, r.loss);
+}
+
+}  // namespace
+
+void register_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* sub = app.add_subcommand("eval", "test accuracy and loss of a model file");
+  sub->add_option("model", o->model, "a .safetensors model file (or checkpoint)")->required();
+  sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
+  o->dataset_opt = sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one it was trained on)");
+  sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  sub->add_option("--batch", o->batch, "batch size");
+  sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
+  sub->callback([o] { run_eval(*o); });
+}

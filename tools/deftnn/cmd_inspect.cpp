@@ -1,0 +1,104 @@
+// deftnn inspect MODEL: per-layer output shapes, parameter counts, FLOPs and
+// the GEMM shapes (Caffe's W (M x K) times X (K x N), per group) of a graph
+// file (.json) or a model file (.safetensors).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "net/net.h"
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  int64_t batch = 1;
+  bool json = false;
+};
+
+int64_t param_count(deftnn::Layer& l) {
+  int64_t n = 0;
+  for (deftnn::Param* p : l.params())
+    if (p->trainable) n += p->value.numel();
+  return n;
+}
+
+std::string shape_plain(const deftnn::Shape& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "x" : "") + std::to_string(s[i]);
+  return r;
+}
+
+// 1234567 -> "1,234,567"
+std::string grouped(int64_t v) {
+  std::string d = std::to_string(v < 0 ? -v : v), r;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i && (d.size() - i) % 3 == 0) r += ',';
+    r += d[i];
+  }
+  return (v < 0 ? "-" : "") + r;
+}
+
+void run_inspect(const InspectOptions& o) {
+  if (o.batch < 1) throw deftnn::Error(fmt::format("--batch must be at least 1, got {}", o.batch), "", __FILE__, __LINE__);
+  deftnn::Net net = deftnn::Net::load(o.model);
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  int64_t total_params = 0, total_flops = 0;
+  for (size_t i = 0; i < net.size(); ++i) {
+    deftnn::Layer& l = net.layer(i);
+    deftnn::Shape in = net.input_shape_of(i, o.batch), out = net.output_shape(i, o.batch);
+    int64_t params = param_count(l), flops = l.flops(in);
+    total_params += params;
+    total_flops += flops;
+    nlohmann::ordered_json row = {{"name", l.name()}, {"type", l.type()}, {"input", in},  {"output", out},
+                          {"params", params}, {"flops", flops}};
+    if (l.has_gemm()) {
+      deftnn::GemmShape g = l.gemm_shape(in);
+      row["gemm"] = {{"M", g.M}, {"N", g.N}, {"K", g.K}, {"groups", g.groups}};
+    }
+    layers.push_back(row);
+  }
+  if (o.json) {
+    nlohmann::ordered_json doc = {{"model", o.model},
+                          {"name", net.name()},
+                          {"input", net.input_shape()},
+                          {"classes", net.classes()},
+                          {"batch", o.batch},
+                          {"layers", layers},
+                          {"total_params", total_params},
+                          {"total_flops", total_flops}};
+    fmt::print("{}\n", doc.dump(2));
+    return;
+  }
+  fmt::print("{} ({}): input {}, {} classes, batch {}\n\n", net.name(), o.model, shape_plain(net.input_shape()),
+             net.classes(), o.batch);
+  fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}\n", "layer", "type", "output", "params",
+             "FLOPs", "M", "N", "K", "groups");
+  for (const auto& r : layers) {
+    std::string m, n, k, g;
+    if (r.contains("gemm")) {
+      m = std::to_string(r["gemm"]["M"].get<int64_t>());
+      n = std::to_string(r["gemm"]["N"].get<int64_t>());
+      k = std::to_string(r["gemm"]["K"].get<int64_t>());
+      g = std::to_string(r["gemm"]["groups"].get<int64_t>());
+    }
+    fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}\n", r["name"].get<std::string>(),
+               r["type"].get<std::string>(), shape_plain(r["output"].get<deftnn::Shape>()),
+               grouped(r["params"].get<int64_t>()), grouped(r["flops"].get<int64_t>()), m, n, k, g);
+  }
+  fmt::print("\ntotal: {} parameters, {} FLOPs per batch of {} ({:.3f} GFLOPs)\n", grouped(total_params),
+             grouped(total_flops), o.batch, double(total_flops) * 1e-9);
+}
+
+}  // namespace
+
+void register_inspect_command(CLI::App& app) {
+  auto o = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Print a network's layers: output shape, parameters, FLOPs and GEMM shapes (M, N, K, groups)");
+  cmd->add_option("model", o->model, "graph file (.json) or model file (.safetensors)")->required();
+  cmd->add_option("--batch,-b", o->batch, "batch size for shapes, FLOPs and GEMM N")->capture_default_str();
+  cmd->add_flag("--json", o->json, "print JSON instead of a table");
+  cmd->callback([o] { run_inspect(*o); });
+}
