@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "layers/conv.h"
 
 namespace deftnn::bench {
 
@@ -23,8 +24,14 @@ NetConfig baseline_config(const Context& ctx) {
 }
 
 void apply_config(Net& net, const NetConfig& cfg) {
+  // "cudnn": convolutions through cuDNN's fp32 path (Conv2d::use_cudnn), the
+  // other GEMM layers through cuBLAS fp32.
+  const bool cudnn = cfg.backend == "cudnn";
   std::optional<GemmBackend> backend;
-  if (!cfg.backend.empty()) backend = gemm_backend_from_name(cfg.backend);
+  if (cudnn)
+    backend = GemmBackend::Cublas;
+  else if (!cfg.backend.empty())
+    backend = gemm_backend_from_name(cfg.backend);
   std::optional<Format> all;
   std::map<std::string, Format> per_layer;
   if (cfg.formats.find('=') == std::string::npos) {
@@ -49,6 +56,7 @@ void apply_config(Net& net, const NetConfig& cfg) {
     Layer& l = net.layer(i);
     if (!l.has_gemm()) continue;
     if (backend) l.gemm_config.backend = *backend;
+    if (auto* conv = dynamic_cast<Conv2d*>(&l); conv && !cfg.backend.empty()) conv->use_cudnn = cudnn;
     if (all) l.gemm_config.format = *all;
     if (auto it = per_layer.find(l.name()); it != per_layer.end()) l.gemm_config.format = it->second;
   }
@@ -164,7 +172,8 @@ NetRun describe(Context& ctx, Net& net, const std::string& model, const NetConfi
     r.flops = l.flops(in);
     if (l.has_gemm()) {
       r.gemm = l.gemm_shape(in);
-      r.backend = gemm_backend_name(resolve_backend(ctx, l.gemm_config));
+      auto* conv = dynamic_cast<Conv2d*>(&l);
+      r.backend = conv && conv->use_cudnn ? "cudnn" : gemm_backend_name(resolve_backend(ctx, l.gemm_config));
       r.format = l.gemm_config.format.name();
     }
     run.layers.push_back(std::move(r));
@@ -181,6 +190,9 @@ NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConf
   ForwardRunner forward(ctx, net, opt.batch, opt.seed, opt.graph);
   time_layers(ctx, net, forward.input(), opt, run);
   run.total = time_fn(ctx, [&] { forward(); }, opt.timer);
+  for (size_t i = 0; i < net.size(); ++i)
+    if (auto* conv = dynamic_cast<Conv2d*>(&net.layer(i)); conv && conv->use_cudnn)
+      run.layers[i].backend = "cudnn:" + conv->cudnn_algo();
   run.total_method = forward.method();
   run.graph_error = forward.graph_error();
   return run;

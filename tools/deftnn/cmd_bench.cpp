@@ -130,8 +130,8 @@ void register_bench_command(CLI::App& app) {
   bench->add_option("--fission", args->fission,
                     "fission format for every GEMM layer (deft16, deft16q, deft8e4, half, ...) or per layer "
                     "(conv1=deft16,fc6=deft8e4)");
-  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, fission, cublas-tf32, "
-                                                "cublas-bf16, cpu-blas, auto");
+  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, cudnn (convs), fission, "
+                                                "cublas-tf32, cublas-bf16, cpu-blas, auto");
   bench->add_option("--sve", args->sve, "a model file with SVE state to benchmark (against MODEL with --compare)");
   bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
