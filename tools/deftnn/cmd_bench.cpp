@@ -14,6 +14,9 @@
 
 namespace fs = std::filesystem;
 
+// tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
+void register_bench_gemm_command(CLI::App& bench);
+
 namespace {
 
 struct BenchArgs {
@@ -146,8 +149,5 @@ void register_bench_command(CLI::App& app) {
     if (!bench->get_subcommands().empty()) return;  // `bench gemm ...` ran instead
     run_bench(*args);
   });
-
-  // BENCH-GEMM: after merging the kernels branch, declare and call its command here:
-  //   void register_bench_gemm_command(CLI::App& bench);   (at file scope)
-  //   register_bench_gemm_command(*bench);
+  register_bench_gemm_command(*bench);
 }
