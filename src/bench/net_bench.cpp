@@ -106,16 +106,30 @@ namespace {
 
 // Per-layer times: each rep runs the layers one after another on this
 // benchmark's own activation buffers, with an event (or a clock reading)
-// between consecutive layers.
+// between consecutive layers. The layers run as Net::forward(train = false)
+// runs them (Net::inference_plan): a ReLU fused into the layer before it and
+// an inference identity (Dropout) take no time of their own.
 void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions& opt, NetRun& run) {
   const int64_t n = x.dim(0);
   std::vector<Tensor> acts{x};
   for (size_t i = 0; i < net.size(); ++i)
     acts.push_back(Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device()));
+  const std::vector<Net::InferPlanEntry> plan = net.inference_plan();
+  // in[i]: the tensor layer i reads (a skipped layer's input is handed on).
+  std::vector<const Tensor*> in(net.size() + 1, &acts[0]);
+  for (size_t i = 0; i < net.size(); ++i) in[i + 1] = plan[i].step == Net::InferStep::Skip ? in[i] : &acts[i + 1];
+  auto run_layer = [&](size_t i) {
+    switch (plan[i].step) {
+      case Net::InferStep::Run: net.layer(i).forward(ctx, *in[i], acts[i + 1], false); break;
+      case Net::InferStep::RunRelu: net.layer(i).forward_fused_relu(ctx, *in[i], acts[i + 2], plan[i].slope); break;
+      case Net::InferStep::Fused:
+      case Net::InferStep::Skip: break;
+    }
+  };
   auto pass = [&](SegmentTimer* timer) {
     if (timer) timer->start();
     for (size_t i = 0; i < net.size(); ++i) {
-      net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+      run_layer(i);
       if (timer) timer->mark(i);
     }
   };
@@ -147,7 +161,7 @@ void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions&
     try {
       KernelNameRecorder rec(ctx);
       for (size_t i = 0; i < net.size(); ++i) {
-        net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+        run_layer(i);
         run.layers[i].kernels = rec.take();
       }
     } catch (const Error& e) {
