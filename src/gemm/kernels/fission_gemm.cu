@@ -521,6 +521,10 @@ int choose_splits(int64_t blocks, int nkt, int max_splits, int per_sm) {
   const double slots = double(sm_count()) * per_sm;
   int best = 1;
   double best_cost = 1e30;
+  // Only grids of at most two waves are split: beyond that the tail wave is a
+  // small loss and the partial sums' traffic a large one (conv2 at b=128:
+  // 0.83 ms split 5 ways, 0.74 ms unsplit; dev/fission/NOTES.md).
+  if (double(blocks) > 2 * slots) return 1;
   for (int s = 1; s <= max_splits && (s == 1 || nkt / s >= 4); ++s) {
     double waves = std::ceil(double(blocks) * s / slots);
     double cost = waves / s * (1.0 + 0.04 * (s > 1)) ;
