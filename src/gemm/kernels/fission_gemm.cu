@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "core/cuda_check.h"
 #include "formats/codec.h"
@@ -165,8 +166,10 @@ struct Params {
 
 // FA: format of A in global memory; FS: format of both tiles in shared memory;
 // H2: half2 FMA (Compute16, FS == F16).
-template <int FA, int FS, bool H2>
-__global__ void __launch_bounds__(NT, 2) fission_kernel(Params p) {
+// MINB: minimum resident blocks per SM for the register allocator (2: <= 128
+// registers; 1: up to 255, one block per SM, more room for fragment prefetch).
+template <int FA, int FS, bool H2, int MINB = 2>
+__global__ void __launch_bounds__(NT, MINB) fission_kernel(Params p) {
   constexpr int SB = fbytes(FS);
   constexpr int VEC = FS == F32 ? 4 : 8;   // values per fragment load
   constexpr int ROWB = BM * SB;            // bytes of one smem tile row (BM == BN)
@@ -518,6 +521,10 @@ int choose_splits(int64_t blocks, int nkt, int max_splits, int per_sm) {
   const double slots = double(sm_count()) * per_sm;
   int best = 1;
   double best_cost = 1e30;
+  // Only grids of at most two waves are split: beyond that the tail wave is a
+  // small loss and the partial sums' traffic a large one (conv2 at b=128:
+  // 0.83 ms split 5 ways, 0.74 ms unsplit; dev/fission/NOTES.md).
+  if (double(blocks) > 2 * slots) return 1;
   for (int s = 1; s <= max_splits && (s == 1 || nkt / s >= 4); ++s) {
     double waves = std::ceil(double(blocks) * s / slots);
     double cost = waves / s * (1.0 + 0.04 * (s > 1)) ;
@@ -551,7 +558,12 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
     dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM), 1);
     int64_t blocks = int64_t(grid.x) * grid.y;
     int max_s = int(std::min<int64_t>(16, (int64_t(256) << 20) / (int64_t(p.M) * p.N * 4 + 1)));
-    splits = nkt > 0 ? choose_splits(blocks, nkt, std::max(1, max_s), 2) : 1;
+    // Lab switches (dev/fission/NOTES.md): DEFTNN_FISSION_NOSPLIT=1 disables
+    // split-K, DEFTNN_FISSION_MINB1=1 runs the fp32 kernel built for 1 block/SM.
+    static const bool nosplit = std::getenv("DEFTNN_FISSION_NOSPLIT") != nullptr;
+    static const bool minb1 = std::getenv("DEFTNN_FISSION_MINB1") != nullptr;
+    const bool use_minb1 = minb1 && FA == F32 && FS == F32 && !H2;
+    splits = nkt > 0 && !nosplit ? choose_splits(blocks, nkt, std::max(1, max_s), use_minb1 ? 1 : 2) : 1;
     p.kt_per_split = splits > 1 ? (nkt + splits - 1) / splits : std::max(nkt, 1);
     if (splits > 1) {
       splits = (nkt + p.kt_per_split - 1) / p.kt_per_split;
@@ -561,7 +573,12 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
       p.partial = nullptr;
     }
     grid.z = unsigned(splits);
-    fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+    if constexpr (FA == F32 && FS == F32 && !H2) {
+      if (use_minb1) fission_kernel<F32, F32, false, 1><<<grid, NT, 0, s>>>(p);
+      else fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+    } else {
+      fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+    }
     DEFTNN_CUDA_CHECK_LAUNCH();
   }
   if (reduce_src) {
