@@ -79,26 +79,30 @@ cudnnContext* Context::cudnn() {
   return cudnn_;
 }
 
-void* Context::workspace(size_t bytes) {
-  if (bytes <= workspace_bytes_) return workspace_;
+void* Context::workspace(size_t bytes, Scratch slot) {
+  void*& ws = workspace_[int(slot)];
+  size_t& have = workspace_bytes_[int(slot)];
+  if (bytes <= have) return ws;
   // Grow by at least 1.5x so a sequence of slightly larger requests does not
   // reallocate every time.
-  size_t want = std::max(bytes, workspace_bytes_ + workspace_bytes_ / 2);
+  size_t want = std::max(bytes, have + have / 2);
   if (is_cuda()) {
 #ifdef DEFTNN_WITH_CUDA
     DEFTNN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    if (workspace_) DEFTNN_CUDA_CHECK(cudaFree(workspace_));
-    workspace_ = nullptr;
-    workspace_bytes_ = 0;
-    DEFTNN_CUDA_CHECK(cudaMalloc(&workspace_, want));
+    if (ws) DEFTNN_CUDA_CHECK(cudaFree(ws));
+    ws = nullptr;
+    have = 0;
+    DEFTNN_CUDA_CHECK(cudaMalloc(&ws, want));
 #endif
   } else {
-    std::free(workspace_);
-    workspace_ = std::aligned_alloc(64, (want + 63) / 64 * 64);
-    if (!workspace_) throw OutOfMemory(fmt::format("out of host memory: workspace of {} bytes", want), "aligned_alloc", __FILE__, __LINE__);
+    std::free(ws);
+    ws = std::aligned_alloc(64, (want + 63) / 64 * 64);
+    if (!ws)
+      throw OutOfMemory(fmt::format("out of host memory: workspace of {} bytes", want), "aligned_alloc", __FILE__,
+                        __LINE__);
   }
-  workspace_bytes_ = want;
-  return workspace_;
+  have = want;
+  return ws;
 }
 
 void Context::synchronize() const {
@@ -111,14 +115,15 @@ Context::~Context() {
 #ifdef DEFTNN_WITH_CUDA
   if (is_cuda()) {
     cudaStreamSynchronize(stream_);
-    if (workspace_) cudaFree(workspace_);
+    for (void* w : workspace_)
+      if (w) cudaFree(w);
     if (cudnn_) cudnnDestroy(cudnn_);
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
     return;
   }
 #endif
-  std::free(workspace_);
+  for (void* w : workspace_) std::free(w);
 }
 
 #ifdef DEFTNN_WITH_CUDA

@@ -47,10 +47,14 @@ class Context {
   cublasContext* cublas() const { return cublas_; }  // cublasHandle_t, math mode pinned to fp32
   cudnnContext* cudnn();                            // cudnnHandle_t, created on first use
 
-  // Scratch memory on the context's device, valid until the next call. Grows,
-  // never shrinks. Not for results that outlive one operation.
-  void* workspace(size_t bytes);
-  size_t workspace_size() const { return workspace_bytes_; }
+  // Scratch memory on the context's device, valid until the next request for
+  // the same slot. Grows, never shrinks. Not for results that outlive one
+  // operation. Two independent slots: layers take Layer (e.g. a conv's column
+  // matrix) while the GEMM backends they call take Gemm, so a backend's
+  // scratch never moves or overwrites the buffer its caller is reading.
+  enum class Scratch : int { Layer = 0, Gemm = 1 };
+  void* workspace(size_t bytes, Scratch slot = Scratch::Layer);
+  size_t workspace_size(Scratch slot = Scratch::Layer) const { return workspace_bytes_[int(slot)]; }
 
   // Waits for all work queued on the stream (no-op on the CPU).
   void synchronize() const;
@@ -62,8 +66,8 @@ class Context {
   CUstream_st* stream_ = nullptr;
   cublasContext* cublas_ = nullptr;
   cudnnContext* cudnn_ = nullptr;
-  void* workspace_ = nullptr;
-  size_t workspace_bytes_ = 0;
+  void* workspace_[2] = {nullptr, nullptr};
+  size_t workspace_bytes_[2] = {0, 0};
 };
 
 }  // namespace deftnn

@@ -209,6 +209,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
       a.A = wp + gi * M * Kp, a.lda = Kp;
       a.B = col, a.ldb = ncols;
       a.C = dst + gi * M * ncols, a.ldc = ncols;
+      a.packed_a = packed_.get(ctx, gemm_config, weight_.value, groups_, gi);
       gemm(ctx, a, gemm_config);
     }
     if (nbc > 1 || bp || relu) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, slope);
@@ -216,6 +217,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
 }
 
 void Conv2d::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  packed_.invalidate();  // the optimiser updates the weight in place after this
   check_input(x.shape());
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(dy.shape() == ys, "layer '{}': output gradient is {}, expected {}", name(), shape_str(dy.shape()),

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "layers/im2col.h"
+#include "gemm/packed_cache.h"
 #include "layers/layer.h"
 #include "layers/sve_state.h"
 
@@ -86,6 +87,7 @@ class Conv2d : public Layer {
   void forward_cudnn(Context& ctx, const Tensor& x, Tensor& y);
   void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
+  PackedWeightCache packed_;  // the weight in the fission format, per group (fission backend only)
   int64_t out_ = 0, kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;
   bool has_bias_ = true;
   nlohmann::json filler_;

@@ -132,12 +132,14 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
       a.B = xk, a.ldb = Kp;
     }
   }
+  a.packed_a = packed_.get(ctx, gemm_config, weight_.value, 1, 0);
   gemm(ctx, a, gemm_config);
   if (has_bias_ || relu)
     add_row_bias(ctx, y.data<float>(), N, out_, has_bias_ ? bias_.value.data<float>() : nullptr, relu, slope);
 }
 
 void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
+  packed_.invalidate();  // the optimiser updates the weight in place after this
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(dy.shape() == ys, "layer '{}': output gradient is {}, expected {}", name(), shape_str(dy.shape()),
                shape_str(ys));

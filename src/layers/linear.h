@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "gemm/packed_cache.h"
 #include "layers/layer.h"
 #include "layers/sve_state.h"
 
@@ -55,6 +56,7 @@ class Linear : public Layer {
   int64_t features(const Shape& in) const;
   void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
+  PackedWeightCache packed_;  // the weight in the fission format (fission backend only)
   int64_t out_ = 0;
   bool has_bias_ = true;
   nlohmann::json filler_;

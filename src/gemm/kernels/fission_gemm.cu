@@ -631,7 +631,7 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
   const int64_t nkt = (a.K + fk::BK - 1) / fk::BK;
   const int64_t max_splits = a.N <= 16 ? std::min<int64_t>(std::max<int64_t>(nkt, 1), fk::sm_count() * 8) : 16;
   const size_t partial_bytes = size_t(max_splits) * size_t(a.M) * size_t(a.N) * sizeof(float);
-  char* ws = static_cast<char*>(ctx.workspace(pack_bytes + partial_bytes + 256));
+  char* ws = static_cast<char*>(ctx.workspace(pack_bytes + partial_bytes + 256, Context::Scratch::Gemm));
   float* partial_base = reinterpret_cast<float*>(ws + pack_bytes);
   const unsigned char* A = nullptr;
   if (a.packed_a) {

@@ -1,0 +1,31 @@
+// Weights packed once for the fission kernels, kept by the GEMM layer that
+// owns them (issue 3: "weights are packed once, offline").
+//
+// A layer asks for its packed weight on every forward; the pack is rebuilt
+// only when the format, the placement or the weight tensor changes, or after
+// invalidate(). Layers call invalidate() in backward(), because the optimiser
+// then updates the weights in place. With a non-fission backend get() returns
+// null and nothing is packed.
+#pragma once
+
+#include <vector>
+
+#include "gemm/gemm.h"
+
+namespace deftnn {
+
+class PackedWeightCache {
+ public:
+  // The packed block of group `g` of w, the weight viewed as (groups * M, K)
+  // row-major; null unless `config` runs the fission kernels on ctx.
+  const PackedMatrix* get(Context& ctx, const GemmConfig& config, const Tensor& w, int64_t groups, int64_t g);
+  void invalidate() { packed_.clear(); }
+
+ private:
+  Format format_;
+  FissionPlacement placement_ = FissionPlacement::OnChip;
+  const void* source_ = nullptr;  // the weight buffer the pack was made from
+  std::vector<PackedMatrix> packed_;  // one per group
+};
+
+}  // namespace deftnn

@@ -1,0 +1,86 @@
+// The fission kernels inside real layers: a conv layer's column matrix lives in
+// the context's layer scratch while the fission GEMM takes the GEMM scratch and
+// the layer's packed weights (gemm/packed_cache.h). Whole nets on the GPU, each
+// GEMM layer through the fission backend, against the same net on cuBLAS.
+#include <cmath>
+
+#include "layers/conv.h"
+#include "net/net.h"
+#include "test_util.h"
+
+namespace deftnn::test {
+namespace {
+
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+std::vector<float> logits(Context& ctx, const std::string& model, const std::string& format, int64_t batch) {
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/" + model);
+  net.init(5);
+  net.to(ctx);
+  for (size_t i = 0; i < net.size(); ++i)
+    if (net.layer(i).has_gemm() && !format.empty()) {
+      net.layer(i).gemm_config.backend = GemmBackend::Fission;
+      net.layer(i).gemm_config.format = Format::parse(format);
+    }
+  Shape in = {batch};
+  for (int64_t d : net.input_shape()) in.push_back(d);
+  Tensor x = random_tensor(in, 21, 0.f, 1.f).to(Device::CUDA, ctx);
+  net.forward(ctx, x, false);  // first pass packs the weights
+  return net.forward(ctx, x, false).to_vector(ctx);
+}
+
+TEST(FissionLayers, NetsOnFissionKernelsMatchCublas) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  // Tolerances on the relative L2 error of the logits: fp32 tiles differ from
+  // cuBLAS only in summation order (~1e-6); 16-bit formats carry 2^-8 relative
+  // error per operand (<= 2^-7 per product), which a few layers of random
+  // weights keep well under 2^-4; 8-bit Deft-8 (E=4: 3 mantissa bits) 2^-4 per
+  // operand, under 0.25 after the net.
+  struct Case { const char* format; double tol; };
+  for (const char* model : {"lenet.json", "cifarnet.json"})
+    for (int64_t batch : {int64_t(1), int64_t(7)}) {
+      std::vector<float> ref = logits(*ctx, model, "", batch);
+      for (Case c : {Case{"fp32", 1e-5}, Case{"deft16q", 1.0 / 16}, Case{"half", 1.0 / 16}, Case{"deft8e4", 0.25}}) {
+        double e = rel_l2(logits(*ctx, model, c.format, batch), ref);
+        EXPECT_LT(e, c.tol) << model << " batch " << batch << " " << c.format;
+      }
+    }
+}
+
+TEST(FissionLayers, PackedWeightsFollowWeightUpdates) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.init(6);
+  net.to(*ctx);
+  for (size_t i = 0; i < net.size(); ++i)
+    if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
+  Tensor x = random_tensor({2, 1, 28, 28}, 22, 0.f, 1.f).to(Device::CUDA, *ctx);
+  auto before = net.forward(*ctx, x, false).to_vector(*ctx);
+  // Training pass, then scale every weight in place as an optimiser would:
+  // the next inference must see the new weights, not a stale pack.
+  net.forward(*ctx, x, true);
+  Tensor d = Tensor::zeros({2, 10}, *ctx);
+  d.fill_(0.1f, *ctx);
+  net.backward(*ctx, d);
+  for (Param* p : net.params())
+    if (p->name == "weight") {
+      auto v = p->value.to_vector(*ctx);
+      for (auto& e : v) e *= 2;
+      p->value.copy_from(Tensor::from_vector(p->value.shape(), v), *ctx);
+    }
+  auto after = net.forward(*ctx, x, false).to_vector(*ctx);
+  EXPECT_GT(rel_l2(after, before), 0.1) << "packed weights were not rebuilt after backward";
+}
+
+}  // namespace
+}  // namespace deftnn::test
