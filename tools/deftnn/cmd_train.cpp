@@ -12,7 +12,6 @@
 #include "core/context.h"
 #include "net/net.h"
 #include "train/prepare.h"
-#include "train/safetensors_io.h"
 #include "train/trainer.h"
 
 namespace {
