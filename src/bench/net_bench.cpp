@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "layers/conv.h"
 
 namespace deftnn::bench {
 
@@ -23,8 +24,14 @@ NetConfig baseline_config(const Context& ctx) {
 }
 
 void apply_config(Net& net, const NetConfig& cfg) {
+  // "cudnn": convolutions through cuDNN's fp32 path (Conv2d::use_cudnn), the
+  // other GEMM layers through cuBLAS fp32.
+  const bool cudnn = cfg.backend == "cudnn";
   std::optional<GemmBackend> backend;
-  if (!cfg.backend.empty()) backend = gemm_backend_from_name(cfg.backend);
+  if (cudnn)
+    backend = GemmBackend::Cublas;
+  else if (!cfg.backend.empty())
+    backend = gemm_backend_from_name(cfg.backend);
   std::optional<Format> all;
   std::map<std::string, Format> per_layer;
   if (cfg.formats.find('=') == std::string::npos) {
@@ -49,6 +56,7 @@ void apply_config(Net& net, const NetConfig& cfg) {
     Layer& l = net.layer(i);
     if (!l.has_gemm()) continue;
     if (backend) l.gemm_config.backend = *backend;
+    if (auto* conv = dynamic_cast<Conv2d*>(&l); conv && !cfg.backend.empty()) conv->use_cudnn = cudnn;
     if (all) l.gemm_config.format = *all;
     if (auto it = per_layer.find(l.name()); it != per_layer.end()) l.gemm_config.format = it->second;
   }
@@ -98,16 +106,30 @@ namespace {
 
 // Per-layer times: each rep runs the layers one after another on this
 // benchmark's own activation buffers, with an event (or a clock reading)
-// between consecutive layers.
+// between consecutive layers. The layers run as Net::forward(train = false)
+// runs them (Net::inference_plan): a ReLU fused into the layer before it and
+// an inference identity (Dropout) take no time of their own.
 void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions& opt, NetRun& run) {
   const int64_t n = x.dim(0);
   std::vector<Tensor> acts{x};
   for (size_t i = 0; i < net.size(); ++i)
     acts.push_back(Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device()));
+  const std::vector<Net::InferPlanEntry> plan = net.inference_plan();
+  // in[i]: the tensor layer i reads (a skipped layer's input is handed on).
+  std::vector<const Tensor*> in(net.size() + 1, &acts[0]);
+  for (size_t i = 0; i < net.size(); ++i) in[i + 1] = plan[i].step == Net::InferStep::Skip ? in[i] : &acts[i + 1];
+  auto run_layer = [&](size_t i) {
+    switch (plan[i].step) {
+      case Net::InferStep::Run: net.layer(i).forward(ctx, *in[i], acts[i + 1], false); break;
+      case Net::InferStep::RunRelu: net.layer(i).forward_fused_relu(ctx, *in[i], acts[i + 2], plan[i].slope); break;
+      case Net::InferStep::Fused:
+      case Net::InferStep::Skip: break;
+    }
+  };
   auto pass = [&](SegmentTimer* timer) {
     if (timer) timer->start();
     for (size_t i = 0; i < net.size(); ++i) {
-      net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+      run_layer(i);
       if (timer) timer->mark(i);
     }
   };
@@ -139,7 +161,7 @@ void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions&
     try {
       KernelNameRecorder rec(ctx);
       for (size_t i = 0; i < net.size(); ++i) {
-        net.layer(i).forward(ctx, acts[i], acts[i + 1], false);
+        run_layer(i);
         run.layers[i].kernels = rec.take();
       }
     } catch (const Error& e) {
@@ -164,7 +186,8 @@ NetRun describe(Context& ctx, Net& net, const std::string& model, const NetConfi
     r.flops = l.flops(in);
     if (l.has_gemm()) {
       r.gemm = l.gemm_shape(in);
-      r.backend = gemm_backend_name(resolve_backend(ctx, l.gemm_config));
+      auto* conv = dynamic_cast<Conv2d*>(&l);
+      r.backend = conv && conv->use_cudnn ? "cudnn" : gemm_backend_name(resolve_backend(ctx, l.gemm_config));
       r.format = l.gemm_config.format.name();
     }
     run.layers.push_back(std::move(r));
@@ -181,6 +204,9 @@ NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConf
   ForwardRunner forward(ctx, net, opt.batch, opt.seed, opt.graph);
   time_layers(ctx, net, forward.input(), opt, run);
   run.total = time_fn(ctx, [&] { forward(); }, opt.timer);
+  for (size_t i = 0; i < net.size(); ++i)
+    if (auto* conv = dynamic_cast<Conv2d*>(&net.layer(i)); conv && conv->use_cudnn)
+      run.layers[i].backend = "cudnn:" + conv->cudnn_algo();
   run.total_method = forward.method();
   run.graph_error = forward.graph_error();
   return run;

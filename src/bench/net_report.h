@@ -21,7 +21,9 @@ namespace deftnn::bench {
 struct NetConfig {
   std::string tag;  // names the configuration in tables and file names
   // Backend name for every GEMM layer: a gemm_backend_name() ("cublas",
-  // "fission", "cublas-tf32", ...) or "auto"; "" leaves the layers as loaded.
+  // "fission", "cublas-tf32", ...), "auto", or "cudnn" (convolutions through
+  // cuDNN fp32, fully connected layers through cuBLAS); "" leaves the layers
+  // as loaded.
   std::string backend;
   // Fission formats: "" (as loaded), one format for every GEMM layer
   // ("deft16"), or per layer ("conv1=deft16,fc6=deft8", others as loaded).
@@ -41,7 +43,7 @@ struct LayerResult {
   Shape out_shape;
   std::optional<GemmShape> gemm;  // for conv and linear layers
   int64_t flops = 0;              // 2 x multiply-adds of the pass
-  std::string backend, format;    // resolved GEMM backend and format (GEMM layers)
+  std::string backend, format;    // resolved GEMM backend ("cudnn:<algo>" for cuDNN convs) and format
   TimingStats time;
   std::vector<KernelRecord> kernels;
 };

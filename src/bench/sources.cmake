@@ -1,6 +1,9 @@
 # The benchmark harness: timing (CUDA events / steady clock, graphs, L2 flush),
-# kernel names of library baselines (CUPTI), the network benchmark and its JSON.
+# kernel names of library baselines (CUPTI), the network benchmark and its JSON,
+# and the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw).
 set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp)
+set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu)
+set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp)
 
 # The commit the build was configured at, a fallback for git_commit() when the
 # source tree has no .git at run time (DEFTNN_COMMIT in the environment wins).
@@ -13,5 +16,7 @@ set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/src/bench/timer.cpp PROP
 if(DEFTNN_CUDA AND TARGET CUDA::cupti)
   target_link_libraries(deftnn PUBLIC CUDA::cupti)
   set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/src/bench/kernel_names.cpp APPEND PROPERTY COMPILE_DEFINITIONS
+    DEFTNN_WITH_CUPTI=1)
+  set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/src/bench/gemm_bench.cu APPEND PROPERTY COMPILE_DEFINITIONS
     DEFTNN_WITH_CUPTI=1)
 endif()

@@ -168,7 +168,14 @@ void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int6
   im2col(ctx, x, g, nb, image_stride, col, ncols, sve.kept_device.data<int32_t>(), int64_t(sve.kept.size()));
 }
 
-void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
+void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, false, 0.f); }
+
+void Conv2d::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) {
+  DEFTNN_CHECK(!use_cudnn, "layer '{}': the cuDNN forward cannot fuse a ReLU", name());
+  forward_impl(ctx, x, y, true, slope);
+}
+
+void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope) {
   check_input(x.shape());
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(y.shape() == ys, "layer '{}': output is {}, expected {}", name(), shape_str(y.shape()), shape_str(ys));
@@ -204,7 +211,7 @@ void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
       a.C = dst + gi * M * ncols, a.ldc = ncols;
       gemm(ctx, a, gemm_config);
     }
-    if (nbc > 1 || bp) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk);
+    if (nbc > 1 || bp || relu) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, slope);
   }
 }
 

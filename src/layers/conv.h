@@ -35,6 +35,9 @@ class Conv2d : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  // The ReLU goes into the bias + permute epilogue (not with use_cudnn).
+  bool can_fuse_relu() const override { return !use_cudnn; }
+  void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) override;
 
   bool has_gemm() const override { return true; }
   GemmShape gemm_shape(const Shape& in) const override;
@@ -81,6 +84,7 @@ class Conv2d : public Layer {
                      bool swap_allowed);
   int64_t chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const;
   void forward_cudnn(Context& ctx, const Tensor& x, Tensor& y);
+  void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
   int64_t out_ = 0, kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;
   bool has_bias_ = true;

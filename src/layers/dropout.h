@@ -19,6 +19,7 @@ class DropoutLayer : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  bool identity_at_inference() const override { return true; }
 
   // Training forwards done so far; the next one uses mask number counter().
   uint64_t counter() const { return counter_; }

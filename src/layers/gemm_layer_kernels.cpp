@@ -5,14 +5,21 @@
 
 namespace deftnn {
 
-void bias_permute(Context& ctx, const float* out, const float* bias, int64_t nb, int64_t C, int64_t HW, float* y) {
-  if (ctx.is_cuda()) return detail::bias_permute_cuda(ctx, out, bias, nb, C, HW, y);
+void bias_permute(Context& ctx, const float* out, const float* bias, int64_t nb, int64_t C, int64_t HW, float* y,
+                  bool relu, float slope) {
+  if (ctx.is_cuda()) return detail::bias_permute_cuda(ctx, out, bias, nb, C, HW, y, relu, slope);
   for (int64_t n = 0; n < nb; ++n)
     for (int64_t c = 0; c < C; ++c) {
       const float* o = out + c * nb * HW + n * HW;
       float* yr = y + (n * C + c) * HW;
       const float b = bias ? bias[c] : 0.f;
-      for (int64_t p = 0; p < HW; ++p) yr[p] = o[p] + b;
+      if (relu)
+        for (int64_t p = 0; p < HW; ++p) {
+          const float v = o[p] + b;
+          yr[p] = v > 0.f ? v : slope * v;
+        }
+      else
+        for (int64_t p = 0; p < HW; ++p) yr[p] = o[p] + b;
     }
 }
 
@@ -59,10 +66,13 @@ void copy_f32(Context& ctx, const float* src, int64_t n, float* dst) {
   std::copy(src, src + n, dst);
 }
 
-void add_row_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias) {
-  if (ctx.is_cuda()) return detail::add_row_bias_cuda(ctx, y, nrows, ncols, bias);
+void add_row_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu, float slope) {
+  if (ctx.is_cuda()) return detail::add_row_bias_cuda(ctx, y, nrows, ncols, bias, relu, slope);
   for (int64_t n = 0; n < nrows; ++n)
-    for (int64_t m = 0; m < ncols; ++m) y[n * ncols + m] += bias[m];
+    for (int64_t m = 0; m < ncols; ++m) {
+      const float v = y[n * ncols + m] + (bias ? bias[m] : 0.f);
+      y[n * ncols + m] = relu && !(v > 0.f) ? slope * v : v;
+    }
 }
 
 void column_sums(Context& ctx, const float* dy, int64_t nrows, int64_t ncols, float* db) {

@@ -21,13 +21,16 @@ dim3 grid_2d(int64_t inner, int64_t outer) {
 }
 
 // Grid: (HW blocks, one row (n, c) per blockIdx.y step); no per-element division.
-__global__ void bias_permute_kernel(const float* __restrict__ out, const float* __restrict__ bias, int nb, int C,
-                                    int HW, float* y) {
+template <bool kRelu>
+__global__ void bias_permute_kernel(const float* __restrict__ out, const float* __restrict__ bias, int nb, int C, int HW, float* y,
+                                    float slope) {
   const int p = blockIdx.x * blockDim.x + threadIdx.x;
   if (p >= HW) return;
   for (int row = blockIdx.y; row < nb * C; row += gridDim.y) {
     const int n = row / C, c = row - n * C;
-    y[int64_t(row) * HW + p] = out[(int64_t(c) * nb + n) * HW + p] + (bias ? __ldg(bias + c) : 0.f);
+    float v = out[(int64_t(c) * nb + n) * HW + p] + (bias ? __ldg(bias + c) : 0.f);
+    if (kRelu) v = v > 0.f ? v : slope * v;
+    y[int64_t(row) * HW + p] = v;
   }
 }
 
@@ -81,10 +84,14 @@ __global__ void scatter_cols_kernel(const float* __restrict__ src, int64_t nrows
   dst[n * ld_dst + idx[t]] = src[e];
 }
 
-__global__ void add_row_bias_kernel(float* y, int64_t nrows, int64_t ncols, const float* __restrict__ bias) {
+template <bool kRelu>
+__global__ void add_row_bias_kernel(float* y, int64_t nrows, int64_t ncols, const float* __restrict__ bias,
+                                    float slope) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= nrows * ncols) return;
-  y[e] += bias[e % ncols];
+  float v = y[e] + (bias ? bias[e % ncols] : 0.f);
+  if (kRelu) v = v > 0.f ? v : slope * v;
+  y[e] = v;
 }
 
 __global__ void column_sums_kernel(const float* __restrict__ dy, int64_t nrows, int64_t ncols, float* db) {
@@ -115,12 +122,17 @@ __global__ void channel_sums_kernel(const float* __restrict__ dy, int64_t nb, in
 }  // namespace
 
 void bias_permute_cuda(Context& ctx, const float* out, const float* bias, int64_t nb, int64_t C, int64_t HW,
-                       float* y) {
+                       float* y, bool relu, float slope) {
   const int64_t total = nb * C * HW;
   if (!total) return;
-  if (out == y && !bias) return;
+  if (out == y && !bias && !relu) return;
   DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "bias_permute: sizes exceed int32");
-  bias_permute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(out, bias, int(nb), int(C), int(HW), y);
+  if (relu)
+    bias_permute_kernel<true><<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(out, bias, int(nb), int(C), int(HW),
+                                                                                  y, slope);
+  else
+    bias_permute_kernel<false><<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(out, bias, int(nb), int(C),
+                                                                                   int(HW), y, slope);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
@@ -162,9 +174,13 @@ void copy_f32_cuda(Context& ctx, const float* src, int64_t n, float* dst) {
   if (n) DEFTNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream()));
 }
 
-void add_row_bias_cuda(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias) {
-  if (!nrows || !ncols) return;
-  add_row_bias_kernel<<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias);
+void add_row_bias_cuda(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu,
+                       float slope) {
+  if (!nrows || !ncols || (!bias && !relu)) return;
+  if (relu)
+    add_row_bias_kernel<true><<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias, slope);
+  else
+    add_row_bias_kernel<false><<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias, slope);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

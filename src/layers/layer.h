@@ -62,6 +62,17 @@ class Layer {
   // make_layer(config()) rebuilds it.
   virtual nlohmann::json config() const = 0;
 
+  // Inference fusion, used by Net::forward(train = false) only (training runs
+  // every layer as it is). A layer that can apply a ReLU to its own output in
+  // its epilogue returns true from can_fuse_relu(); forward_fused_relu() is
+  // then forward(train = false) followed by a ReLU of negative slope `slope`,
+  // in one pass. The default throws.
+  virtual bool can_fuse_relu() const { return false; }
+  virtual void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope);
+  // True for layers that are the identity at inference (Dropout): Net::forward
+  // (train = false) skips them and hands their input on, with no copy.
+  virtual bool identity_at_inference() const { return false; }
+
   // GEMM layers (conv, linear) only.
   virtual bool has_gemm() const { return false; }
   virtual GemmShape gemm_shape(const Shape& in) const { return {}; }

@@ -13,14 +13,14 @@ void im2col_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, floa
                  int64_t) { DEFTNN_NO_CUDA("im2col"); }
 void col2im_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, int64_t, float*, const int32_t*,
                  int64_t) { DEFTNN_NO_CUDA("col2im"); }
-void bias_permute_cuda(Context&, const float*, const float*, int64_t, int64_t, int64_t, float*) { DEFTNN_NO_CUDA("bias_permute"); }
+void bias_permute_cuda(Context&, const float*, const float*, int64_t, int64_t, int64_t, float*, bool, float) { DEFTNN_NO_CUDA("bias_permute"); }
 void unpermute_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*) { DEFTNN_NO_CUDA("unpermute"); }
 void swap_rows_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t) { DEFTNN_NO_CUDA("swap_rows"); }
 void swap_cols_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t) { DEFTNN_NO_CUDA("swap_cols"); }
 void gather_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, int64_t, float*) { DEFTNN_NO_CUDA("gather_cols"); }
 void scatter_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, float*, int64_t) { DEFTNN_NO_CUDA("scatter_cols"); }
 void copy_f32_cuda(Context&, const float*, int64_t, float*) { DEFTNN_NO_CUDA("copy_f32"); }
-void add_row_bias_cuda(Context&, float*, int64_t, int64_t, const float*) { DEFTNN_NO_CUDA("add_row_bias"); }
+void add_row_bias_cuda(Context&, float*, int64_t, int64_t, const float*, bool, float) { DEFTNN_NO_CUDA("add_row_bias"); }
 void column_sums_cuda(Context&, const float*, int64_t, int64_t, float*) { DEFTNN_NO_CUDA("column_sums"); }
 void channel_sums_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*) { DEFTNN_NO_CUDA("channel_sums"); }
 

@@ -99,7 +99,13 @@ void Linear::on_device_change(Context& ctx) {
   if (sve.active()) sve_upload(sve, ctx);
 }
 
-void Linear::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
+void Linear::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, false, 0.f); }
+
+void Linear::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) {
+  forward_impl(ctx, x, y, true, slope);
+}
+
+void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope) {
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(y.shape() == ys, "layer '{}': output is {}, expected {}", name(), shape_str(y.shape()), shape_str(ys));
   DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
@@ -127,7 +133,8 @@ void Linear::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
     }
   }
   gemm(ctx, a, gemm_config);
-  if (has_bias_) add_row_bias(ctx, y.data<float>(), N, out_, bias_.value.data<float>());
+  if (has_bias_ || relu)
+    add_row_bias(ctx, y.data<float>(), N, out_, has_bias_ ? bias_.value.data<float>() : nullptr, relu, slope);
 }
 
 void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {

@@ -31,6 +31,9 @@ class Linear : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  // The ReLU goes into the bias epilogue.
+  bool can_fuse_relu() const override { return true; }
+  void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) override;
 
   bool has_gemm() const override { return true; }
   GemmShape gemm_shape(const Shape& in) const override;
@@ -50,6 +53,7 @@ class Linear : public Layer {
 
  private:
   int64_t features(const Shape& in) const;
+  void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
   int64_t out_ = 0;
   bool has_bias_ = true;

@@ -51,6 +51,10 @@ std::vector<std::string> known_layer_types() {
   return types;
 }
 
+void Layer::forward_fused_relu(Context&, const Tensor&, Tensor&, float) {
+  DEFTNN_FAIL("layer '{}' ({}) cannot fuse a following ReLU", name(), type());
+}
+
 std::unique_ptr<Layer> make_layer(const nlohmann::json& spec) {
   SpecReader r(spec);  // checks the entry has a string "type" and "name"
   for (const Entry& e : kLayerTable)

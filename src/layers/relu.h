@@ -14,6 +14,7 @@ class ReluLayer : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  double negative_slope() const { return slope_; }
 
  private:
   double slope_;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "layers/relu.h"
 #include "net/safetensors.h"
 
 namespace deftnn {
@@ -258,10 +259,20 @@ void Net::init(uint64_t seed) {
 }
 
 void Net::to(Context& ctx) {
+  // Copies between host and GPU run on a CUDA stream: moving back to the CPU
+  // with a CPU context borrows a temporary CUDA context for the copies.
+  std::unique_ptr<Context> copier;
+  if (!ctx.is_cuda())
+    for (Param* p : params())
+      if (p->value.is_cuda() || p->grad.is_cuda()) {
+        copier = Context::cuda();
+        break;
+      }
+  const Context& copy_ctx = copier ? *copier : ctx;
   for (auto& l : layers_) {
     for (Param* p : l->params()) {
-      if (p->value.defined() && p->value.device() != ctx.device()) p->value = p->value.to(ctx.device(), ctx);
-      if (p->grad.defined() && p->grad.device() != ctx.device()) p->grad = p->grad.to(ctx.device(), ctx);
+      if (p->value.defined() && p->value.device() != ctx.device()) p->value = p->value.to(ctx.device(), copy_ctx);
+      if (p->grad.defined() && p->grad.device() != ctx.device()) p->grad = p->grad.to(ctx.device(), copy_ctx);
     }
     l->on_device_change(ctx);
   }
@@ -306,6 +317,33 @@ const Tensor& Net::forward(Context& ctx, const Tensor& x, bool train) {
   int64_t n = x.dim(0);
   ensure_activations(n, false);
   acts_[0] = x;
+  last_forward_fused_ = false;
+  if (!train && fuse_inference) {
+    const std::vector<InferPlanEntry> plan = inference_plan();
+    const Tensor* cur = &acts_[0];
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const InferStep s = plan[i].step;
+      if (s == InferStep::Run) {
+        try {
+          layers_[i]->forward(ctx, *cur, acts_[i + 1], false);
+        } catch (const Error& e) {
+          rethrow_with(e, DEFTNN_FORMAT("{}: forward of {}: ", source_, layer_label(i, *layers_[i])));
+        }
+        cur = &acts_[i + 1];
+        continue;
+      }
+      last_forward_fused_ = true;
+      if (s != InferStep::RunRelu) continue;  // Skip (cur is the output) or Fused (done)
+      try {
+        layers_[i]->forward_fused_relu(ctx, *cur, acts_[i + 2], plan[i].slope);
+      } catch (const Error& e) {
+        rethrow_with(e, DEFTNN_FORMAT("{}: forward of {} with {} fused: ", source_, layer_label(i, *layers_[i]),
+                                      layer_label(i + 1, *layers_[i + 1])));
+      }
+      cur = &acts_[i + 2];
+    }
+    return *cur;
+  }
   for (size_t i = 0; i < layers_.size(); ++i) {
     try {
       layers_[i]->forward(ctx, acts_[i], acts_[i + 1], train);
@@ -316,8 +354,32 @@ const Tensor& Net::forward(Context& ctx, const Tensor& x, bool train) {
   return acts_.back();
 }
 
+std::vector<Net::InferPlanEntry> Net::inference_plan() const {
+  std::vector<InferPlanEntry> plan(layers_.size());
+  if (!fuse_inference) return plan;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = *layers_[i];
+    if (l.identity_at_inference()) {
+      plan[i].step = InferStep::Skip;
+      continue;
+    }
+    if (i + 1 < layers_.size() && l.can_fuse_relu())
+      if (const auto* relu = dynamic_cast<const ReluLayer*>(layers_[i + 1].get())) {
+        plan[i].step = InferStep::RunRelu;
+        plan[i].slope = float(relu->negative_slope());
+        plan[i + 1].step = InferStep::Fused;
+        ++i;
+      }
+  }
+  return plan;
+}
+
 void Net::backward(Context& ctx, const Tensor& dlogits) {
   DEFTNN_CHECK(act_batch_ > 0 && acts_[0].defined(), "{}: backward() before forward()", source_);
+  DEFTNN_CHECK(!last_forward_fused_,
+               "{}: backward() after a fused inference forward (train = false): the skipped layers' activations "
+               "were not written; run forward with train = true (or fuse_inference = false) first",
+               source_);
   DEFTNN_CHECK(ctx.device() == device_, "{}: backward on {} but the net is on {}", source_, device_name(ctx.device()),
                device_name(device_));
   DEFTNN_CHECK(dlogits.shape() == acts_.back().shape() && dlogits.device() == device_,

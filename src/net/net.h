@@ -63,9 +63,32 @@ class Net {
 
   // Logits (N, classes) for x (N, C, H, W) on ctx's device. Activations are
   // kept (reused across calls of the same batch size) for backward().
+  // With train = false and fuse_inference (the default), the pass follows
+  // inference_plan(): a ReLU after a layer that can_fuse_relu() runs in that
+  // layer's epilogue, and layers that are the identity at inference (Dropout)
+  // are skipped; the logits are the same as unfused up to float rounding
+  // (bitwise the same here: the ReLU is applied to the same fp32 values).
+  // Skipped layers' activations are then not written, so backward() after such
+  // a pass throws.
   const Tensor& forward(Context& ctx, const Tensor& x, bool train);
-  // Backpropagates d(loss)/d(logits); fills every Param::grad.
+  // Backpropagates d(loss)/d(logits); fills every Param::grad. Needs a
+  // forward with train = true (or an unfused one) just before.
   void backward(Context& ctx, const Tensor& dlogits);
+
+  // How forward(train = false) runs layer i.
+  enum class InferStep {
+    Run,       // layer.forward(x, y, false)
+    RunRelu,   // layer.forward_fused_relu(x, y_of_next, slope); the next layer (a ReLU) is Fused
+    Fused,     // a ReLU done by the previous layer
+    Skip,      // identity at inference: its output is its input
+  };
+  struct InferPlanEntry {
+    InferStep step = InferStep::Run;
+    float slope = 0.f;  // RunRelu: the ReLU's negative slope
+  };
+  // One entry per layer; all Run when fuse_inference is false.
+  std::vector<InferPlanEntry> inference_plan() const;
+  bool fuse_inference = true;
 
   // The graph as JSON (what from_graph reads), current layer configs.
   nlohmann::json graph() const;
@@ -83,6 +106,7 @@ class Net {
   std::string notes_;           // the graph's optional "notes" string
   std::vector<Shape> shapes_;   // shapes_[0] = (1, C, H, W), shapes_[i+1] = output of layer i, batch 1
   int64_t act_batch_ = -1;      // batch size acts_ were allocated for
+  bool last_forward_fused_ = false;  // the last forward skipped or fused layers
   Shape input_;
   int64_t classes_ = 0;
   std::vector<std::unique_ptr<Layer>> layers_;

@@ -3,6 +3,7 @@
 // batches with a row stride wider than the columns, poisoned outputs. Small
 // integers keep every sum exact, so all comparisons are bit for bit.
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 #include "layers/im2col.h"
@@ -41,13 +42,16 @@ double x_at(const std::vector<float>& x, const ConvGeom& g, int64_t image_stride
   return x[size_t(*index)];
 }
 
-void check_device(Context& ctx, uint64_t seed, int n_cases) {
+// quads: shapes where the CUDA im2col takes its 4-columns-per-thread kernel
+// (ncols and ldcol multiples of 4: batches of 4 or 8).
+void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) {
   Rng rng(seed);
   for (int t = 0; t < n_cases; ++t) {
     const ConvGeom g = random_geom(rng);
-    const int64_t batch = 1 + int64_t(rng.below(3));
+    const int64_t batch = quads ? 4 * (1 + int64_t(rng.below(2))) : 1 + int64_t(rng.below(3));
     const int64_t image_stride = g.C * g.H * g.W + int64_t(rng.below(5));  // a gap between images
-    const int64_t HW = g.Ho() * g.Wo(), ncols = batch * HW, ldcol = ncols + int64_t(rng.below(4));
+    const int64_t HW = g.Ho() * g.Wo(), ncols = batch * HW;
+    const int64_t ldcol = ncols + (quads ? 4 * int64_t(rng.below(2)) : int64_t(rng.below(4)));
     const int64_t K = g.K();
     // Rows: all (null), or a random subset in random order.
     std::vector<int32_t> rows;
@@ -123,6 +127,17 @@ TEST(Im2col, CudaMatchesDefinition) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
   check_device(*ctx, 92, 200);
+}
+
+// The vectorized kernel (4 columns per thread, straddling images and output
+// rows) and, with DEFTNN_IM2COL_SCALAR=1, the scalar one on the same shapes.
+TEST(Im2col, CudaQuadKernelMatchesDefinition) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  check_device(*ctx, 93, 100, true);
+  ::setenv("DEFTNN_IM2COL_SCALAR", "1", 1);
+  check_device(*ctx, 94, 40, true);
+  ::unsetenv("DEFTNN_IM2COL_SCALAR");
 }
 
 TEST(Im2col, RejectsBadGeometry) {

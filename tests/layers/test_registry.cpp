@@ -85,8 +85,8 @@ TEST(Registry, BadKeysNameTheLayerAndTheKey) {
 TEST(Registry, ConfigRoundTrips) {
   for (const auto& s : kSamples) {
     auto l = make_layer(s);
-    EXPECT_EQ(l->type(), s["type"]);
-    EXPECT_EQ(l->name(), s["name"]);
+    EXPECT_EQ(l->type(), s["type"].get<std::string>());
+    EXPECT_EQ(l->name(), s["name"].get<std::string>());
     auto c = l->config();
     for (const auto& [k, v] : s.items()) EXPECT_EQ(c[k], v) << s.dump() << " key " << k;
     EXPECT_EQ(make_layer(c)->config(), c) << s.dump();

@@ -395,10 +395,89 @@ TEST(NetCuda, LeNetForwardMatchesCpu) {
   std::vector<float> want = cpu_net.forward(*cpu, x, false).to_vector(*cpu);
   std::vector<float> got = gpu_net.forward(*gpu, x.to(Device::CUDA, *gpu), false).to_vector(*gpu);
   EXPECT_TRUE(test::all_close(got, want, 1e-4, 1e-4, "LeNet logits GPU vs CPU"));
+  // Saving from the GPU writes the same weights.
+  std::string saved = (fs::temp_directory_path() / ("deftnn-gpu-" + std::to_string(::getpid()) + ".safetensors")).string();
+  gpu_net.save(saved);
+  Net reloaded = Net::load(saved);
+  fs::remove(saved);
+  EXPECT_EQ(reloaded.forward(*cpu, x, false).to_vector(*cpu), want);
   // And back to the CPU: the same weights give the same logits bit for bit.
   gpu_net.to(*cpu);
   std::vector<float> back = gpu_net.forward(*cpu, x, false).to_vector(*cpu);
   EXPECT_EQ(back, want);
+}
+
+// ---- Inference fusion --------------------------------------------------------
+
+// Conv-ReLU-pool-LRN, grouped conv-ReLU (no bias: the epilogue runs for the
+// ReLU alone), linear-leaky ReLU-dropout, linear-ReLU-dropout, linear: every
+// fusion case. The fused pass applies max(v, slope*v) to the very fp32 values
+// the unfused pass writes, so the logits agree bit for bit.
+json fusion_graph() {
+  return json::parse(R"({"name": "fusion", "input": [3, 9, 9], "classes": 5, "layers": [
+      {"type": "conv", "name": "c1", "out": 4, "kernel": 3, "pad": 1, "bias_value": 0.1},
+      {"type": "relu", "name": "r1"},
+      {"type": "maxpool", "name": "p1", "kernel": 3, "stride": 2},
+      {"type": "lrn", "name": "n1", "local_size": 3, "alpha": 0.001, "beta": 0.75, "k": 1.0},
+      {"type": "conv", "name": "c2", "out": 6, "kernel": 2, "groups": 2, "bias": false},
+      {"type": "relu", "name": "r2"},
+      {"type": "linear", "name": "f1", "out": 7, "bias_value": 0.05},
+      {"type": "relu", "name": "r3", "negative_slope": 0.1},
+      {"type": "dropout", "name": "d1", "ratio": 0.5},
+      {"type": "linear", "name": "f2", "out": 6},
+      {"type": "relu", "name": "r4"},
+      {"type": "dropout", "name": "d2", "ratio": 0.3},
+      {"type": "linear", "name": "f3", "out": 5}]})");
+}
+
+void check_fusion(Context& ctx, int64_t batch) {
+  Net fused = Net::from_graph(fusion_graph(), "fusion");
+  Net plain = Net::from_graph(fusion_graph(), "fusion");
+  fused.init(7);
+  plain.init(7);
+  plain.fuse_inference = false;
+  fused.to(ctx);
+  plain.to(ctx);
+  using S = Net::InferStep;
+  std::vector<S> steps;
+  for (const auto& e : fused.inference_plan()) steps.push_back(e.step);
+  EXPECT_EQ(steps, (std::vector<S>{S::RunRelu, S::Fused, S::Run, S::Run, S::RunRelu, S::Fused, S::RunRelu, S::Fused,
+                                   S::Skip, S::RunRelu, S::Fused, S::Skip, S::Run}));
+  EXPECT_FLOAT_EQ(fused.inference_plan()[6].slope, 0.1f);
+  for (const auto& e : plain.inference_plan()) EXPECT_EQ(e.step, S::Run);
+
+  Tensor x = test::random_tensor({batch, 3, 9, 9}, 21).to(ctx.device(), ctx);
+  std::vector<float> want = plain.forward(ctx, x, false).to_vector(ctx);
+  std::vector<float> got = fused.forward(ctx, x, false).to_vector(ctx);
+  ASSERT_EQ(got.size(), size_t(batch * 5));
+  EXPECT_EQ(got, want) << device_name(ctx.device()) << " batch " << batch;
+
+  // Backward after a fused inference pass is refused; after a training pass it works.
+  expect_error([&] { fused.backward(ctx, test::random_tensor({batch, 5}, 3).to(ctx.device(), ctx)); },
+               {"fusion", "fused inference forward"});
+  fused.forward(ctx, x, true);
+  fused.backward(ctx, test::random_tensor({batch, 5}, 3).to(ctx.device(), ctx));
+  // Training forward is unfused: the same as the plain net's training forward
+  // (the dropout masks of both nets are the first of the same seed).
+  Net plain2 = Net::from_graph(fusion_graph(), "fusion");
+  Net fused2 = Net::from_graph(fusion_graph(), "fusion");
+  plain2.init(7), fused2.init(7);
+  plain2.fuse_inference = false;
+  plain2.to(ctx), fused2.to(ctx);
+  EXPECT_EQ(fused2.forward(ctx, x, true).to_vector(ctx), plain2.forward(ctx, x, true).to_vector(ctx));
+}
+
+TEST(NetFusion, CpuFusedInferenceMatchesUnfused) {
+  auto ctx = Context::cpu();
+  check_fusion(*ctx, 1);
+  check_fusion(*ctx, 3);
+}
+
+TEST(NetFusion, CudaFusedInferenceMatchesUnfused) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  check_fusion(*ctx, 1);
+  check_fusion(*ctx, 4);
 }
 
 }  // namespace

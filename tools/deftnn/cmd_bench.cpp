@@ -11,8 +11,12 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "net/net.h"
+#include "sve/eliminate.h"
 
 namespace fs = std::filesystem;
+
+// tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
+void register_bench_gemm_command(CLI::App& bench);
 
 namespace {
 
@@ -22,7 +26,9 @@ struct BenchArgs {
   std::string device;
   int reps = 50, warmup = 10;
   std::string fission, backend, sve, out = "bench/results", tag;
-  bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
+  double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
+  std::string density_method = "sve", transform = "fused";
+  bool compare = false, no_fuse = false, no_graph = false, no_flush = false, no_kernel_names = false;
   uint64_t seed = 1, init_seed = 1;
 };
 
@@ -66,13 +72,14 @@ void run_bench(const BenchArgs& a) {
 
   // The candidate configuration: the model (or --sve's model file) with
   // --backend and --fission applied. Without either, the baseline.
-  const bool custom = !a.backend.empty() || !a.fission.empty() || !a.sve.empty();
+  const bool custom = !a.backend.empty() || !a.fission.empty() || !a.sve.empty() || a.density > 0;
   NetConfig cfg = custom || a.compare ? NetConfig{} : baseline_config(*ctx);
   if (custom || a.compare) {
     cfg.backend = a.backend;
     if (cfg.backend.empty() && !a.fission.empty()) cfg.backend = "fission";
     cfg.formats = a.fission;
-    cfg.tag = default_tag(cfg, !a.sve.empty());
+    cfg.tag = default_tag(cfg, !a.sve.empty() || a.density > 0);
+    if (a.density > 0) cfg.tag += fmt::format("{:.0f}", a.density * 100);
   }
   if (!a.tag.empty()) cfg.tag = a.tag;
 
@@ -80,9 +87,21 @@ void run_bench(const BenchArgs& a) {
   const std::string label = model_label(model, a.model);
   std::vector<NetRun> runs;
   nlohmann::json extra = {{"model_path", a.model}, {"sve_model_path", a.sve.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.sve)}};
+  // --density: the candidate is the model with synapse vector elimination at a
+  // fixed density in every GEMM layer but the first (no fine-tuning: timing only).
+  auto eliminate = [&](Net& net) {
+    if (a.density <= 0) return;
+    sve::EliminateOptions eo;
+    eo.density = a.density;
+    eo.method = a.density_method;
+    eo.transform = sve_transform_from_name(a.transform);
+    extra["sve_density"] = {{"method", eo.method}, {"transform", a.transform}, {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
+  };
 
   if (a.compare) {
     Net candidate = load_net(a.sve.empty() ? a.model : a.sve, a.init_seed);
+    eliminate(candidate);
+    model.fuse_inference = candidate.fuse_inference = !a.no_fuse;
     apply_config(candidate, cfg);
     if (candidate.metadata().contains("sve")) extra["sve"] = candidate.metadata()["sve"];
     auto [base, cand] = bench_compare(*ctx, model, candidate, label, cfg, opt);
@@ -90,6 +109,8 @@ void run_bench(const BenchArgs& a) {
     runs = {std::move(base), std::move(cand)};
   } else {
     Net net = a.sve.empty() ? std::move(model) : load_net(a.sve, a.init_seed);
+    eliminate(net);
+    net.fuse_inference = !a.no_fuse;
     apply_config(net, cfg);
     if (net.metadata().contains("sve")) extra["sve"] = net.metadata()["sve"];
     runs.push_back(bench_net(*ctx, net, label, cfg, opt));
@@ -130,13 +151,22 @@ void register_bench_command(CLI::App& app) {
   bench->add_option("--fission", args->fission,
                     "fission format for every GEMM layer (deft16, deft16q, deft8e4, half, ...) or per layer "
                     "(conv1=deft16,fc6=deft8e4)");
-  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, fission, cublas-tf32, "
-                                                "cublas-bf16, cpu-blas, auto");
+  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, cudnn (convs), fission, "
+                                                "cublas-tf32, cublas-bf16, cpu-blas, auto");
   bench->add_option("--sve", args->sve, "a model file with SVE state to benchmark (against MODEL with --compare)");
+  bench->add_option("--density", args->density,
+                    "synapse vector elimination at this density (0..1] in every GEMM layer but the first, "
+                    "applied to the candidate before timing (no fine-tuning)");
+  bench->add_option("--density-method", args->density_method, "how --density picks the kept vectors: sve or l1")
+      ->capture_default_str();
+  bench->add_option("--sve-transform", args->transform, "run-time input transform under SVE: fused, copy or swap")
+      ->capture_default_str();
   bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
   bench->add_flag("--compare", args->compare,
                   "also run the fp32 cuBLAS baseline in this process, interleaved, and report the speedup");
+  bench->add_flag("--no-fuse", args->no_fuse,
+                  "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
   bench->add_flag("--no-graph", args->no_graph, "time the whole pass eagerly, not as a CUDA graph replay");
   bench->add_flag("--no-flush-l2", args->no_flush, "do not flush the L2 between repetitions");
   bench->add_flag("--no-kernel-names", args->no_kernel_names, "skip the CUPTI pass that records kernel names");
@@ -146,8 +176,5 @@ void register_bench_command(CLI::App& app) {
     if (!bench->get_subcommands().empty()) return;  // `bench gemm ...` ran instead
     run_bench(*args);
   });
-
-  // BENCH-GEMM: after merging the kernels branch, declare and call its command here:
-  //   void register_bench_gemm_command(CLI::App& bench);   (at file scope)
-  //   register_bench_gemm_command(*bench);
+  register_bench_gemm_command(*bench);
 }

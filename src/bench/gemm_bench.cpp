@@ -1,0 +1,265 @@
+// `deftnn bench gemm` (see gemm_bench.h). Method: CUDA events around each
+// call, warm-up, median of reps (>= 20), operand sets rotated so the bytes
+// touched exceed twice the L2, inputs uniform in [-1, 1] (never zero),
+// error from 512 sampled outputs against an fp64 dot product of the original
+// fp32 inputs (so it includes the format's rounding of both operands).
+#include "bench/gemm_bench.h"
+
+#include <cuda_runtime.h>
+#include <cublas_v2.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/context.h"
+#include "core/cuda_check.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "gemm/gemm.h"
+#include "gemm/pack.h"
+
+namespace deftnn {
+
+std::vector<std::string> default_gemm_variants() {
+  return {"cublas", "cublas-tf32", "cublas-bf16", "fp32",           "half",          "deft16",
+          "deft16q", "deft8e3",    "deft8e4",     "fp8e4m3",        "fp8e5m2",       "offchip-deft16",
+          "offchip-deft8e4", "h2"};
+}
+
+std::vector<GemmShape> alexnet_gemm_shapes(int b) {
+  return {{"conv1", 96, 3025LL * b, 363, b},  {"conv2", 128, 729LL * b, 1200, b}, {"conv3", 384, 169LL * b, 2304, b},
+          {"conv4", 192, 169LL * b, 1728, b}, {"conv5", 128, 169LL * b, 1728, b}, {"fc6", 4096, b, 9216, b},
+          {"fc7", 4096, b, 4096, b},          {"fc8", 1000, b, 4096, b}};
+}
+
+namespace {
+
+std::string git_commit() {
+  std::string out;
+  if (FILE* p = popen("git rev-parse --short HEAD 2>/dev/null", "r")) {
+    char buf[64] = {0};
+    if (fgets(buf, sizeof buf, p)) out = buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  if (const char* e = std::getenv("DEFTNN_COMMIT")) out = e;
+  return out.empty() ? "unknown" : out;
+}
+
+struct Operands {
+  Tensor A, B, C, Bbf, Abf;  // B (K, N) row-major fp32; bf16 copies for the context row
+  PackedMatrix packed;
+};
+
+struct CublasCall {
+  Context* ctx;
+  const GemmArgs* g;
+  GemmBackend b;
+};
+void launch_cublas(void* p) {
+  auto* c = static_cast<CublasCall*>(p);
+  gemm(*c->ctx, *c->g, {c->b});
+}
+
+void cublas_bf16(Context& ctx, int64_t M, int64_t N, int64_t K, const void* A, const void* B, float* C) {
+  float alpha = 1, beta = 0;
+  DEFTNN_CUBLAS_CHECK(cublasGemmEx(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, B, CUDA_R_16BF,
+                                   int(N), A, CUDA_R_16BF, int(K), &beta, C, CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT));
+}
+struct Bf16Call {
+  Context* ctx;
+  int64_t M, N, K;
+  const void *A, *B;
+  float* C;
+};
+void launch_bf16(void* p) {
+  auto* c = static_cast<Bf16Call*>(p);
+  cublas_bf16(*c->ctx, c->M, c->N, c->K, c->A, c->B, c->C);
+}
+
+}  // namespace
+
+std::string run_gemm_bench(const GemmBenchOptions& opts) {
+  auto ctx = Context::cuda();
+  cudaDeviceProp prop{};
+  DEFTNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx->device_index()));
+  const double peak = measure_ffma_peak_tflops();
+  fmt::print("FFMA peak measured: {:.1f} TFLOP/s on {}\n", peak, prop.name);
+  std::vector<std::string> variants = opts.variants.empty() ? default_gemm_variants() : opts.variants;
+
+  std::vector<GemmShape> shapes = opts.extra;
+  if (opts.alexnet)
+    for (int b : opts.batches)
+      for (auto& s : alexnet_gemm_shapes(b)) shapes.push_back(s);
+
+  nlohmann::json J;
+  std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  J["device"] = prop.name;
+  J["sms"] = prop.multiProcessorCount;
+  J["l2_bytes"] = prop.l2CacheSize;
+  J["commit"] = git_commit();
+  J["date"] = date;
+  J["ffma_peak_tflops"] = peak;
+  J["method"] = fmt::format(
+      "CUDA events per call, {} warm-up, median of {} reps, operand sets rotated over > 2x L2, inputs U[-1,1]; "
+      "error: 512 sampled outputs vs fp64 dot products of the fp32 inputs; weights packed offline (not timed); "
+      "cublas = cublasGemmEx CUBLAS_COMPUTE_32F (plain fp32 FFMA), bf16 inputs converted before timing",
+      opts.warmup, opts.reps);
+  J["results"] = nlohmann::json::array();
+  const int reps = std::max(20, opts.reps);
+
+  for (const GemmShape& s : shapes) {
+    const size_t nA = size_t(s.M * s.K), nB = size_t(s.K * s.N), nC = size_t(s.M * s.N);
+    const size_t set_bytes = (nA + nB + nC) * 4;
+    int sets = int(std::min<size_t>(64, std::max<size_t>(2, 2 * size_t(prop.l2CacheSize) / std::max<size_t>(set_bytes, 1) + 2)));
+    // host inputs (set 0), copied to every set
+    Rng rng(uint64_t(s.M * 1315423911ull + s.N * 2654435761ull + s.K));
+    std::vector<float> hA(nA), hB(nB);
+    for (auto& x : hA) x = rng.uniform(-1.f, 1.f);
+    for (auto& x : hB) x = rng.uniform(-1.f, 1.f);
+    std::vector<Operands> ops(static_cast<size_t>(sets));
+    Tensor a0 = Tensor::from_vector({s.M, s.K}, hA).to(Device::CUDA, *ctx);
+    Tensor b0 = Tensor::from_vector({s.K, s.N}, hB).to(Device::CUDA, *ctx);
+    for (auto& o : ops) {
+      o.A = a0.to(Device::CUDA, *ctx);
+      o.B = b0.to(Device::CUDA, *ctx);
+      o.C = Tensor::empty({s.M, s.N}, DType::F32, Device::CUDA);
+    }
+    // sampled outputs and their fp64 references
+    std::vector<std::pair<int64_t, int64_t>> samples;
+    std::vector<double> ref;
+    double ref_rms = 0;
+    for (int i = 0; i < 512; ++i) {
+      int64_t m = int64_t(rng.below(uint64_t(s.M))), n = int64_t(rng.below(uint64_t(s.N)));
+      double acc = 0;
+      for (int64_t k = 0; k < s.K; ++k) acc += double(hA[size_t(m * s.K + k)]) * double(hB[size_t(k * s.N + n)]);
+      samples.push_back({m, n});
+      ref.push_back(acc);
+      ref_rms += acc * acc;
+    }
+    ref_rms = std::sqrt(ref_rms / double(ref.size()));
+    const double flop = 2.0 * double(s.M) * double(s.N) * double(s.K);
+    double cublas_ms = 0;
+
+    for (const std::string& v : variants) {
+      GemmConfig cfg;
+      bool bf16 = false;
+      if (v == "cublas") cfg.backend = GemmBackend::Cublas;
+      else if (v == "cublas-tf32") cfg.backend = GemmBackend::CublasTF32;
+      else if (v == "cublas-bf16") bf16 = true;
+      else if (v == "h2") cfg = {GemmBackend::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
+      else if (v.rfind("offchip-", 0) == 0)
+        cfg = {GemmBackend::Fission, Format::parse(v.substr(8)), FissionPlacement::OffChip};
+      else cfg = {GemmBackend::Fission, Format::parse(v), FissionPlacement::OnChip};
+      const bool fission = cfg.backend == GemmBackend::Fission;
+      // preparation, not timed: packing weights, bf16 conversion
+      for (auto& o : ops) {
+        if (fission) o.packed = pack_matrix(*ctx, o.A, cfg.format, cfg.placement);
+        if (bf16) {
+          o.Abf = Tensor::empty({s.M, s.K}, DType::BF16, Device::CUDA);
+          o.Bbf = Tensor::empty({s.K, s.N}, DType::BF16, Device::CUDA);
+          f32_to_bf16_device(o.A.data<float>(), o.Abf.raw(), nA, ctx->stream());
+          f32_to_bf16_device(o.B.data<float>(), o.Bbf.raw(), nB, ctx->stream());
+        }
+      }
+      std::vector<GemmArgs> args(ops.size());
+      for (size_t i = 0; i < ops.size(); ++i) {
+        GemmArgs& g = args[i];
+        g.M = s.M, g.N = s.N, g.K = s.K;
+        g.A = ops[i].A.data<float>(), g.B = ops[i].B.data<float>(), g.C = ops[i].C.data<float>();
+        if (fission) g.packed_a = &ops[i].packed;
+      }
+      auto call = [&](size_t i) {
+        if (bf16) cublas_bf16(*ctx, s.M, s.N, s.K, ops[i].Abf.raw(), ops[i].Bbf.raw(), ops[i].C.data<float>());
+        else gemm(*ctx, args[i], cfg);
+      };
+      // poison outputs, then one checked call
+      for (auto& o : ops) o.C.fill_(std::nanf(""), *ctx);
+      std::string kname;
+      if (cfg.backend == GemmBackend::Cublas || cfg.backend == GemmBackend::CublasTF32) {
+        CublasCall cc{ctx.get(), &args[0], cfg.backend};
+        kname = capture_kernel_name(launch_cublas, &cc);
+      } else if (bf16) {
+        Bf16Call bc{ctx.get(), s.M, s.N, s.K, ops[0].Abf.raw(), ops[0].Bbf.raw(), ops[0].C.data<float>()};
+        kname = capture_kernel_name(launch_bf16, &bc);
+      } else {
+        call(0);
+      }
+      ctx->synchronize();
+      std::vector<float> C0 = ops[0].C.to_vector(*ctx);
+      double max_abs = 0, sq = 0;
+      size_t nonfinite = 0;
+      for (size_t i = 0; i < samples.size(); ++i) {
+        double got = C0[size_t(samples[i].first * s.N + samples[i].second)];
+        if (!std::isfinite(got)) ++nonfinite;
+        double e = std::fabs(got - ref[i]);
+        max_abs = std::max(max_abs, e);
+        sq += e * e;
+      }
+      for (int w = 0; w < opts.warmup; ++w) call(size_t(w) % ops.size());
+      cudaEvent_t e0, e1;
+      cudaEventCreate(&e0), cudaEventCreate(&e1);
+      std::vector<float> ms;
+      for (int r = 0; r < reps; ++r) {
+        size_t i = size_t(r) % ops.size();
+        cudaEventRecord(e0, ctx->stream());
+        call(i);
+        cudaEventRecord(e1, ctx->stream());
+        cudaEventSynchronize(e1);
+        float t;
+        cudaEventElapsedTime(&t, e0, e1);
+        ms.push_back(t);
+      }
+      cudaEventDestroy(e0), cudaEventDestroy(e1);
+      std::sort(ms.begin(), ms.end());
+      double med = ms[ms.size() / 2];
+      if (v == "cublas") cublas_ms = med;
+      double tf = flop / (med * 1e-3) / 1e12;
+      nlohmann::json r = {{"shape", s.name},
+                          {"batch", s.batch},
+                          {"M", s.M},
+                          {"N", s.N},
+                          {"K", s.K},
+                          {"variant", v},
+                          {"ms", med},
+                          {"ms_min", ms.front()},
+                          {"tflops", tf},
+                          {"pct_of_ffma_peak", 100.0 * tf / peak},
+                          {"speedup_vs_cublas", cublas_ms > 0 ? cublas_ms / med : 0.0},
+                          {"err_max_abs", max_abs},
+                          {"err_rel_rms", std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30)},
+                          {"nonfinite", nonfinite},
+                          {"operand_sets", sets}};
+      if (!kname.empty()) r["kernel"] = kname;
+      J["results"].push_back(r);
+      fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} {:8.4f} ms {:6.1f} TFLOP/s {:5.1f}% x{:.2f} err {:.2e}{}\n",
+                 s.name, s.batch, s.M, s.N, s.K, v, med, tf, 100 * tf / peak, cublas_ms > 0 ? cublas_ms / med : 0.0,
+                 std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30), kname.empty() ? "" : "  " + kname);
+      std::fflush(stdout);
+    }
+  }
+  std::string path = opts.out;
+  if (path.empty()) {
+    char d[16];
+    std::strftime(d, sizeof d, "%Y%m%d-%H%M", std::gmtime(&now));
+    path = std::string("bench/results/gemm-") + d + ".json";
+  }
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream(path) << J.dump(1) << "\n";
+  fmt::print("wrote {}\n", path);
+  return path;
+}
+
+}  // namespace deftnn

@@ -1,0 +1,84 @@
+#include "sve/eliminate.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "layers/conv.h"
+#include "layers/linear.h"
+#include "sve/correlation.h"
+#include "sve/plan.h"
+#include "sve/search.h"
+
+namespace deftnn::sve {
+
+namespace {
+
+Param* weight_of(Layer& l) {
+  for (Param* p : l.params())
+    if (p->name == "weight") return p;
+  DEFTNN_FAIL("layer '{}' has no weight", l.name());
+}
+
+}  // namespace
+
+std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOptions& o) {
+  DEFTNN_CHECK(o.density > 0 && o.density <= 1, "SVE density must be in (0, 1], got {}", o.density);
+  DEFTNN_CHECK(o.method == "sve" || o.method == "l1", "unknown elimination method '{}' (known: sve, l1)", o.method);
+  std::vector<std::string> skip = o.skip;
+  if (skip.empty())
+    for (size_t i = 0; i < net.size(); ++i)
+      if (net.layer(i).has_gemm()) {
+        skip.push_back(net.layer(i).name());
+        break;
+      }
+  std::vector<EliminatedLayer> done;
+  for (size_t i = 0; i < net.size(); ++i) {
+    Layer& layer = net.layer(i);
+    if (!layer.has_gemm() || std::find(skip.begin(), skip.end(), layer.name()) != skip.end()) continue;
+    auto* conv = dynamic_cast<Conv2d*>(&layer);
+    auto* linear = dynamic_cast<Linear*>(&layer);
+    DEFTNN_CHECK(conv || linear, "layer '{}' ({}) has a GEMM but is neither conv nor linear", layer.name(),
+                 layer.type());
+    DEFTNN_CHECK(!(conv ? conv->sve : linear->sve).active(), "layer '{}' already has SVE applied", layer.name());
+    // The synapse vectors are the K columns of W (M, K); a conv weight
+    // (out, C/g, kh, kw) is searched as one (out, K) matrix over all groups.
+    Tensor w = weight_of(layer)->value.to(Device::CPU, ctx);
+    const int64_t M = w.dim(0), K = w.numel() / M;
+    w = w.reshape({M, K});
+    const int64_t target = std::clamp<int64_t>(int64_t(std::llround(o.density * double(K))), 1, K);
+    EliminatedLayer e{layer.name(), K, target, 0};
+    std::vector<int32_t> kept;
+    if (o.method == "l1") {
+      kept = l1_keep(w, round_up_kept(target, o.align, K));
+    } else {
+      SearchOptions so;
+      so.align = o.align;
+      Tensor rho = correlation_matrix(ctx, ctx.is_cuda() ? w.to(Device::CUDA, ctx) : w);
+      SearchResult r = search_keep_count(rho.to(Device::CPU, ctx), target, so);
+      kept = r.kept;
+      e.alpha = r.alpha;
+    }
+    e.kept = int64_t(kept.size());
+    SvePlan plan = make_plan(K, kept);
+    // The truncated weight goes where the layer's weight lives; the layer
+    // uploads its index lists to that device (now, or at its next forward).
+    const Device where = weight_of(layer)->value.device();
+    Tensor truncated = apply_to_weight(plan, w).to(where, ctx);  // (M, K')
+    SveState state = make_state(plan, o.transform);
+    if (conv) conv->set_sve(std::move(state), truncated);
+    else linear->set_sve(std::move(state), truncated);
+    if (where == ctx.device()) layer.on_device_change(ctx);
+    done.push_back(e);
+  }
+  return done;
+}
+
+nlohmann::json to_json(const std::vector<EliminatedLayer>& layers) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& l : layers)
+    j.push_back({{"layer", l.name}, {"k", l.k}, {"kept", l.kept}, {"density", double(l.kept) / double(l.k)},
+                 {"alpha", l.alpha}});
+  return j;
+}
+
+}  // namespace deftnn::sve

@@ -1,0 +1,40 @@
+// Synapse vector elimination of a whole net at a fixed density: every GEMM
+// layer except those skipped keeps round(density * K) synapse vectors, chosen
+// by the paper's search (keep-count mode: alpha bisected to reach the count)
+// or by the L1 baseline. No fine-tuning: this is what the speed benchmarks use
+// (CaffeNet with random weights has no correlation structure, so a density,
+// not an alpha, is what can be asked for) and the starting point of a variant.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+#include "layers/sve_state.h"
+#include "net/net.h"
+
+namespace deftnn::sve {
+
+struct EliminateOptions {
+  double density = 0.5;               // kept / K per layer, in (0, 1]
+  std::string method = "sve";         // "sve" (correlation search) | "l1" (largest L1 norm)
+  std::vector<std::string> skip;      // layer names left dense; empty = the first GEMM layer
+  int64_t align = 1;                  // round kept counts up to a multiple of this
+  SveTransform transform = SveTransform::Fused;
+};
+
+struct EliminatedLayer {
+  std::string name;
+  int64_t k = 0, kept = 0;
+  double alpha = 0;  // the threshold the search found (sve), 0 for l1
+};
+
+// Applies elimination in place (weights truncated and scaled, SVE state set);
+// the net may live on the CPU or a GPU (ctx's device). Returns what it did.
+std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOptions& options);
+
+nlohmann::json to_json(const std::vector<EliminatedLayer>& layers);
+
+}  // namespace deftnn::sve
