@@ -46,9 +46,10 @@ std::string layer_label(size_t i, const Layer& l) {
 
 Net Net::from_graph(const json& graph, const std::string& source) {
   DEFTNN_CHECK(graph.is_object(), "{}: the graph must be a JSON object, got {}", source, graph.type_name());
-  static const std::set<std::string> kKeys = {"name", "input", "classes", "layers", "notes"};
+  // "train": the trainer's default hyperparameters for this model (read by deftnn train).
+  static const std::set<std::string> kKeys = {"name", "input", "classes", "layers", "notes", "train"};
   for (auto it = graph.begin(); it != graph.end(); ++it)
-    DEFTNN_CHECK(kKeys.count(it.key()), "{}: unknown key '{}' in the graph (known: name, input, classes, layers, notes)",
+    DEFTNN_CHECK(kKeys.count(it.key()), "{}: unknown key '{}' in the graph (known: name, input, classes, layers, notes, train)",
                  source, it.key());
   for (const char* k : {"name", "input", "classes", "layers"})
     DEFTNN_CHECK(graph.contains(k), "{}: the graph has no '{}' key", source, k);

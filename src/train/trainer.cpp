@@ -8,7 +8,7 @@
 #include "data/loader.h"
 #include "layers/loss.h"
 #include "train/progress.h"
-#include "train/safetensors_io.h"
+#include "net/safetensors.h"
 
 namespace deftnn::train {
 
@@ -141,11 +141,10 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
 
   Progress progress(cfg_.progress, cfg_.epochs, per_epoch, iteration_);
   if (epoch_ == 0)
-    progress.line(fmt::format("training {} on {} ({} images, {} batches of {}), {}, lr {}, momentum {}, "
+    progress.line(fmt::format("training {} on {} ({} images, {} batches of {}), lr {}, momentum {}, "
                               "weight decay {}, seed {}, {} epochs on the {}",
-                              net_.name(), train.name, train.size(), per_epoch, cfg_.batch, train.name,
-                              policy.describe(), cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs,
-                              device_name(ctx_.device())));
+                              net_.name(), train.name, train.size(), per_epoch, cfg_.batch, policy.describe(),
+                              cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs, device_name(ctx_.device())));
   else
     progress.line(fmt::format("resuming {} at epoch {} (iteration {})", net_.name(), epoch_ + 1, iteration_));
 
@@ -210,14 +209,16 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
+  // The Net writes its model file; the optimizer state joins it in one file,
+  // written atomically, so a checkpoint is never half old and half new.
   std::string model_tmp = path + ".model.tmp";
-  net_.save(model_tmp);
-  SafetensorsFile f = read_safetensors(model_tmp);
+  net_.save(model_tmp, ctx_);
+  TensorFile f = read_safetensors(model_tmp);
   std::filesystem::remove(model_tmp);
   auto& hist = const_cast<Sgd&>(sgd_).history();
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (hist[i].defined()) f.tensors.push_back({kMomentumPrefix + params_[i].name, hist[i].to(Device::CPU, ctx_)});
-    if (best_.size() == params_.size()) f.tensors.push_back({kBestPrefix + params_[i].name, best_[i]});
+    if (hist[i].defined()) f.tensors[kMomentumPrefix + params_[i].name] = hist[i];
+    if (best_.size() == params_.size()) f.tensors[kBestPrefix + params_[i].name] = best_[i];
   }
   nlohmann::json hj = nlohmann::json::array();
   for (const auto& r : history_) hj.push_back(r.to_json());
@@ -231,17 +232,22 @@ void Trainer::save_checkpoint(const std::string& path) const {
                           {"best_epoch", best_epoch_},
                           {"history", hj}};
   f.metadata[kStateKey] = state.dump();
-  write_safetensors(path, f);
+  write_safetensors(path, f, &ctx_);
+}
+
+bool Trainer::is_checkpoint(const std::string& path) {
+  if (!path.ends_with(".safetensors")) return false;
+  return read_safetensors(path).metadata.count(kStateKey) > 0;
 }
 
 Net Trainer::load_checkpoint_net(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  SafetensorsFile model;
+  TensorFile f = read_safetensors(path);
+  TensorFile model;
   model.metadata = f.metadata;
   model.metadata.erase(kStateKey);
   for (auto& [name, t] : f.tensors)
-    if (!starts_with(name, "optim.")) model.tensors.push_back({name, t});
-  std::string tmp = path + ".net.safetensors";
+    if (!starts_with(name, "optim.")) model.tensors[name] = t;
+  std::string tmp = path + ".net.tmp.safetensors";
   write_safetensors(tmp, model);
   struct Remove {
     std::string p;
@@ -251,9 +257,9 @@ Net Trainer::load_checkpoint_net(const std::string& path) {
 }
 
 void Trainer::resume(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  DEFTNN_CHECK(f.metadata.contains(kStateKey), "{}: not a training checkpoint (no {} metadata)", path, kStateKey);
-  nlohmann::json state = nlohmann::json::parse(f.metadata[kStateKey].get<std::string>());
+  TensorFile f = read_safetensors(path);
+  DEFTNN_CHECK(f.metadata.count(kStateKey), "{}: not a training checkpoint (no {} metadata)", path, kStateKey);
+  nlohmann::json state = nlohmann::json::parse(f.metadata[kStateKey]);
   epoch_ = state.at("epoch");
   iteration_ = state.at("iteration");
   best_val_acc_ = state.at("best_val_acc");
@@ -267,14 +273,15 @@ void Trainer::resume(const std::string& path) {
   best_.clear();
   for (size_t i = 0; i < params_.size(); ++i) {
     const Param* p = params_[i].param;
-    if (const Tensor* m = f.find(kMomentumPrefix + params_[i].name)) {
+    if (auto mi = f.tensors.find(kMomentumPrefix + params_[i].name); mi != f.tensors.end()) {
+      const Tensor* m = &mi->second;
       DEFTNN_CHECK(m->shape() == p->value.shape(), "{}: momentum of {} is {}, the parameter {}", path,
                    params_[i].name, shape_str(m->shape()), shape_str(p->value.shape()));
       hist[i] = m->to(ctx_.device(), ctx_);
     } else {
       DEFTNN_CHECK(!p->trainable, "{}: no momentum buffer for {}", path, params_[i].name);
     }
-    if (const Tensor* b = f.find(kBestPrefix + params_[i].name)) best_.push_back(*b);
+    if (auto bi = f.tensors.find(kBestPrefix + params_[i].name); bi != f.tensors.end()) best_.push_back(bi->second);
   }
   if (best_.size() != params_.size()) best_.clear();
   ctx_.synchronize();

@@ -73,6 +73,8 @@ class Trainer {
   void resume(const std::string& path);
   // The Net stored in a checkpoint (optimizer state stripped).
   static Net load_checkpoint_net(const std::string& path);
+  // True when path is a safetensors file holding a training state.
+  static bool is_checkpoint(const std::string& path);
 
   int64_t epoch() const { return epoch_; }          // completed epochs
   int64_t iteration() const { return iteration_; }  // completed updates

@@ -197,3 +197,37 @@ TEST(Trainer, TinyRunOnTheGpu) {
 
 }  // namespace
 }  // namespace deftnn::test
+
+namespace deftnn::test {
+namespace {
+
+TEST(TrainConfig, ReadsTheGraphsTrainObject) {
+  train::TrainConfig cfg;
+  cfg.apply_json(nlohmann::json::parse(R"({"epochs": 30, "batch": 128, "lr": 0.05, "momentum": 0.8,
+      "weight_decay": 0.004, "lr_policy": "multistep", "gamma": 0.5, "stepvalues": [10, 20], "keep": "last"})"));
+  EXPECT_EQ(cfg.epochs, 30);
+  EXPECT_EQ(cfg.batch, 128);
+  EXPECT_EQ(cfg.lr.base_lr, 0.05);
+  EXPECT_EQ(cfg.momentum, 0.8f);
+  EXPECT_EQ(cfg.weight_decay, 0.004f);
+  EXPECT_EQ(cfg.lr.policy, "multistep");
+  EXPECT_EQ(cfg.lr.stepvalues, (std::vector<int64_t>{10, 20}));
+  EXPECT_FALSE(cfg.keep_best);
+  EXPECT_THROW(cfg.apply_json(nlohmann::json::parse(R"({"epoch": 3})")), Error);  // typo: unknown key
+  EXPECT_THROW(cfg.apply_json(nlohmann::json::parse(R"({"keep": "first"})")), Error);
+}
+
+TEST(TrainConfig, ModelFilesCarryValidRecipes) {
+  for (const char* name : {"lenet", "cifarnet"}) {
+    Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/" + name + ".json");
+    nlohmann::json g = Net::read_graph_file(std::string(DEFTNN_SOURCE_DIR) + "/models/" + name + ".json");
+    ASSERT_TRUE(g.contains("train")) << name;
+    train::TrainConfig cfg;
+    cfg.apply_json(g["train"]);
+    cfg.lr.validate();
+    EXPECT_GT(cfg.epochs, 0) << name;
+  }
+}
+
+}  // namespace
+}  // namespace deftnn::test

@@ -8,7 +8,6 @@
 #include "core/context.h"
 #include "net/net.h"
 #include "train/prepare.h"
-#include "train/safetensors_io.h"
 #include "train/trainer.h"
 
 namespace {
@@ -23,9 +22,7 @@ struct EvalOptions {
 void run_eval(const EvalOptions& o) {
   using namespace deftnn;
   train::set_cpu_threads(o.threads);
-  bool checkpoint = false;
-  if (o.model.ends_with(".safetensors"))
-    checkpoint = train::read_safetensors(o.model).metadata.contains("deftnn.train_state");
+  bool checkpoint = train::Trainer::is_checkpoint(o.model);
   Net net = checkpoint ? train::Trainer::load_checkpoint_net(o.model) : Net::load(o.model);
   if (o.model.ends_with(".json")) {
     fmt::print(stderr, "deftnn: warning: {} is a graph: evaluating untrained random weights\n", o.model);

@@ -12,7 +12,6 @@
 #include "core/context.h"
 #include "net/net.h"
 #include "train/prepare.h"
-#include "train/safetensors_io.h"
 #include "train/trainer.h"
 
 namespace {
@@ -83,8 +82,9 @@ void run_train(const TrainOptions& o) {
   popt.dir = o.data_dir;
   popt.val = o.has("--val") ? o.val : defaults.value("val", int64_t(5000));
   popt.seed = cfg.seed;
-  // Normalisation statistics are those of the model being fine-tuned, if any.
-  nlohmann::json stored = from_graph ? nlohmann::json() : net.metadata().value("data", nlohmann::json());
+  // Normalisation statistics are those of the model being fine-tuned or resumed, if any.
+  bool fresh = from_graph && o.resume.empty();
+  nlohmann::json stored = fresh ? nlohmann::json() : net.metadata().value("data", nlohmann::json());
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
 
   if (from_graph && o.resume.empty()) net.init(cfg.seed);
@@ -98,6 +98,9 @@ void run_train(const TrainOptions& o) {
   cfg.checkpoint = o.checkpoint.empty() ? stem + ".ckpt.safetensors" : o.checkpoint;
   if (cfg.checkpoint == "none") cfg.checkpoint.clear();
 
+  // Recorded before training so that every checkpoint carries them too.
+  net.metadata()["data"] = d.info;
+  if (!defaults.empty()) net.metadata()["train"] = defaults;
   train::Trainer trainer(net, *ctx, cfg);
   if (!o.resume.empty()) trainer.resume(o.resume);
   auto t0 = std::chrono::steady_clock::now();
@@ -107,8 +110,6 @@ void run_train(const TrainOptions& o) {
   train::EvalResult test = train::evaluate(net, *ctx, d.test);
   nlohmann::json hist = nlohmann::json::array();
   for (const auto& r : trainer.history()) hist.push_back(r.to_json());
-  net.metadata()["data"] = d.info;
-  if (!defaults.empty()) net.metadata()["train"] = defaults;
   net.metadata()["training"] = {{"epochs", cfg.epochs},
                                 {"batch", cfg.batch},
                                 {"lr_policy", cfg.lr.describe()},
