@@ -74,8 +74,10 @@ Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_sl
                      SveTransform transform, const data::Dataset& train, const data::Dataset& val,
                      const FinetuneOptions& ft);
 
-// Forward time of the net in milliseconds: median of `reps` passes over `x`
-// after a warm-up (CPU: wall clock; CUDA: wall clock around a synchronised pass).
+// Forward time of the net in milliseconds over `reps` passes of `x` after two
+// warm-up passes: on the CPU the fastest pass (wall clock; interference from
+// other processes only adds time), on CUDA the median of wall-clock times
+// around synchronised passes.
 double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps);
 
 }  // namespace deftnn::tune

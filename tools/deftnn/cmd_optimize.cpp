@@ -86,41 +86,38 @@ void run_optimize(const OptimizeCli& o) {
   if (!o.quiet) opt.log = [](const std::string& s) { fmt::print(stderr, "[optimize] {}\n", s); };
   tune::OptimizeResult r = tune::optimize(net, *ctx, d, opt);
 
-  // Model: the selected composition installed; every variant's weights as
-  // extra tensors "sve.<layer>.<method>.<kept>.{weight,bias}"; plans and the
-  // frontier in the metadata entry "deftnn.sve".
+  // Model: the selected composition installed, plans and the frontier in the
+  // metadata entry "sve". Every variant's weights go to a companion file
+  // <stem>.variants.safetensors ("sve.<layer>.<method>.<alpha or kept>.{weight,bias}"),
+  // since a model file holds exactly its graph's tensors.
   std::string out = o.out.empty() ? "runs/" + net.name() + ".sve.safetensors" : o.out;
   if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
+  const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
+  const std::string variants_file = stem + ".variants.safetensors";
   nlohmann::json variants = nlohmann::json::array();
-  for (size_t s = 0; s < r.options.size(); ++s)
-    for (size_t k = 1; k < r.options[s].size(); ++k) {
-      for (const auto* v : {&r.options[s][k], opt.l1_baseline ? &r.l1_options[s][k] : nullptr}) {
-        if (!v) continue;
-        nlohmann::json vj = v->to_json();
-        vj["tensor_prefix"] = "sve." + sanitize(v->id);
-        variants.push_back(vj);
-      }
-    }
-  net.metadata()["sve"] = {{"variants", variants},
-                           {"frontier", r.report["frontier"]},
-                           {"selected", r.selected},
-                           {"optimised_layers", [&] {
-                              nlohmann::json a = nlohmann::json::array();
-                              for (size_t i : r.optimised) a.push_back(r.layers[i].name);
-                              return a;
-                            }()}};
-  net.save(out, *ctx);
-  auto file = train::read_safetensors(out);
+  train::SafetensorsFile vf;
   for (size_t s = 0; s < r.options.size(); ++s)
     for (size_t k = 0; k < r.options[s].size(); ++k)
       for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr}) {
         if (!v) continue;
         std::string prefix = "sve." + sanitize(v->id);
-        file.tensors.emplace_back(prefix + ".weight", v->setting.weight);
-        if (v->setting.bias.defined()) file.tensors.emplace_back(prefix + ".bias", v->setting.bias);
+        nlohmann::json vj = v->to_json();
+        vj["tensor_prefix"] = prefix;
+        variants.push_back(vj);
+        vf.tensors.emplace_back(prefix + ".weight", v->setting.weight);
+        if (v->setting.bias.defined()) vf.tensors.emplace_back(prefix + ".bias", v->setting.bias);
       }
-  train::write_safetensors(out, file);
+  nlohmann::json optimised = nlohmann::json::array();
+  for (size_t i : r.optimised) optimised.push_back(r.layers[i].name);
+  vf.metadata["deftnn.sve_variants"] = nlohmann::json({{"model", net.name()}, {"variants", variants}}).dump();
+  train::write_safetensors(variants_file, vf);
+  net.metadata()["sve"] = {{"variants_file", std::filesystem::path(variants_file).filename().string()},
+                           {"variants", variants},
+                           {"frontier", r.report["frontier"]},
+                           {"selected", r.selected},
+                           {"optimised_layers", optimised}};
+  net.save(out, *ctx);
 
   std::string report_dir = o.report_dir.empty() ? std::filesystem::path(out).parent_path().string() : o.report_dir;
   if (report_dir.empty()) report_dir = ".";
@@ -145,7 +142,7 @@ void run_optimize(const OptimizeCli& o) {
   for (const auto& p : r.frontier)
     fmt::print("{:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}%\n", p.speedup, 100 * p.flops_ratio,
                100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_val_acc, 100 * p.l1_test_acc);
-  fmt::print("model written to {}\nreport written to {}\n", out, report);
+  fmt::print("model written to {} (variants in {})\nreport written to {}\n", out, variants_file, report);
 
   std::string script = find_plot_script();
   if (script.empty() || std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
