@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The README's main command: installs, builds, then trains LeNet-5 on
-# Fashion-MNIST and evaluates it on the test set.
+# The README's main command: installs, builds, trains LeNet-5 on Fashion-MNIST
+# (or reuses a trained model), optimises it with synapse vector elimination
+# (variants, Pareto frontier, selection, report with plots) and evaluates the
+# optimised model on the test set. Uses the GPU when there is one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 OUT_DIR=${OUT_DIR:-runs/main}
 mkdir -p "$OUT_DIR"
-./build/deftnn train models/lenet.json --epochs 4 --seed 1 --out "$OUT_DIR/lenet.safetensors"
+if [ ! -f "$OUT_DIR/lenet.safetensors" ]; then
+  ./build/deftnn train models/lenet.json --epochs 4 --seed 1 --out "$OUT_DIR/lenet.safetensors"
+fi
 ./build/deftnn eval "$OUT_DIR/lenet.safetensors"
+./build/deftnn optimize "$OUT_DIR/lenet.safetensors" --out "$OUT_DIR/lenet.sve.safetensors" --report "$OUT_DIR"
+./build/deftnn eval "$OUT_DIR/lenet.sve.safetensors"

@@ -1,1 +1,1 @@
-set(DEFTNN_SOURCES_CPU)
+set(DEFTNN_SOURCES_CPU variants.cpp frontier.cpp optimize.cpp)

@@ -9,6 +9,7 @@ void register_inspect_command(CLI::App& app);
 void register_train_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
+void register_optimize_command(CLI::App& app);
 
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   register_train_command(app);
   register_eval_command(app);
   register_bench_command(app);
+  register_optimize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Plots of a `deftnn optimize` report: the Pareto frontier (measured speedup
+against accuracy, SVE beside the L1 baseline) and, per optimised layer, the
+density and speedup of the selected variant.
+
+usage: plot_report.py REPORT.json OUT_DIR
+writes OUT_DIR/<model>.frontier.png and OUT_DIR/<model>.layers.png
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    with open(sys.argv[1]) as f:
+        r = json.load(f)
+    out = sys.argv[2]
+    name = r["model"]
+    dense = r["dense"]
+
+    # Frontier.
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    pts = r["points"]
+    ax.scatter([p["speedup"] for p in pts], [100 * p["val_acc"] for p in pts], s=14, c="0.75",
+               label="all compositions (validation)")
+    fr = sorted(r["frontier"], key=lambda p: p["speedup"])
+    ax.plot([p["speedup"] for p in fr], [100 * p["val_acc"] for p in fr], "o-", c="tab:blue",
+            label="SVE frontier (validation)")
+    if all("test_acc" in p for p in fr):
+        ax.plot([p["speedup"] for p in fr], [100 * p["test_acc"] for p in fr], "s--", c="tab:blue", alpha=0.6,
+                label="SVE frontier (test)")
+    if all("l1_test_acc" in p for p in fr):
+        ax.plot([p["speedup"] for p in fr], [100 * p["l1_test_acc"] for p in fr], "^--", c="tab:red", alpha=0.8,
+                label="L1 pruning, same layers and densities (test)")
+    sel = r["frontier"][r["selected"]]
+    ax.scatter([sel["speedup"]], [100 * sel["val_acc"]], s=140, facecolors="none", edgecolors="k", label="selected")
+    ax.axhline(100 * dense["test_acc"], c="k", lw=0.8, ls=":", label="dense test accuracy")
+    ax.set_xlabel(f"measured speedup ({r['device']}, batch {dense['timing_batch']})")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{name}: synapse vector elimination, accuracy vs speed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{name}.frontier.png"), dpi=120)
+
+    # Per-layer density and speedup of the selected composition.
+    layers = [l for l in r["layers"] if l.get("optimised")]
+    fig, ax1 = plt.subplots(figsize=(6.4, 3.6))
+    xs = range(len(layers))
+    ax1.bar([x - 0.2 for x in xs], [100 * l["selected_density"] for l in layers], width=0.4, color="tab:blue",
+            label="kept synapse vectors (%)")
+    ax1.set_ylabel("density (%)")
+    ax1.set_ylim(0, 105)
+    ax2 = ax1.twinx()
+    ax2.bar([x + 0.2 for x in xs], [l["selected_speedup_alone"] for l in layers], width=0.4, color="tab:orange",
+            label="net speedup with this layer alone")
+    ax2.set_ylabel("measured speedup (x)")
+    ax1.set_xticks(list(xs))
+    ax1.set_xticklabels([l["name"] for l in layers])
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
+    ax1.set_title(f"{name}: selected variant per layer")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, f"{name}.layers.png"), dpi=120)
+    print(f"plots written to {out}/{name}.frontier.png and {name}.layers.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+#include "tune/optimize.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fmt/format.h>
+#include <set>
+
+#include "core/error.h"
+#include "sve/correlation.h"
+
+namespace deftnn::tune {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A fixed batch of validation images for timing, on ctx's device.
+Tensor timing_batch(const data::Dataset& val, int64_t n, Context& ctx) {
+  n = std::min<int64_t>(n, val.size());
+  return val.images.slice0(0, n).to(ctx.device(), ctx);
+}
+
+}  // namespace
+
+void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice, bool l1) {
+  for (size_t s = 0; s < r.optimised.size(); ++s) {
+    const auto& opts = l1 ? r.l1_options[s] : r.options[s];
+    install(net, r.layers[r.optimised[s]], opts[size_t(choice[s])].setting, ctx);
+  }
+}
+
+OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o) {
+  auto log = [&](const std::string& s) {
+    if (o.log) o.log(s);
+  };
+  const auto t_start = Clock::now();
+  OptimizeResult r;
+  r.layers = gemm_layers(net);
+  DEFTNN_CHECK(!r.layers.empty(), "{}: no conv or linear layer to optimise", net.name());
+  DEFTNN_CHECK(d.val.size() > 0, "optimize needs a validation split (--val > 0)");
+  for (size_t i = 0; i < r.layers.size(); ++i)
+    if (i > 0 || r.layers[i].type != "conv" || o.include_first_conv) r.optimised.push_back(i);
+  int64_t dense_flops = 0;
+  for (const auto& l : r.layers) dense_flops += l.flops;
+
+  Tensor tx = timing_batch(d.val, o.time_batch, ctx);
+  const double dense_acc = train::evaluate(net, ctx, d.val).accuracy;
+  const double dense_ms = forward_ms(net, ctx, tx, o.time_reps);
+  log(fmt::format("dense: validation accuracy {:.2f}%, forward {:.3f} ms per {} images", 100 * dense_acc, dense_ms,
+                  tx.dim(0)));
+
+  // Variants, layer by layer.
+  for (size_t s = 0; s < r.optimised.size(); ++s) {
+    const GemmLayer& l = r.layers[r.optimised[s]];
+    LayerSetting dense = capture(net, l, ctx);
+    Variant dv;
+    dv.id = l.name + "/dense";
+    dv.layer = s;
+    dv.method = "dense";
+    dv.val_acc = dv.val_acc_before = dense_acc;
+    dv.time_ms = dense_ms;
+    dv.setting = dense;
+    r.options.push_back({dv});
+    r.l1_options.push_back({dv});
+    Tensor w = dense.weight.reshape({l.M, l.K});
+    auto t0 = Clock::now();
+    Tensor rho = sve::correlation_matrix(ctx, w).to(Device::CPU, ctx);
+    std::vector<sve::SearchResult> searches;
+    sve::SearchOptions so;
+    so.align = o.align;
+    if (!o.alphas.empty()) {
+      for (double a : o.alphas) {
+        so.alpha = a;
+        searches.push_back(sve::greedy_search(rho, so));
+      }
+    } else {
+      for (double dens : o.densities)
+        searches.push_back(sve::search_keep_count(rho, std::max<int64_t>(1, int64_t(dens * double(l.K) + 0.5)), so));
+    }
+    log(fmt::format("{}: K={} M={}, correlation and search {:.2f} s", l.name, l.K, l.M, seconds_since(t0)));
+    std::sort(searches.begin(), searches.end(),
+              [](const auto& a, const auto& b) { return a.kept.size() > b.kept.size(); });
+    std::set<size_t> seen;
+    for (const auto& sr : searches) {
+      if (int64_t(sr.kept.size()) >= l.K || !seen.insert(sr.kept.size()).second) continue;
+      Variant v = make_variant(net, ctx, l, s, dense, "sve", sr, sr.kept, o.transform, d.train, d.val, o.finetune);
+      // Time the variant and, right after, the dense net again: the pair is
+      // measured back to back so that machine load drifts apart less.
+      install(net, l, v.setting, ctx);
+      v.time_ms = forward_ms(net, ctx, tx, o.time_reps);
+      install(net, l, dense, ctx);
+      v.dense_time_ms = forward_ms(net, ctx, tx, o.time_reps);
+      log(fmt::format("  {}: kept {}/{} ({}{}), val {:.2f}% -> fine-tuned {:.2f}%, {:.3f} ms ({:.1f} s)", v.id,
+                      v.kept(), l.K, sr.added_by_rounding ? fmt::format("+{} by rounding, ", sr.added_by_rounding) : "",
+                      fmt::format("alpha {:.4f}", sr.alpha), 100 * v.val_acc_before, 100 * v.val_acc, v.time_ms,
+                      v.finetune_s));
+      if (o.l1_baseline) {
+        sve::SearchResult lr;
+        lr.k = l.K;
+        lr.kept = sve::l1_keep(w, v.kept());
+        Variant lv = make_variant(net, ctx, l, s, dense, "l1", lr, lr.kept, o.transform, d.train, d.val, o.finetune);
+        lv.time_ms = v.time_ms;  // same shapes
+        log(fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", lv.id, 100 * lv.val_acc_before, 100 * lv.val_acc));
+        r.l1_options[s].push_back(std::move(lv));
+      }
+      r.options[s].push_back(std::move(v));
+    }
+  }
+
+  // Compositions.
+  const size_t L = r.optimised.size();
+  auto measure = [&](const std::vector<int>& choice, const std::string& how) {
+    for (const Point& p : r.points)
+      if (p.choice == choice) return;
+    install_choice(net, ctx, r, choice);
+    Point p;
+    p.choice = choice;
+    p.how = how;
+    p.val_acc = train::evaluate(net, ctx, d.val).accuracy;
+    p.time_ms = forward_ms(net, ctx, tx, o.time_reps);
+    p.speedup = dense_ms / p.time_ms;
+    double flops = double(dense_flops);
+    for (size_t s = 0; s < L; ++s) {
+      const Variant& v = r.options[s][size_t(choice[s])];
+      if (v.method != "dense") flops -= double(r.layers[r.optimised[s]].flops) * (1.0 - v.plan.density());
+    }
+    p.flops_ratio = flops / double(dense_flops);
+    r.points.push_back(p);
+  };
+  std::vector<int> cur(L, 0);
+  measure(cur, "dense");
+  // Greedy: each step moves one layer to its next (smaller) variant, the one
+  // with the largest measured time saving per point of isolated accuracy lost.
+  for (;;) {
+    int best = -1;
+    double best_score = -1;
+    for (size_t s = 0; s < L; ++s) {
+      size_t c = size_t(cur[s]);
+      if (c + 1 >= r.options[s].size()) continue;
+      const Variant &a = r.options[s][c], &b = r.options[s][c + 1];
+      double save = std::max(0.0, a.time_ms - b.time_ms) +
+                    1e-12 * double(r.layers[r.optimised[s]].flops) * (a.plan.original_k ? a.plan.density() : 1.0);
+      double drop = std::max(1e-4, a.val_acc - b.val_acc);
+      double score = save / drop;
+      if (score > best_score) best_score = score, best = int(s);
+    }
+    if (best < 0) break;
+    ++cur[size_t(best)];
+    measure(cur, "greedy");
+  }
+  // Uniform levels: every layer at its i-th variant.
+  size_t max_opts = 0;
+  for (const auto& v : r.options) max_opts = std::max(max_opts, v.size());
+  for (size_t i = 1; i < max_opts; ++i) {
+    std::vector<int> c(L);
+    for (size_t s = 0; s < L; ++s) c[s] = int(std::min(i, r.options[s].size() - 1));
+    measure(c, "uniform");
+  }
+  // Speedups against the dense composition measured in this same phase.
+  const double dense_point_ms = r.points.front().time_ms;
+  for (Point& p : r.points) p.speedup = dense_point_ms / p.time_ms;
+  r.frontier = pareto_frontier(r.points);
+  // Test accuracy and the L1 twin of each frontier point.
+  for (Point& p : r.frontier) {
+    install_choice(net, ctx, r, p.choice);
+    p.test_acc = train::evaluate(net, ctx, d.test).accuracy;
+    if (o.l1_baseline) {
+      install_choice(net, ctx, r, p.choice, /*l1=*/true);
+      p.l1_val_acc = train::evaluate(net, ctx, d.val).accuracy;
+      p.l1_test_acc = train::evaluate(net, ctx, d.test).accuracy;
+    }
+  }
+  r.selected = select_point(r.frontier, o.target_acc, o.target_speedup);
+  install_choice(net, ctx, r, r.frontier[r.selected].choice);
+  log(fmt::format("{} compositions measured, {} on the frontier; selected {:.2f}x at {:.2f}% validation", r.points.size(),
+                  r.frontier.size(), r.frontier[r.selected].speedup, 100 * r.frontier[r.selected].val_acc));
+
+  // Report.
+  nlohmann::json& j = r.report;
+  double dense_test = -1;
+  for (const Point& p : r.frontier)
+    if (p.how == "dense") dense_test = p.test_acc;
+  if (dense_test < 0) {
+    install_choice(net, ctx, r, std::vector<int>(L, 0));
+    dense_test = train::evaluate(net, ctx, d.test).accuracy;
+    install_choice(net, ctx, r, r.frontier[r.selected].choice);
+  }
+  j["model"] = net.name();
+  j["device"] = device_name(ctx.device());
+  j["dense"] = {{"val_acc", dense_acc}, {"test_acc", dense_test}, {"time_ms", dense_point_ms}, {"gemm_flops", dense_flops},
+                {"timing_batch", tx.dim(0)}};
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    const GemmLayer& l = r.layers[i];
+    nlohmann::json lj = {{"name", l.name}, {"type", l.type}, {"M", l.M}, {"K", l.K}, {"groups", l.groups},
+                         {"gemm_flops", l.flops}, {"optimised", false}};
+    for (size_t s = 0; s < L; ++s)
+      if (r.optimised[s] == i) {
+        lj["optimised"] = true;
+        lj["variants"] = nlohmann::json::array();
+        for (size_t k = 0; k < r.options[s].size(); ++k) {
+          nlohmann::json vj = r.options[s][k].to_json();
+          if (k > 0 && o.l1_baseline) {
+            vj["l1_val_acc"] = r.l1_options[s][k].val_acc;
+            vj["l1_val_acc_before_finetune"] = r.l1_options[s][k].val_acc_before;
+          }
+          const Variant& v = r.options[s][k];
+          vj["speedup"] = (k == 0 ? v.time_ms : v.dense_time_ms) / v.time_ms;
+          lj["variants"].push_back(vj);
+        }
+        const Variant& sel = r.options[s][size_t(r.frontier[r.selected].choice[s])];
+        lj["selected"] = sel.id;
+        lj["selected_density"] = sel.method == "dense" ? 1.0 : sel.plan.density();
+        lj["selected_speedup_alone"] = sel.method == "dense" ? 1.0 : sel.dense_time_ms / sel.time_ms;
+      }
+    layers.push_back(lj);
+  }
+  j["layers"] = layers;
+  j["points"] = nlohmann::json::array();
+  for (const Point& p : r.points) j["points"].push_back(p.to_json());
+  j["frontier"] = nlohmann::json::array();
+  for (const Point& p : r.frontier) j["frontier"].push_back(p.to_json());
+  j["selected"] = r.selected;
+  // The accuracy criterion: the most accurate frontier point within
+  // 0.2 points of the dense test accuracy, and its GEMM FLOPs.
+  std::optional<size_t> within;
+  for (size_t i = 0; i < r.frontier.size(); ++i)
+    if (r.frontier[i].test_acc >= dense_test - 0.002 &&
+        (!within || r.frontier[i].flops_ratio < r.frontier[*within].flops_ratio))
+      within = i;
+  if (within)
+    j["cheapest_within_0.2_points"] = {{"frontier_index", *within}, {"flops_ratio", r.frontier[*within].flops_ratio},
+                                        {"test_acc", r.frontier[*within].test_acc},
+                                        {"speedup", r.frontier[*within].speedup}};
+  j["options"] = {{"alphas", o.alphas},
+                  {"densities", o.alphas.empty() ? nlohmann::json(o.densities) : nlohmann::json()},
+                  {"align", o.align},
+                  {"transform", sve_transform_name(o.transform)},
+                  {"finetune_iterations", o.finetune.iterations},
+                  {"finetune_batch", o.finetune.batch},
+                  {"finetune_lr", o.finetune.lr},
+                  {"time_reps", o.time_reps},
+                  {"include_first_conv", o.include_first_conv}};
+  j["seconds"] = seconds_since(t_start);
+  return r;
+}
+
+}  // namespace deftnn::tune

@@ -1,0 +1,186 @@
+// deftnn optimize MODEL: synapse vector elimination with approximation
+// (sections 4.1 and 5.6). Builds and fine-tunes <layer, alpha> variants (and
+// L1-pruned twins), composes them, measures time and validation accuracy,
+// keeps the Pareto frontier and selects the point nearest --target-acc or
+// --target-speedup. Writes the optimised model (selected composition
+// installed, every variant stored beside it) and a report: JSON, plus PNG
+// plots when python3 with matplotlib is there.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "core/context.h"
+#include "net/net.h"
+#include "train/prepare.h"
+#include "train/safetensors_io.h"
+#include "tune/optimize.h"
+
+namespace {
+
+struct OptimizeCli {
+  std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused";
+  std::vector<double> alphas, densities;
+  double target_acc = -1, target_speedup = -1, lr = 0.001;
+  int64_t align = 1, iterations = 200, batch = 64, val = 5000, time_batch = 256;
+  int threads = 2, time_reps = 7;
+  bool include_first_conv = false, no_l1 = false, quiet = false;
+  uint64_t seed = 1;
+};
+
+std::string sanitize(std::string s) {
+  for (char& c : s)
+    if (c == '/' || c == '@') c = '.';
+  return s;
+}
+
+// scripts/plot_report.py, next to the working directory or the executable.
+std::string find_plot_script() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path base : {fs::current_path(), exe.parent_path().parent_path(), exe.parent_path()}) {
+    fs::path p = base / "scripts" / "plot_report.py";
+    if (fs::exists(p)) return p.string();
+  }
+  return "";
+}
+
+void run_optimize(const OptimizeCli& o) {
+  using namespace deftnn;
+  train::set_cpu_threads(o.threads);
+  Net net = Net::load(o.model);
+  DEFTNN_CHECK(!o.model.ends_with(".json"), "{}: optimize wants a trained model file (.safetensors), not a graph",
+               o.model);
+  nlohmann::json stored = net.metadata().value("data", nlohmann::json());
+  train::PrepareOptions popt;
+  popt.dataset = !o.dataset.empty() ? o.dataset
+                                    : (stored.is_object() ? stored.value("dataset", std::string("fashion-mnist"))
+                                                          : std::string("fashion-mnist"));
+  popt.dir = o.data_dir;
+  popt.val = stored.is_object() ? stored.value("val", o.val) : o.val;
+  popt.seed = stored.is_object() ? stored.value("split_seed", o.seed) : o.seed;
+  train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
+  Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
+  auto ctx = Context::make(dev);
+  net.to(*ctx);
+
+  tune::OptimizeOptions opt;
+  opt.alphas = o.alphas;
+  if (!o.densities.empty()) opt.densities = o.densities;
+  opt.align = o.align;
+  opt.include_first_conv = o.include_first_conv;
+  opt.l1_baseline = !o.no_l1;
+  opt.transform = sve_transform_from_name(o.transform);
+  opt.finetune.iterations = o.iterations;
+  opt.finetune.batch = o.batch;
+  opt.finetune.lr = o.lr;
+  opt.finetune.seed = o.seed;
+  opt.time_reps = o.time_reps;
+  opt.time_batch = o.time_batch;
+  if (o.target_acc >= 0) opt.target_acc = o.target_acc > 1 ? o.target_acc / 100 : o.target_acc;
+  if (o.target_speedup > 0) opt.target_speedup = o.target_speedup;
+  if (!o.quiet) opt.log = [](const std::string& s) { fmt::print(stderr, "[optimize] {}\n", s); };
+  tune::OptimizeResult r = tune::optimize(net, *ctx, d, opt);
+
+  // Model: the selected composition installed, plans and the frontier in the
+  // metadata entry "sve". Every variant's weights go to a companion file
+  // <stem>.variants.safetensors ("sve.<layer>.<method>.<alpha or kept>.{weight,bias}"),
+  // since a model file holds exactly its graph's tensors.
+  std::string out = o.out.empty() ? "runs/" + net.name() + ".sve.safetensors" : o.out;
+  if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);
+  const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
+  const std::string variants_file = stem + ".variants.safetensors";
+  nlohmann::json variants = nlohmann::json::array();
+  train::SafetensorsFile vf;
+  for (size_t s = 0; s < r.options.size(); ++s)
+    for (size_t k = 0; k < r.options[s].size(); ++k)
+      for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr}) {
+        if (!v) continue;
+        std::string prefix = "sve." + sanitize(v->id);
+        nlohmann::json vj = v->to_json();
+        vj["tensor_prefix"] = prefix;
+        variants.push_back(vj);
+        vf.tensors.emplace_back(prefix + ".weight", v->setting.weight);
+        if (v->setting.bias.defined()) vf.tensors.emplace_back(prefix + ".bias", v->setting.bias);
+      }
+  nlohmann::json optimised = nlohmann::json::array();
+  for (size_t i : r.optimised) optimised.push_back(r.layers[i].name);
+  vf.metadata["deftnn.sve_variants"] = nlohmann::json({{"model", net.name()}, {"variants", variants}}).dump();
+  train::write_safetensors(variants_file, vf);
+  net.metadata()["sve"] = {{"variants_file", std::filesystem::path(variants_file).filename().string()},
+                           {"variants", variants},
+                           {"frontier", r.report["frontier"]},
+                           {"selected", r.selected},
+                           {"optimised_layers", optimised}};
+  net.save(out, *ctx);
+
+  std::string report_dir = o.report_dir.empty() ? std::filesystem::path(out).parent_path().string() : o.report_dir;
+  if (report_dir.empty()) report_dir = ".";
+  std::filesystem::create_directories(report_dir);
+  std::string report = (std::filesystem::path(report_dir) / (net.name() + ".sve_report.json")).string();
+  r.report["model_file"] = out;
+  {
+    std::ofstream f(report + ".tmp");
+    f << r.report.dump(2) << "\n";
+    DEFTNN_CHECK(f.good(), "{}: cannot write", report);
+  }
+  std::filesystem::rename(report + ".tmp", report);
+
+  const auto& sel = r.frontier[r.selected];
+  fmt::print("optimised {}: {} variants, {} compositions, {} on the Pareto frontier ({:.0f} s)\n", net.name(),
+             variants.size(), r.points.size(), r.frontier.size(), r.report["seconds"].get<double>());
+  fmt::print("dense:    validation {:.2f}%, test {:.2f}%, {:.3f} ms\n", 100 * r.report["dense"]["val_acc"].get<double>(),
+             100 * r.report["dense"]["test_acc"].get<double>(), r.report["dense"]["time_ms"].get<double>());
+  fmt::print("selected: validation {:.2f}%, test {:.2f}%, {:.2f}x measured speedup, {:.0f}% of the GEMM FLOPs\n",
+             100 * sel.val_acc, 100 * sel.test_acc, sel.speedup, 100 * sel.flops_ratio);
+  fmt::print("{:>8} {:>8} {:>8} {:>8} {:>9} {:>9}\n", "speedup", "flops", "val", "test", "L1 val", "L1 test");
+  for (const auto& p : r.frontier)
+    fmt::print("{:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}%\n", p.speedup, 100 * p.flops_ratio,
+               100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_val_acc, 100 * p.l1_test_acc);
+  fmt::print("model written to {} (variants in {})\nreport written to {}\n", out, variants_file, report);
+
+  std::string script = find_plot_script();
+  if (script.empty() || std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    fmt::print("plots skipped: {}\n", script.empty() ? "scripts/plot_report.py not found"
+                                                      : "python3 with matplotlib is not available (pip install matplotlib)");
+    return;
+  }
+  std::string cmd = fmt::format("python3 '{}' '{}' '{}'", script, report, report_dir);
+  if (std::system(cmd.c_str()) != 0) fmt::print("plots failed: {}\n", cmd);
+}
+
+}  // namespace
+
+void register_optimize_command(CLI::App& app) {
+  auto o = std::make_shared<OptimizeCli>();
+  CLI::App* sub = app.add_subcommand("optimize", "synapse vector elimination: variants, Pareto frontier, selection, report");
+  sub->add_option("model", o->model, "a trained .safetensors model file")->required();
+  sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
+  sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
+  sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
+  sub->add_option("--density", o->densities, "kept fractions per layer when no --alpha (default 0.8,0.65,0.5,0.4,0.3)")->delimiter(',');
+  sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
+  sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
+  sub->add_option("--align", o->align, "round kept counts up to a multiple of this (GEMM tile K; default 1)");
+  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 200)");
+  sub->add_option("--batch", o->batch, "fine-tuning batch (default 64)");
+  sub->add_option("--lr", o->lr, "fine-tuning learning rate (default 0.001)");
+  sub->add_option("--transform", o->transform, "fused | copy | swap: the run-time input transform")
+      ->check(CLI::IsMember({"fused", "copy", "swap"}));
+  sub->add_flag("--include-first-conv", o->include_first_conv, "optimise the first conv layer too");
+  sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
+  sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
+  sub->add_option("--time-reps", o->time_reps, "forward passes per timing (median; default 7)");
+  sub->add_option("--time-batch", o->time_batch, "images per timed forward pass (default 256)");
+  sub->add_option("--seed", o->seed, "fine-tuning seed");
+  sub->add_option("--out", o->out, "model file to write (default runs/<name>.sve.safetensors)");
+  sub->add_option("--report", o->report_dir, "report directory (default: the model file's)");
+  sub->add_flag("--quiet", o->quiet, "no progress output");
+  sub->callback([o] { run_optimize(*o); });
+}
