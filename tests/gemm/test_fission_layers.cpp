@@ -44,12 +44,18 @@ TEST(FissionLayers, NetsOnFissionKernelsMatchCublas) {
   // cuBLAS only in summation order (~1e-6); 16-bit formats carry 2^-8 relative
   // error per operand (<= 2^-7 per product), which a few layers of random
   // weights keep well under 2^-4; 8-bit Deft-8 (E=4: 3 mantissa bits) 2^-4 per
-  // operand, under 0.25 after the net.
+  // operand, under 0.25 after the net. Deft-8 E=4 only on LeNet (xavier
+  // weights): CifarNet's conv1 weights are Gaussian with std 1e-4 (Caffe's
+  // cifar10_full filler), below Deft-8 E=4's smallest subnormal 2^-9, so they
+  // all flush to zero and the logits are the biases alone (relative error 1,
+  // seen on the H100). That is the format's range, which is why E is a choice.
   struct Case { const char* format; double tol; };
   for (const char* model : {"lenet.json", "cifarnet.json"})
     for (int64_t batch : {int64_t(1), int64_t(7)}) {
       std::vector<float> ref = logits(*ctx, model, "", batch);
-      for (Case c : {Case{"fp32", 1e-5}, Case{"deft16q", 1.0 / 16}, Case{"half", 1.0 / 16}, Case{"deft8e4", 0.25}}) {
+      std::vector<Case> cases = {{"fp32", 1e-5}, {"deft16q", 1.0 / 16}, {"half", 1.0 / 16}};
+      if (std::string(model) == "lenet.json") cases.push_back({"deft8e4", 0.25});
+      for (Case c : cases) {
         double e = rel_l2(logits(*ctx, model, c.format, batch), ref);
         EXPECT_LT(e, c.tol) << model << " batch " << batch << " " << c.format;
       }
