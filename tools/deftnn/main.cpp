@@ -8,6 +8,7 @@
 void register_inspect_command(CLI::App& app);
 void register_train_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
+void register_bench_command(CLI::App& app);  // cmd_bench.cpp
 
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   register_inspect_command(app);
   register_train_command(app);
   register_eval_command(app);
+  register_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
