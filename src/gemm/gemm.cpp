@@ -25,6 +25,21 @@ GemmBackend gemm_backend_from_name(const std::string& name) {
   DEFTNN_FAIL("unknown GEMM backend '{}' (known: auto, cpu-blas, cublas, cublas-tf32, cublas-bf16, fission)", name);
 }
 
+const char* fission_placement_name(FissionPlacement p) {
+  switch (p) {
+    case FissionPlacement::OnChip: return "onchip";
+    case FissionPlacement::OffChip: return "offchip";
+    case FissionPlacement::Compute16: return "compute16";
+  }
+  return "?";
+}
+
+FissionPlacement fission_placement_from_name(const std::string& name) {
+  for (FissionPlacement p : {FissionPlacement::OnChip, FissionPlacement::OffChip, FissionPlacement::Compute16})
+    if (name == fission_placement_name(p)) return p;
+  DEFTNN_FAIL("unknown fission placement '{}' (known: onchip, offchip, compute16)", name);
+}
+
 GemmBackend resolve_backend(const Context& ctx, const GemmConfig& config) {
   if (config.backend != GemmBackend::Auto) return config.backend;
   if (!ctx.is_cuda()) return GemmBackend::CpuBlas;

@@ -40,7 +40,10 @@ struct GemmConfig {
   GemmBackend backend = GemmBackend::Auto;
   Format format;  // fp32 = no fission
   FissionPlacement placement = FissionPlacement::OnChip;
+  bool operator==(const GemmConfig&) const = default;
 };
+const char* fission_placement_name(FissionPlacement p);  // "onchip" | "offchip" | "compute16"
+FissionPlacement fission_placement_from_name(const std::string& name);
 
 // Weights packed once, offline, into a fission format; the kernel reads them
 // with no per-call conversion. Layout is private to the kernels.

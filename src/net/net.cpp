@@ -1,5 +1,7 @@
 #include "net/net.h"
 
+#include "gemm/gemm_json.h"
+
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -91,8 +93,20 @@ Net Net::from_graph(const json& graph, const std::string& source) {
                  "{}: layers[{}]: name '{}' contains '.', which separates layer and parameter in model files", source,
                  i, lname);
     DEFTNN_CHECK(names.insert(lname).second, "{}: layers[{}]: duplicate layer name '{}'", source, i, lname);
+    // "gemm": how a conv/linear layer's forward GEMM runs (backend, fission
+    // format, placement): recorded by the Net, not by the layer, so every
+    // GEMM layer gets it the same way (see gemm_config_to_json).
+    json gemm_spec;
+    if (s.contains("gemm")) {
+      gemm_spec = s["gemm"];
+      s.erase("gemm");
+    }
     try {
       net.layers_.push_back(make_layer(s));
+      if (!gemm_spec.is_null()) {
+        DEFTNN_CHECK(net.layers_.back()->has_gemm(), "'gemm' given for a {} layer, which runs no GEMM", s["type"].dump());
+        net.layers_.back()->gemm_config = gemm_config_from_json(gemm_spec);
+      }
     } catch (const Error& e) {
       rethrow_with(e, DEFTNN_FORMAT("{}: layers[{}] '{}': ", source, i, lname));
     }
@@ -404,7 +418,11 @@ json Net::graph() const {
   g["classes"] = classes_;
   if (!notes_.empty()) g["notes"] = notes_;
   json layers = json::array();
-  for (const auto& l : layers_) layers.push_back(l->config());
+  for (const auto& l : layers_) {
+    json c = l->config();
+    if (l->has_gemm() && !(l->gemm_config == GemmConfig{})) c["gemm"] = gemm_config_to_json(l->gemm_config);
+    layers.push_back(c);
+  }
   g["layers"] = layers;
   return g;
 }

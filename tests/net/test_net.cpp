@@ -482,3 +482,44 @@ TEST(NetFusion, CudaFusedInferenceMatchesUnfused) {
 
 }  // namespace
 }  // namespace deftnn
+
+namespace deftnn::test {
+namespace {
+
+// The GEMM configuration chosen per layer (backend, fission format) travels
+// with the model: graph() writes it, from_graph() reads it back.
+TEST(NetGemmConfig, PerLayerFormatRoundTripsThroughTheGraph) {
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.find("conv2")->gemm_config = {GemmBackend::Fission, Format::parse("deft16q"), FissionPlacement::OnChip};
+  net.find("ip1")->gemm_config = {GemmBackend::Fission, Format::parse("deft8e3"), FissionPlacement::OffChip};
+  nlohmann::json g = net.graph();
+  Net back = Net::from_graph(g, "round trip");
+  EXPECT_EQ(back.find("conv2")->gemm_config, net.find("conv2")->gemm_config);
+  EXPECT_EQ(back.find("ip1")->gemm_config, net.find("ip1")->gemm_config);
+  EXPECT_EQ(back.find("conv1")->gemm_config, GemmConfig{});
+  EXPECT_EQ(back.graph(), g);
+  // A layer left at the default writes no "gemm" key, so old graphs stay as they are.
+  EXPECT_FALSE(g["layers"][0].contains("gemm"));
+}
+
+TEST(NetGemmConfig, BadGemmEntriesNameTheProblem) {
+  nlohmann::json g = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json").graph();
+  auto expect_error = [&](const nlohmann::json& gemm, size_t layer, const std::string& words) {
+    nlohmann::json bad = g;
+    bad["layers"][layer]["gemm"] = gemm;
+    try {
+      Net::from_graph(bad, "bad.json");
+      ADD_FAILURE() << "no error for " << gemm.dump();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+    }
+  };
+  expect_error({{"format", "deft9"}}, 0, "unknown number format 'deft9'");
+  expect_error({{"backend", "magic"}}, 0, "unknown GEMM backend 'magic'");
+  expect_error({{"speed", "fast"}}, 0, "unknown key 'gemm.speed'");
+  expect_error({{"format", "half"}}, 1, "runs no GEMM");  // pool1
+}
+
+}  // namespace
+}  // namespace deftnn::test

@@ -15,8 +15,8 @@
 
 #include "core/context.h"
 #include "net/net.h"
+#include "net/safetensors.h"
 #include "train/prepare.h"
-#include "train/safetensors_io.h"
 #include "tune/optimize.h"
 
 namespace {
@@ -96,7 +96,7 @@ void run_optimize(const OptimizeCli& o) {
   const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
   const std::string variants_file = stem + ".variants.safetensors";
   nlohmann::json variants = nlohmann::json::array();
-  train::SafetensorsFile vf;
+  TensorFile vf;
   for (size_t s = 0; s < r.options.size(); ++s)
     for (size_t k = 0; k < r.options[s].size(); ++k)
       for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr}) {
@@ -105,13 +105,13 @@ void run_optimize(const OptimizeCli& o) {
         nlohmann::json vj = v->to_json();
         vj["tensor_prefix"] = prefix;
         variants.push_back(vj);
-        vf.tensors.emplace_back(prefix + ".weight", v->setting.weight);
-        if (v->setting.bias.defined()) vf.tensors.emplace_back(prefix + ".bias", v->setting.bias);
+        vf.tensors.emplace(prefix + ".weight", v->setting.weight);
+        if (v->setting.bias.defined()) vf.tensors.emplace(prefix + ".bias", v->setting.bias);
       }
   nlohmann::json optimised = nlohmann::json::array();
   for (size_t i : r.optimised) optimised.push_back(r.layers[i].name);
   vf.metadata["deftnn.sve_variants"] = nlohmann::json({{"model", net.name()}, {"variants", variants}}).dump();
-  train::write_safetensors(variants_file, vf);
+  write_safetensors(variants_file, vf);
   net.metadata()["sve"] = {{"variants_file", std::filesystem::path(variants_file).filename().string()},
                            {"variants", variants},
                            {"frontier", r.report["frontier"]},
