@@ -46,7 +46,7 @@ deftnn::Net load_net(const std::string& path, uint64_t init_seed) {
 }
 
 std::string default_tag(const deftnn::bench::NetConfig& c, bool sve) {
-  std::string t = c.backend.empty() ? "asloaded" : c.backend;
+  std::string t = c.backend.empty() ? (c.formats.empty() ? "asloaded" : "fission") : c.backend;
   if (!c.formats.empty()) t += "-" + (c.formats.find('=') == std::string::npos ? c.formats : std::string("mixed"));
   if (sve) t += "-sve";
   return t;
@@ -76,7 +76,9 @@ void run_bench(const BenchArgs& a) {
   NetConfig cfg = custom || a.compare ? NetConfig{} : baseline_config(*ctx);
   if (custom || a.compare) {
     cfg.backend = a.backend;
-    if (cfg.backend.empty() && !a.fission.empty()) cfg.backend = "fission";
+    // No backend forced for --fission: a layer whose format is not fp32 runs
+    // the fission kernels (resolve_backend), the others stay on cuBLAS, so a
+    // per-layer list (fc6=fp8e4m3,...) changes only the layers it names.
     cfg.formats = a.fission;
     cfg.tag = default_tag(cfg, !a.sve.empty() || a.density > 0);
     if (a.density > 0) cfg.tag += fmt::format("{:.0f}", a.density * 100);
