@@ -42,3 +42,33 @@ TEST(DType, NamesRoundTrip) {
 
 }  // namespace
 }  // namespace deftnn::test
+
+namespace deftnn::test {
+namespace {
+
+// Out-of-memory is a typed, clear error on both devices, never a crash.
+TEST(Tensor, HostOutOfMemoryIsAnError) {
+  try {
+    Tensor::empty({int64_t(1) << 30, int64_t(1) << 29});  // 2^61 bytes
+    FAIL() << "expected OutOfMemory";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("out of host memory"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Tensor, GpuOutOfMemoryIsAnError) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  try {
+    Tensor::empty({int64_t(1) << 40}, DType::F32, Device::CUDA);  // 4 TiB
+    FAIL() << "expected OutOfMemory";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("out of GPU memory"), std::string::npos) << e.what();
+  }
+  // The context is still usable afterwards.
+  Tensor t = random_tensor({16}, 1).to(Device::CUDA, *ctx);
+  EXPECT_EQ(t.to_vector(*ctx), random_tensor({16}, 1).to_vector(*ctx));
+}
+
+}  // namespace
+}  // namespace deftnn::test
