@@ -106,6 +106,14 @@ def build(graph):
     return nn.Sequential(*mods)
 
 
+def quantile_sorted(s, q):
+    """Linear interpolation between order statistics (numpy's default; as src/bench/timer.cpp)."""
+    pos = q * (len(s) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
 def time_forward(model, x, warmup, reps):
     import torch
 
@@ -126,7 +134,7 @@ def time_forward(model, x, warmup, reps):
         "reps": reps,
         "median_ms": statistics.median(ms),
         "min_ms": s[0],
-        "p90_ms": s[min(len(s) - 1, int(round(0.9 * (len(s) - 1))))],
+        "p90_ms": quantile_sorted(s, 0.9),
         "mean_ms": statistics.fmean(ms),
         "max_ms": s[-1],
         "samples_ms": ms,

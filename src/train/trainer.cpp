@@ -145,8 +145,10 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
                               "weight decay {}, seed {}, {} epochs on the {}",
                               net_.name(), train.name, train.size(), per_epoch, cfg_.batch, policy.describe(),
                               cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs, device_name(ctx_.device())));
-  else
+  else if (epoch_ < cfg_.epochs)
     progress.line(fmt::format("resuming {} at epoch {} (iteration {})", net_.name(), epoch_ + 1, iteration_));
+  else
+    progress.line(fmt::format("{} has already trained {} of {} epochs: nothing to do", net_.name(), epoch_, cfg_.epochs));
 
   Tensor x, y, dlogits;
   while (epoch_ < cfg_.epochs) {
