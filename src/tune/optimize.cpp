@@ -111,7 +111,10 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
         searches.push_back(sve::search_keep_count(rho, std::max<int64_t>(1, int64_t(dens * double(l.K) + 0.5)), so));
     }
     std::optional<sve::InputStats> stats;
-    if (ls) stats = layer_input_stats(net, ctx, l, d.train, o.stats_images);
+    // A linear layer gives one column per image: take at least 5 K images so
+    // that Sigma is well determined (conv layers give H_o * W_o per image).
+    if (ls)
+      stats = layer_input_stats(net, ctx, l, d.train, l.type == "linear" ? std::max(o.stats_images, 5 * l.K) : o.stats_images);
     log(fmt::format("{}: K={} M={}, correlation, search{} {:.2f} s", l.name, l.K, l.M,
                     ls ? fmt::format(" and input statistics ({} columns)", stats->count) : "", seconds_since(t0)));
     std::sort(searches.begin(), searches.end(),

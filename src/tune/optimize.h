@@ -42,11 +42,11 @@ struct OptimizeOptions {
   // jointly fine-tuned the same way, for a fair comparison.
   FinetuneOptions joint = [] {
     FinetuneOptions f;
-    f.iterations = 400;
+    f.iterations = 300;
     f.lr = 0.002;
     return f;
   }();
-  int joint_points = 8;
+  int joint_points = 6;
   bool joint_twins = true;
   int time_reps = 7;                 // forward passes per timing (median)
   int64_t time_batch = 256;          // images per timed forward pass

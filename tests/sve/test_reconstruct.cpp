@@ -75,7 +75,7 @@ TEST(SveReconstruct, ExactForAffineDuplicateInputRows) {
   sve::Reconstruction rec = sve::reconstruct_weight(plan, wt, st, /*ridge=*/0);
   ASSERT_EQ(rec.weight.shape(), (Shape{M, 5}));
   // W' x[S] + b' against W x + b in fp64 on every column.
-  std::vector<float> xs(size_t(5 * n)), bp(size_t(M));
+  std::vector<float> xs(static_cast<size_t>(5 * n)), bp(static_cast<size_t>(M));
   for (int64_t a = 0; a < 5; ++a)
     for (int64_t c = 0; c < n; ++c) xs[size_t(a * n + c)] = x[size_t(plan.kept[size_t(a)] * n + c)];
   for (int64_t m = 0; m < M; ++m) bp[size_t(m)] = b[size_t(m)] + rec.bias_delta[size_t(m)];
@@ -101,7 +101,7 @@ TEST(SveReconstruct, IdentityPlanGivesWeightBack) {
   std::vector<float> w = random_vector(size_t(M * K), 32);
   sve::InputStats st(K);
   st.add_columns(*cpu, x.data(), n, n);
-  std::vector<int32_t> all(size_t(K));
+  std::vector<int32_t> all(static_cast<size_t>(K));
   std::iota(all.begin(), all.end(), 0);
   auto rec = sve::reconstruct_weight(sve::make_plan(K, all, false), Tensor::from_vector({M, K}, w), st, 0);
   EXPECT_TRUE(all_close(rec.weight.to_vector(*cpu), w, 1e-4, 1e-4, "identity"));

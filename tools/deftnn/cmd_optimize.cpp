@@ -16,7 +16,7 @@
 #include "core/context.h"
 #include "net/net.h"
 #include "train/prepare.h"
-#include "train/safetensors_io.h"
+#include "net/safetensors.h"
 #include "tune/optimize.h"
 
 namespace {
@@ -25,12 +25,12 @@ struct OptimizeCli {
   std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
   std::vector<double> alphas, densities;
   double target_acc = -1, target_speedup = -1, lr = 0.001;
-  int64_t align = 1, iterations = 200, batch = 64, val = 5000, time_batch = 256;
+  int64_t align = 1, iterations = 100, batch = 64, val = 5000, time_batch = 256;
   int threads = 2, time_reps = 7;
   bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false, no_joint_twins = false;
-  int64_t stats_images = 512, joint_iterations = 400;
+  int64_t stats_images = 512, joint_iterations = 300;
   double ridge = 1e-4, joint_lr = 0.002;
-  int joint_points = 8;
+  int joint_points = 6;
   uint64_t seed = 1;
 };
 
@@ -109,7 +109,7 @@ void run_optimize(const OptimizeCli& o) {
   const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
   const std::string variants_file = stem + ".variants.safetensors";
   nlohmann::json variants = nlohmann::json::array();
-  train::SafetensorsFile vf;
+  TensorFile vf;
   for (size_t s = 0; s < r.options.size(); ++s)
     for (size_t k = 0; k < r.options[s].size(); ++k)
       for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr,
@@ -121,8 +121,8 @@ void run_optimize(const OptimizeCli& o) {
         nlohmann::json vj = v->to_json();
         vj["tensor_prefix"] = prefix;
         variants.push_back(vj);
-        vf.tensors.emplace_back(prefix + ".weight", v->setting.weight);
-        if (v->setting.bias.defined()) vf.tensors.emplace_back(prefix + ".bias", v->setting.bias);
+        vf.tensors.emplace(prefix + ".weight", v->setting.weight);
+        if (v->setting.bias.defined()) vf.tensors.emplace(prefix + ".bias", v->setting.bias);
       }
   // Jointly fine-tuned points: every parameter, "sve.joint.<i>.<layer>.<param>".
   {
@@ -133,13 +133,13 @@ void run_optimize(const OptimizeCli& o) {
       DEFTNN_CHECK(names.size() == r.tuned[t].size(), "joint point {}: {} tensors for {} parameters", t,
                    r.tuned[t].size(), names.size());
       for (size_t i = 0; i < names.size(); ++i)
-        vf.tensors.emplace_back(fmt::format("sve.joint.{}.{}", t, names[i]), r.tuned[t][i]);
+        vf.tensors.emplace(fmt::format("sve.joint.{}.{}", t, names[i]), r.tuned[t][i]);
     }
   }
   nlohmann::json optimised = nlohmann::json::array();
   for (size_t i : r.optimised) optimised.push_back(r.layers[i].name);
   vf.metadata["deftnn.sve_variants"] = nlohmann::json({{"model", net.name()}, {"variants", variants}}).dump();
-  train::write_safetensors(variants_file, vf);
+  write_safetensors(variants_file, vf);
   net.metadata()["sve"] = {{"variants_file", std::filesystem::path(variants_file).filename().string()},
                            {"variants", variants},
                            {"frontier", r.report["frontier"]},
@@ -202,7 +202,7 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
   sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
   sub->add_option("--align", o->align, "round kept counts up to a multiple of this (GEMM tile K; default 1)");
-  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 200)");
+  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 100)");
   sub->add_option("--batch", o->batch, "fine-tuning batch (default 64)");
   sub->add_option("--lr", o->lr, "fine-tuning learning rate (default 0.001)");
   sub->add_option("--transform", o->transform, "fused | copy | swap: the run-time input transform")
@@ -214,9 +214,9 @@ void register_optimize_command(CLI::App& app) {
   sub->add_flag("--no-paper", o->no_paper, "with --method sve-ls: skip the paper's variants at the same kept sets");
   sub->add_option("--stats-images", o->stats_images, "training images for sve-ls input statistics (default 512)");
   sub->add_option("--ridge", o->ridge, "sve-ls ridge, relative to the mean input variance (default 1e-4)");
-  sub->add_option("--joint-iters", o->joint_iterations, "joint fine-tuning SGD iterations per frontier point (default 400; 0 = off)");
+  sub->add_option("--joint-iters", o->joint_iterations, "joint fine-tuning SGD iterations per frontier point (default 300; 0 = off)");
   sub->add_option("--joint-lr", o->joint_lr, "joint fine-tuning learning rate (default 0.002)");
-  sub->add_option("--joint-points", o->joint_points, "composed frontier points to fine-tune jointly (default 8)");
+  sub->add_option("--joint-points", o->joint_points, "composed frontier points to fine-tune jointly (default 6)");
   sub->add_flag("--no-joint-twins", o->no_joint_twins, "do not jointly fine-tune the L1 / paper twins of joint points");
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
