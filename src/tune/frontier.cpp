@@ -12,6 +12,13 @@ nlohmann::json Point::to_json() const {
   if (test_acc >= 0) j["test_acc"] = test_acc;
   if (l1_val_acc >= 0) j["l1_val_acc"] = l1_val_acc;
   if (l1_test_acc >= 0) j["l1_test_acc"] = l1_test_acc;
+  if (paper_val_acc >= 0) j["paper_val_acc"] = paper_val_acc;
+  if (paper_test_acc >= 0) j["paper_test_acc"] = paper_test_acc;
+  if (tuned >= 0) {
+    j["tuned"] = tuned;
+    j["composed_val_acc"] = composed_val_acc;
+    j["joint_s"] = joint_s;
+  }
   return j;
 }
 

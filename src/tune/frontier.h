@@ -18,7 +18,12 @@ struct Point {
   double speedup = 1;        // dense time / time_ms
   double flops_ratio = 1;    // GEMM FLOPs / dense GEMM FLOPs (whole net)
   double l1_val_acc = -1, l1_test_acc = -1;  // the same layers and kept counts with L1-pruned variants
-  std::string how;           // "dense" | "greedy" | "uniform"
+  double paper_val_acc = -1, paper_test_acc = -1;  // the same kept sets with the paper's K/K' scaling (when the
+                                                   // composition uses sve-ls)
+  std::string how;           // "dense" | "greedy" | "uniform" | "joint" (composed, then all layers fine-tuned)
+  int tuned = -1;            // "joint": index into OptimizeResult::tuned (the fine-tuned parameters)
+  double composed_val_acc = -1;  // "joint": the composition's validation accuracy before joint fine-tuning
+  double joint_s = 0;        // "joint": seconds of joint fine-tuning
   nlohmann::json to_json() const;
 };
 

@@ -24,11 +24,36 @@ Tensor timing_batch(const data::Dataset& val, int64_t n, Context& ctx) {
 
 }  // namespace
 
-void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice, bool l1) {
+void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice,
+                    const std::string& twin) {
   for (size_t s = 0; s < r.optimised.size(); ++s) {
-    const auto& opts = l1 ? r.l1_options[s] : r.options[s];
+    const auto& opts = twin == "l1" ? r.l1_options[s] : twin == "paper" ? r.paper_options[s] : r.options[s];
     install(net, r.layers[r.optimised[s]], opts[size_t(choice[s])].setting, ctx);
   }
+}
+
+namespace {
+
+void set_params(Net& net, Context& ctx, const std::vector<Tensor>& values) {
+  std::vector<Param*> ps = net.params();
+  DEFTNN_CHECK(ps.size() == values.size(), "{}: {} parameters stored, the net has {}", net.name(), values.size(),
+               ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) ps[i]->value = values[i].to(ctx.device(), ctx);
+  for (size_t i = 0; i < net.size(); ++i) net.layer(i).on_device_change(ctx);
+}
+
+std::vector<Tensor> get_params(Net& net, Context& ctx) {
+  std::vector<Tensor> v;
+  for (Param* p : net.params()) v.push_back(p->value.to(Device::CPU, ctx));
+  return v;
+}
+
+}  // namespace
+
+void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p) {
+  set_params(net, ctx, r.base);
+  install_choice(net, ctx, r, p.choice);
+  if (p.tuned >= 0) set_params(net, ctx, r.tuned[size_t(p.tuned)]);
 }
 
 OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o) {
@@ -45,6 +70,11 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
   int64_t dense_flops = 0;
   for (const auto& l : r.layers) dense_flops += l.flops;
 
+  DEFTNN_CHECK(o.method == "sve" || o.method == "sve-ls", "optimize: unknown SVE method '{}' (known: sve, sve-ls)",
+               o.method);
+  const bool ls = o.method == "sve-ls";
+  const bool paper_twin = ls && o.paper_baseline;
+  r.base = get_params(net, ctx);
   Tensor tx = timing_batch(d.val, o.time_batch, ctx);
   const double dense_acc = train::evaluate(net, ctx, d.val).accuracy;
   const double dense_ms = forward_ms(net, ctx, tx, o.time_reps);
@@ -64,6 +94,7 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
     dv.setting = dense;
     r.options.push_back({dv});
     r.l1_options.push_back({dv});
+    r.paper_options.push_back({dv});
     Tensor w = dense.weight.reshape({l.M, l.K});
     auto t0 = Clock::now();
     Tensor rho = sve::correlation_matrix(ctx, w).to(Device::CPU, ctx);
@@ -79,13 +110,20 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
       for (double dens : o.densities)
         searches.push_back(sve::search_keep_count(rho, std::max<int64_t>(1, int64_t(dens * double(l.K) + 0.5)), so));
     }
-    log(fmt::format("{}: K={} M={}, correlation and search {:.2f} s", l.name, l.K, l.M, seconds_since(t0)));
+    std::optional<sve::InputStats> stats;
+    // A linear layer gives one column per image: take at least 5 K images so
+    // that Sigma is well determined (conv layers give H_o * W_o per image).
+    if (ls)
+      stats = layer_input_stats(net, ctx, l, d.train, l.type == "linear" ? std::max(o.stats_images, 5 * l.K) : o.stats_images);
+    log(fmt::format("{}: K={} M={}, correlation, search{} {:.2f} s", l.name, l.K, l.M,
+                    ls ? fmt::format(" and input statistics ({} columns)", stats->count) : "", seconds_since(t0)));
     std::sort(searches.begin(), searches.end(),
               [](const auto& a, const auto& b) { return a.kept.size() > b.kept.size(); });
     std::set<size_t> seen;
     for (const auto& sr : searches) {
       if (int64_t(sr.kept.size()) >= l.K || !seen.insert(sr.kept.size()).second) continue;
-      Variant v = make_variant(net, ctx, l, s, dense, "sve", sr, sr.kept, o.transform, d.train, d.val, o.finetune);
+      Variant v = make_variant(net, ctx, l, s, dense, o.method, sr, sr.kept, o.transform, d.train, d.val, o.finetune,
+                               stats ? &*stats : nullptr, o.ridge);
       // Time the variant and, right after, the dense net again: the pair is
       // measured back to back so that machine load drifts apart less.
       install(net, l, v.setting, ctx);
@@ -104,6 +142,12 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
         lv.time_ms = v.time_ms;  // same shapes
         log(fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", lv.id, 100 * lv.val_acc_before, 100 * lv.val_acc));
         r.l1_options[s].push_back(std::move(lv));
+      }
+      if (paper_twin) {
+        Variant pv = make_variant(net, ctx, l, s, dense, "sve", sr, sr.kept, o.transform, d.train, d.val, o.finetune);
+        pv.time_ms = v.time_ms;
+        log(fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", pv.id, 100 * pv.val_acc_before, 100 * pv.val_acc));
+        r.paper_options[s].push_back(std::move(pv));
       }
       r.options[s].push_back(std::move(v));
     }
@@ -161,19 +205,54 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
   // Speedups against the dense composition measured in this same phase.
   const double dense_point_ms = r.points.front().time_ms;
   for (Point& p : r.points) p.speedup = dense_point_ms / p.time_ms;
+  // Joint fine-tuning of the composed frontier (the paper's step 3): each
+  // chosen composition is installed and every layer fine-tuned together.
+  std::vector<Point> composed_frontier = pareto_frontier(r.points);
+  std::vector<size_t> cand;
+  for (size_t i = 0; i < composed_frontier.size(); ++i)
+    if (composed_frontier[i].how != "dense") cand.push_back(i);
+  if (o.joint_points > 0 && o.joint.iterations > 0 && !cand.empty()) {
+    // Evenly spread over the composed frontier, fastest always included.
+    std::vector<size_t> pick;
+    const size_t n = std::min(cand.size(), size_t(o.joint_points));
+    for (size_t k = 0; k < n; ++k) {
+      size_t at = n == 1 ? cand.size() - 1 : (k * (cand.size() - 1) + (n - 1) / 2) / (n - 1);
+      if (pick.empty() || pick.back() != cand[at]) pick.push_back(cand[at]);
+    }
+    for (size_t fi : pick) {
+      Point p = composed_frontier[fi];
+      install_point(net, ctx, r, p);
+      p.composed_val_acc = p.val_acc;
+      p.joint_s = finetune(net, ctx, d.train, o.joint, 0xA5A5A5A5ull + r.tuned.size());
+      p.val_acc = train::evaluate(net, ctx, d.val).accuracy;
+      p.how = "joint";
+      p.tuned = int(r.tuned.size());
+      r.tuned.push_back(get_params(net, ctx));
+      log(fmt::format("joint fine-tune of {:.0f}% FLOPs: validation {:.2f}% -> {:.2f}% ({:.1f} s)", 100 * p.flops_ratio,
+                      100 * p.composed_val_acc, 100 * p.val_acc, p.joint_s));
+      r.points.push_back(p);
+    }
+  }
   r.frontier = pareto_frontier(r.points);
-  // Test accuracy and the L1 twin of each frontier point.
+  // Test accuracy and the twins of each frontier point: the same layers and
+  // kept counts with L1-pruned variants (and, for sve-ls, the paper's scaled
+  // variants); a joint point's twins are jointly fine-tuned the same way when
+  // joint_twins is set.
   for (Point& p : r.frontier) {
-    install_choice(net, ctx, r, p.choice);
+    install_point(net, ctx, r, p);
     p.test_acc = train::evaluate(net, ctx, d.test).accuracy;
-    if (o.l1_baseline) {
-      install_choice(net, ctx, r, p.choice, /*l1=*/true);
-      p.l1_val_acc = train::evaluate(net, ctx, d.val).accuracy;
-      p.l1_test_acc = train::evaluate(net, ctx, d.test).accuracy;
+    for (const std::string twin : {"l1", "paper"}) {
+      if (twin == "l1" ? !o.l1_baseline : !paper_twin) continue;
+      set_params(net, ctx, r.base);
+      install_choice(net, ctx, r, p.choice, twin);
+      if (p.tuned >= 0 && o.joint_twins) finetune(net, ctx, d.train, o.joint, 0xA5A5A5A5ull + uint64_t(p.tuned));
+      double va = train::evaluate(net, ctx, d.val).accuracy, te = train::evaluate(net, ctx, d.test).accuracy;
+      (twin == "l1" ? p.l1_val_acc : p.paper_val_acc) = va;
+      (twin == "l1" ? p.l1_test_acc : p.paper_test_acc) = te;
     }
   }
   r.selected = select_point(r.frontier, o.target_acc, o.target_speedup);
-  install_choice(net, ctx, r, r.frontier[r.selected].choice);
+  install_point(net, ctx, r, r.frontier[r.selected]);
   log(fmt::format("{} compositions measured, {} on the frontier; selected {:.2f}x at {:.2f}% validation", r.points.size(),
                   r.frontier.size(), r.frontier[r.selected].speedup, 100 * r.frontier[r.selected].val_acc));
 
@@ -183,9 +262,9 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
   for (const Point& p : r.frontier)
     if (p.how == "dense") dense_test = p.test_acc;
   if (dense_test < 0) {
-    install_choice(net, ctx, r, std::vector<int>(L, 0));
+    install_point(net, ctx, r, r.points.front());
     dense_test = train::evaluate(net, ctx, d.test).accuracy;
-    install_choice(net, ctx, r, r.frontier[r.selected].choice);
+    install_point(net, ctx, r, r.frontier[r.selected]);
   }
   j["model"] = net.name();
   j["device"] = device_name(ctx.device());
@@ -205,6 +284,10 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
           if (k > 0 && o.l1_baseline) {
             vj["l1_val_acc"] = r.l1_options[s][k].val_acc;
             vj["l1_val_acc_before_finetune"] = r.l1_options[s][k].val_acc_before;
+          }
+          if (k > 0 && paper_twin) {
+            vj["paper_val_acc"] = r.paper_options[s][k].val_acc;
+            vj["paper_val_acc_before_finetune"] = r.paper_options[s][k].val_acc_before;
           }
           const Variant& v = r.options[s][k];
           vj["speedup"] = (k == 0 ? v.time_ms : v.dense_time_ms) / v.time_ms;
@@ -238,6 +321,13 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
                   {"densities", o.alphas.empty() ? nlohmann::json(o.densities) : nlohmann::json()},
                   {"align", o.align},
                   {"transform", sve_transform_name(o.transform)},
+                  {"method", o.method},
+                  {"stats_images", o.stats_images},
+                  {"ridge", o.ridge},
+                  {"joint_points", o.joint_points},
+                  {"joint_iterations", o.joint.iterations},
+                  {"joint_lr", o.joint.lr},
+                  {"joint_twins", o.joint_twins},
                   {"finetune_iterations", o.finetune.iterations},
                   {"finetune_batch", o.finetune.batch},
                   {"finetune_lr", o.finetune.lr},

@@ -26,7 +26,28 @@ struct OptimizeOptions {
   bool include_first_conv = false;   // the input layer is small and sensitive (section 5.3)
   bool l1_baseline = true;
   SveTransform transform = SveTransform::Fused;
-  FinetuneOptions finetune;
+  // The SVE variant the compositions use: "sve-ls" (ours: the paper's search,
+  // then least-squares reconstruction from input statistics, sve/reconstruct.h)
+  // or "sve" (the paper's K/K' scaling). With "sve-ls" and paper_baseline the
+  // paper's variant at the same kept set is built and reported beside it.
+  std::string method = "sve-ls";
+  bool paper_baseline = true;
+  int64_t stats_images = 512;        // training images for the input statistics (sve-ls)
+  double ridge = 1e-4;               // sve-ls regularisation (relative to the mean input variance)
+  FinetuneOptions finetune;          // per variant, that layer alone (composable at run time)
+  // Joint fine-tuning (the paper's step 3, Figure 3): up to joint_points
+  // points of the composed frontier are fine-tuned with every layer trainable
+  // and added as "joint" points; the final frontier is taken over all points.
+  // 0 = off. With joint_twins, the L1 (and paper) twins of those points are
+  // jointly fine-tuned the same way, for a fair comparison.
+  FinetuneOptions joint = [] {
+    FinetuneOptions f;
+    f.iterations = 300;
+    f.lr = 0.002;
+    return f;
+  }();
+  int joint_points = 6;
+  bool joint_twins = true;
   int time_reps = 7;                 // forward passes per timing (median)
   int64_t time_batch = 256;          // images per timed forward pass
   std::optional<double> target_acc, target_speedup;  // the selector's goal
@@ -38,6 +59,9 @@ struct OptimizeResult {
   std::vector<size_t> optimised;     // indices into layers
   std::vector<std::vector<Variant>> options;     // per optimised layer: [dense, sve variants by kept desc]
   std::vector<std::vector<Variant>> l1_options;  // per optimised layer: [dense, l1 twins], same order
+  std::vector<std::vector<Variant>> paper_options;  // method sve-ls + paper_baseline: [dense, paper twins]
+  std::vector<Tensor> base;                      // every parameter of the net as given (CPU), net.params() order
+  std::vector<std::vector<Tensor>> tuned;        // per "joint" point: every parameter after joint fine-tuning
   std::vector<Point> points, frontier;
   size_t selected = 0;               // index into frontier (installed in the net on return)
   nlohmann::json report;
@@ -47,6 +71,17 @@ struct OptimizeResult {
 OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o);
 
 // Installs composition `choice` (one option per optimised layer).
-void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice, bool l1 = false);
+// twin: "" (the compositions' method), "l1" or "paper".
+void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice,
+                    const std::string& twin = "");
+
+// Installs a point: the given net's parameters, then its composition, then
+// (a "joint" point) its jointly fine-tuned parameters.
+void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p);
+
+// Fine-tunes the net as installed with SGD: ft.iterations updates of
+// ft.batch images drawn (seeded by ft.seed ^ salt) from train; parameters
+// whose trainable flag is false stay frozen. Returns the seconds taken.
+double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt);
 
 }  // namespace deftnn::tune

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <numeric>
+#include <tuple>
 
 #include "core/error.h"
 #include "layers/conv.h"
+#include "layers/im2col.h"
 #include "layers/linear.h"
 
 namespace deftnn::tune {
@@ -102,6 +104,82 @@ nlohmann::json Variant::to_json() const {
   return j;
 }
 
+sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, const data::Dataset& ds, int64_t images) {
+  DEFTNN_CHECK(ds.images.dtype() == DType::F32, "{}: input statistics want F32 images", ds.name);
+  images = std::min<int64_t>(images, ds.size());
+  DEFTNN_CHECK(images > 0, "{}: no images for the input statistics of layer '{}'", ds.name, l.name);
+  auto cpu = Context::make(Device::CPU);
+  sve::InputStats st(l.K);
+  Layer& layer = net.layer(l.index);
+  auto* conv = dynamic_cast<Conv2d*>(&layer);
+  const int64_t chunk = 128;
+  for (int64_t b = 0; b < images; b += chunk) {
+    const int64_t n = std::min(chunk, images - b);
+    Tensor cur = ds.images.slice0(b, b + n).to(ctx.device(), ctx);
+    for (size_t i = 0; i < l.index; ++i) {
+      Tensor y = Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device());
+      net.layer(i).forward(ctx, cur, y, false);
+      cur = y;
+    }
+    Tensor x = cur.to(Device::CPU, ctx);
+    ctx.synchronize();
+    if (conv) {
+      nlohmann::json cfg = conv->config();
+      auto pair = [&](const char* key) {
+        const nlohmann::json& v = cfg.at(key);
+        return v.is_array() ? std::pair<int64_t, int64_t>{v.at(0).get<int64_t>(), v.at(1).get<int64_t>()}
+                            : std::pair<int64_t, int64_t>{v.get<int64_t>(), v.get<int64_t>()};
+      };
+      ConvGeom g;
+      g.C = x.dim(1) / l.groups, g.H = x.dim(2), g.W = x.dim(3);
+      std::tie(g.kh, g.kw) = pair("kernel");
+      std::tie(g.sh, g.sw) = pair("stride");
+      std::tie(g.ph, g.pw) = pair("pad");
+      DEFTNN_CHECK(g.K() == l.K, "layer '{}': im2col K {} != {}", l.name, g.K(), l.K);
+      const int64_t cols = n * g.Ho() * g.Wo();
+      Tensor col = Tensor::empty({g.K(), cols});
+      const int64_t image_stride = x.dim(1) * g.H * g.W;
+      for (int64_t grp = 0; grp < l.groups; ++grp) {
+        im2col(*cpu, x.data<float>() + grp * g.C * g.H * g.W, g, n, image_stride, col.data<float>(), cols);
+        st.add_columns(*cpu, col.data<float>(), cols, cols);
+      }
+    } else {
+      const int64_t K = x.numel() / n;
+      DEFTNN_CHECK(K == l.K, "layer '{}': input has {} features, expected {}", l.name, K, l.K);
+      Tensor xt = Tensor::empty({K, n});  // (K, n): one column per image
+      const float* src = x.data<float>();
+      float* dst = xt.data<float>();
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t k = 0; k < K; ++k) dst[k * n + i] = src[i * K + k];
+      st.add_columns(*cpu, dst, n, n);
+    }
+  }
+  return st;
+}
+
+double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (ft.iterations <= 0) return 0;
+  std::vector<int64_t> idx(size_t(std::min<int64_t>(train.size(), ft.iterations * ft.batch)));
+  Rng rng(ft.seed ^ salt);
+  for (auto& i : idx) i = int64_t(rng.below(uint64_t(train.size())));
+  std::sort(idx.begin(), idx.end());
+  data::Dataset part = data::subset(train, idx, train.name + "/finetune");
+  train::TrainConfig cfg;
+  cfg.epochs = 1;
+  cfg.batch = ft.batch;
+  cfg.lr.policy = "fixed";
+  cfg.lr.base_lr = ft.lr;
+  cfg.momentum = ft.momentum;
+  cfg.weight_decay = ft.weight_decay;
+  cfg.seed = ft.seed;
+  cfg.keep_best = false;
+  cfg.progress = false;
+  train::Trainer trainer(net, ctx, cfg);
+  trainer.fit(part, nullptr);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < 2; ++i) net.forward(ctx, x, false);  // warm-up
@@ -122,20 +200,35 @@ double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
 Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_slot, const LayerSetting& dense,
                      const std::string& method, const sve::SearchResult& search, const std::vector<int32_t>& kept,
                      SveTransform transform, const data::Dataset& train, const data::Dataset& val,
-                     const FinetuneOptions& ft) {
+                     const FinetuneOptions& ft, const sve::InputStats* stats, double ridge) {
   Variant v;
   v.layer = layer_slot;
   v.method = method;
   v.search = search;
   v.alpha = search.alpha;
-  v.plan = sve::make_plan(l.K, kept);
-  v.id = method == "sve" ? fmt::format("{}/sve@{:.4f}", l.name, search.alpha)
-                         : fmt::format("{}/{}@{}", l.name, method, v.plan.kept_k());
-  // Eliminate: truncated, scaled weight; bias unchanged.
+  const bool ls = method == "sve-ls";
+  v.plan = sve::make_plan(l.K, kept, /*scale=*/!ls);
+  v.id = method == "sve" || ls ? fmt::format("{}/{}@{:.4f}", l.name, method, search.alpha)
+                               : fmt::format("{}/{}@{}", l.name, method, v.plan.kept_k());
   LayerSetting s;
   s.state = sve::make_state(v.plan, transform);
-  s.weight = sve::apply_to_weight(v.plan, dense.weight.reshape({l.M, l.K}));
   s.bias = dense.bias;
+  if (ls) {
+    // Least-squares reconstruction from the layer's input statistics, with
+    // the bias correction folded in.
+    DEFTNN_CHECK(stats, "variant {}: sve-ls needs input statistics", v.id);
+    sve::Reconstruction rec = sve::reconstruct_weight(v.plan, dense.weight.reshape({l.M, l.K}), *stats, ridge);
+    s.weight = rec.weight;
+    if (dense.bias.defined()) {
+      s.bias = Tensor::empty(dense.bias.shape());
+      const float* b0 = dense.bias.data<float>();
+      float* b1 = s.bias.data<float>();
+      for (int64_t m = 0; m < l.M; ++m) b1[m] = b0[m] + rec.bias_delta[size_t(m)];
+    }
+  } else {
+    // The paper: truncated weight scaled by K / K'; bias unchanged.
+    s.weight = sve::apply_to_weight(v.plan, dense.weight.reshape({l.M, l.K}));
+  }
   install(net, l, s, ctx);
   v.val_acc_before = train::evaluate(net, ctx, val).accuracy;
   // Fine-tune this layer alone: every other parameter frozen.
@@ -146,25 +239,7 @@ Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_sl
       saved.emplace_back(p, p->trainable);
       if (i != l.index) p->trainable = false;
     }
-  if (ft.iterations > 0) {
-    std::vector<int64_t> idx(size_t(std::min<int64_t>(train.size(), ft.iterations * ft.batch)));
-    Rng rng(ft.seed ^ (uint64_t(l.index) * 0x9E3779B97F4A7C15ull) ^ uint64_t(v.plan.kept_k()));
-    for (auto& i : idx) i = int64_t(rng.below(uint64_t(train.size())));
-    std::sort(idx.begin(), idx.end());
-    data::Dataset part = data::subset(train, idx, train.name + "/finetune");
-    train::TrainConfig cfg;
-    cfg.epochs = 1;
-    cfg.batch = ft.batch;
-    cfg.lr.policy = "fixed";
-    cfg.lr.base_lr = ft.lr;
-    cfg.momentum = ft.momentum;
-    cfg.weight_decay = ft.weight_decay;
-    cfg.seed = ft.seed;
-    cfg.keep_best = false;
-    cfg.progress = false;
-    train::Trainer trainer(net, ctx, cfg);
-    trainer.fit(part, nullptr);
-  }
+  finetune(net, ctx, train, ft, (uint64_t(l.index) * 0x9E3779B97F4A7C15ull) ^ uint64_t(v.plan.kept_k()));
   for (auto [p, t] : saved) p->trainable = t;
   v.finetune_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   v.val_acc = train::evaluate(net, ctx, val).accuracy;

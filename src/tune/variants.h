@@ -13,6 +13,7 @@
 #include "layers/sve_state.h"
 #include "net/net.h"
 #include "sve/plan.h"
+#include "sve/reconstruct.h"
 #include "sve/search.h"
 #include "train/trainer.h"
 
@@ -43,7 +44,7 @@ void install(Net& net, const GemmLayer& l, const LayerSetting& s, Context& ctx);
 struct Variant {
   std::string id;            // "<layer>/sve@0.85" | "<layer>/l1@96" | "<layer>/dense"
   size_t layer = 0;          // index into gemm_layers()
-  std::string method;        // "dense" | "sve" | "l1"
+  std::string method;        // "dense" | "sve" (paper: scale K/K') | "sve-ls" (ours: least-squares reconstruction) | "l1"
   double alpha = 1;          // sve: the threshold (found by bisection in keep-count mode)
   sve::SearchResult search;  // sve: counts and rounding
   sve::SvePlan plan;
@@ -65,14 +66,24 @@ struct FinetuneOptions {
   uint64_t seed = 1;
 };
 
+// Mean and covariance of layer l's GEMM input rows (conv: im2col columns of
+// every group; linear: input rows) over the first `images` images of ds, with
+// the layers before l as they are installed now (inference mode).
+sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, const data::Dataset& ds, int64_t images);
+
 // Builds a variant of layer `l` that keeps `kept` (from the search or the L1
-// baseline), installs it, fine-tunes only that layer on `train`, measures
+// baseline), installs it (method "sve" and "l1": the paper's truncated weight
+// scaled by K/K'; "sve-ls": sve::reconstruct_weight from `stats`, which must
+// then be given, with its bias correction), fine-tunes only that layer on `train`, measures
 // validation accuracy, and restores the dense setting. `dense` is the layer's
 // dense setting (restored afterwards).
 Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_slot, const LayerSetting& dense,
                      const std::string& method, const sve::SearchResult& search, const std::vector<int32_t>& kept,
                      SveTransform transform, const data::Dataset& train, const data::Dataset& val,
-                     const FinetuneOptions& ft);
+                     const FinetuneOptions& ft, const sve::InputStats* stats = nullptr, double ridge = 1e-4);
+
+// Defined in optimize.h.
+double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt);
 
 // Forward time of the net in milliseconds over `reps` passes of `x` after two
 // warm-up passes: on the CPU the fastest pass (wall clock; interference from

@@ -7,6 +7,8 @@
 #include "sve/plan.h"
 #include "test_util.h"
 #include "tune/frontier.h"
+#include "train/trainer.h"
+#include "tune/optimize.h"
 #include "tune/variants.h"
 
 namespace deftnn::test {
@@ -88,6 +90,109 @@ TEST(TuneVariants, InstallAndRestoreIsBitExact) {
     tune::install(net, l, dense, *ctx);
     EXPECT_EQ(net.forward(*ctx, x, false).to_vector(*ctx), dense_out) << l.name;
   }
+}
+
+// Images (n, 1, 12, 12) uniform in [-1, 1]; labels from a fixed random linear
+// teacher, so a few hundred SGD steps can learn something.
+data::Dataset teacher_data(int64_t n, uint64_t seed) {
+  data::Dataset d;
+  d.name = "synthetic";
+  d.images = random_tensor({n, 1, 12, 12}, seed);
+  d.labels = Tensor::empty({n}, DType::I32);
+  std::vector<float> t = random_vector(10 * 144, 99);
+  const float* x = d.images.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    int best = 0;
+    double bv = -1e30;
+    for (int c = 0; c < 10; ++c) {
+      double v = 0;
+      for (int k = 0; k < 144; ++k) v += double(t[size_t(c * 144 + k)]) * x[i * 144 + k];
+      if (v > bv) bv = v, best = c;
+    }
+    d.labels.data<int32_t>()[i] = best;
+  }
+  return d;
+}
+
+TEST(TuneVariants, InputStatsOfFirstConvArePatchMoments) {
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  auto layers = tune::gemm_layers(net);
+  data::Dataset d = teacher_data(5, 7);
+  sve::InputStats st = tune::layer_input_stats(net, *ctx, layers[0], d, 5);
+  ASSERT_EQ(st.k, 9);
+  EXPECT_EQ(st.count, 5 * 10 * 10);
+  // Mean of patch offset (i, j) over every 3x3 window, fp64.
+  auto mean = st.mean();
+  const float* x = d.images.data<float>();
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) {
+      double s = 0;
+      for (int n = 0; n < 5; ++n)
+        for (int h = 0; h < 10; ++h)
+          for (int w = 0; w < 10; ++w) s += x[n * 144 + (h + i) * 12 + (w + j)];
+      EXPECT_NEAR(mean[size_t(i * 3 + j)], s / 500.0, 1e-9);
+    }
+  // A later layer: stats through the prefix (the linear layer's K features).
+  sve::InputStats s2 = tune::layer_input_stats(net, *ctx, layers[2], d, 5);
+  EXPECT_EQ(s2.k, 6 * 8 * 8);
+  EXPECT_EQ(s2.count, 5);
+}
+
+TEST(TuneVariants, LeastSquaresVariantBeatsPaperScalingOnItsOwnInputs) {
+  // ip1 at half density: the sve-ls variant fits the layer's output on the
+  // statistics' images, so the net's logits there move less than with the
+  // paper's K/K' scaling (no fine-tuning on either).
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  auto layers = tune::gemm_layers(net);
+  data::Dataset d = teacher_data(200, 8);
+  const auto& l = layers[2];
+  tune::LayerSetting dense = tune::capture(net, l, *ctx);
+  Tensor x = d.images.slice0(0, 200);
+  auto ref = net.forward(*ctx, x, false).to_vector(*ctx);
+  sve::InputStats st = tune::layer_input_stats(net, *ctx, l, d, 200);
+  sve::SearchResult sr;
+  sr.k = l.K;
+  for (int32_t k = 0; k < l.K; k += 2) sr.kept.push_back(k);
+  tune::FinetuneOptions none;
+  none.iterations = 0;
+  double err[2];
+  int i = 0;
+  for (const char* m : {"sve", "sve-ls"}) {
+    tune::Variant v = tune::make_variant(net, *ctx, l, 0, dense, m, sr, sr.kept, SveTransform::Copy, d, d, none, &st);
+    EXPECT_EQ(v.kept(), l.K / 2);
+    tune::install(net, l, v.setting, *ctx);
+    auto got = net.forward(*ctx, x, false).to_vector(*ctx);
+    double e = 0;
+    for (size_t k = 0; k < got.size(); ++k) e += (got[k] - ref[k]) * (got[k] - ref[k]);
+    err[i++] = e;
+    tune::install(net, l, dense, *ctx);
+  }
+  EXPECT_LT(err[1], err[0]) << "paper " << err[0] << ", least squares " << err[1];
+}
+
+TEST(TuneJoint, FinetuneAllLayersLowersValidationLoss) {
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  data::Dataset train = teacher_data(640, 1), val = teacher_data(200, 2);
+  const double before = train::evaluate(net, *ctx, val).loss;
+  tune::FinetuneOptions ft;
+  ft.iterations = 60;
+  ft.batch = 32;
+  ft.lr = 0.01;
+  double s = tune::finetune(net, *ctx, train, ft, 0);
+  EXPECT_GE(s, 0);
+  const double after = train::evaluate(net, *ctx, val).loss;
+  EXPECT_LT(after, before);
+  // Frozen parameters stay as they are.
+  std::vector<float> w0 = net.layer(0).params()[0]->value.to_vector(*ctx);
+  for (Param* p : net.layer(0).params()) p->trainable = false;
+  tune::finetune(net, *ctx, train, ft, 1);
+  EXPECT_EQ(net.layer(0).params()[0]->value.to_vector(*ctx), w0);
 }
 
 }  // namespace

@@ -15,19 +15,22 @@
 
 #include "core/context.h"
 #include "net/net.h"
-#include "net/safetensors.h"
 #include "train/prepare.h"
+#include "net/safetensors.h"
 #include "tune/optimize.h"
 
 namespace {
 
 struct OptimizeCli {
-  std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused";
+  std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
   std::vector<double> alphas, densities;
   double target_acc = -1, target_speedup = -1, lr = 0.001;
-  int64_t align = 1, iterations = 200, batch = 64, val = 5000, time_batch = 256;
+  int64_t align = 1, iterations = 100, batch = 64, val = 5000, time_batch = 256;
   int threads = 2, time_reps = 7;
-  bool include_first_conv = false, no_l1 = false, quiet = false;
+  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false, no_joint_twins = false;
+  int64_t stats_images = 512, joint_iterations = 300;
+  double ridge = 1e-4, joint_lr = 0.002;
+  int joint_points = 6;
   uint64_t seed = 1;
 };
 
@@ -79,6 +82,16 @@ void run_optimize(const OptimizeCli& o) {
   opt.finetune.batch = o.batch;
   opt.finetune.lr = o.lr;
   opt.finetune.seed = o.seed;
+  opt.method = o.method;
+  opt.paper_baseline = !o.no_paper;
+  opt.stats_images = o.stats_images;
+  opt.ridge = o.ridge;
+  opt.joint.iterations = o.joint_iterations;
+  opt.joint.lr = o.joint_lr;
+  opt.joint.batch = o.batch;
+  opt.joint.seed = o.seed;
+  opt.joint_points = o.joint_points;
+  opt.joint_twins = !o.no_joint_twins;
   opt.time_reps = o.time_reps;
   opt.time_batch = o.time_batch;
   if (o.target_acc >= 0) opt.target_acc = o.target_acc > 1 ? o.target_acc / 100 : o.target_acc;
@@ -99,7 +112,10 @@ void run_optimize(const OptimizeCli& o) {
   TensorFile vf;
   for (size_t s = 0; s < r.options.size(); ++s)
     for (size_t k = 0; k < r.options[s].size(); ++k)
-      for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr}) {
+      for (const auto* v : {&r.options[s][k], opt.l1_baseline && k > 0 ? &r.l1_options[s][k] : nullptr,
+                            k > 0 && k < r.paper_options[s].size() && r.paper_options[s].size() > 1
+                                ? &r.paper_options[s][k]
+                                : nullptr}) {
         if (!v) continue;
         std::string prefix = "sve." + sanitize(v->id);
         nlohmann::json vj = v->to_json();
@@ -108,6 +124,18 @@ void run_optimize(const OptimizeCli& o) {
         vf.tensors.emplace(prefix + ".weight", v->setting.weight);
         if (v->setting.bias.defined()) vf.tensors.emplace(prefix + ".bias", v->setting.bias);
       }
+  // Jointly fine-tuned points: every parameter, "sve.joint.<i>.<layer>.<param>".
+  {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < net.size(); ++i)
+      for (Param* p : net.layer(i).params()) names.push_back(net.layer(i).name() + "." + p->name);
+    for (size_t t = 0; t < r.tuned.size(); ++t) {
+      DEFTNN_CHECK(names.size() == r.tuned[t].size(), "joint point {}: {} tensors for {} parameters", t,
+                   r.tuned[t].size(), names.size());
+      for (size_t i = 0; i < names.size(); ++i)
+        vf.tensors.emplace(fmt::format("sve.joint.{}.{}", t, names[i]), r.tuned[t][i]);
+    }
+  }
   nlohmann::json optimised = nlohmann::json::array();
   for (size_t i : r.optimised) optimised.push_back(r.layers[i].name);
   vf.metadata["deftnn.sve_variants"] = nlohmann::json({{"model", net.name()}, {"variants", variants}}).dump();
@@ -138,10 +166,17 @@ void run_optimize(const OptimizeCli& o) {
              100 * r.report["dense"]["test_acc"].get<double>(), r.report["dense"]["time_ms"].get<double>());
   fmt::print("selected: validation {:.2f}%, test {:.2f}%, {:.2f}x measured speedup, {:.0f}% of the GEMM FLOPs\n",
              100 * sel.val_acc, 100 * sel.test_acc, sel.speedup, 100 * sel.flops_ratio);
-  fmt::print("{:>8} {:>8} {:>8} {:>8} {:>9} {:>9}\n", "speedup", "flops", "val", "test", "L1 val", "L1 test");
+  fmt::print("{:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11}\n", "how", "speedup", "flops", "val", "test", "L1 test",
+             "paper test", "composed val");
   for (const auto& p : r.frontier)
-    fmt::print("{:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}%\n", p.speedup, 100 * p.flops_ratio,
-               100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_val_acc, 100 * p.l1_test_acc);
+    fmt::print("{:>8} {:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}% {:>10.2f}%\n", p.how, p.speedup,
+               100 * p.flops_ratio, 100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_test_acc, 100 * p.paper_test_acc,
+               100 * (p.tuned >= 0 ? p.composed_val_acc : p.val_acc));
+  if (r.report.contains("cheapest_within_0.2_points")) {
+    const auto& c = r.report["cheapest_within_0.2_points"];
+    fmt::print("cheapest frontier point within 0.2 test points of dense: {:.0f}% of the GEMM FLOPs, test {:.2f}%\n",
+               100 * c["flops_ratio"].get<double>(), 100 * c["test_acc"].get<double>());
+  }
   fmt::print("model written to {} (variants in {})\nreport written to {}\n", out, variants_file, report);
 
   std::string script = find_plot_script();
@@ -167,13 +202,22 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
   sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
   sub->add_option("--align", o->align, "round kept counts up to a multiple of this (GEMM tile K; default 1)");
-  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 200)");
+  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 100)");
   sub->add_option("--batch", o->batch, "fine-tuning batch (default 64)");
   sub->add_option("--lr", o->lr, "fine-tuning learning rate (default 0.001)");
   sub->add_option("--transform", o->transform, "fused | copy | swap: the run-time input transform")
       ->check(CLI::IsMember({"fused", "copy", "swap"}));
   sub->add_flag("--include-first-conv", o->include_first_conv, "optimise the first conv layer too");
   sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
+  sub->add_option("--method", o->method, "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)")
+      ->check(CLI::IsMember({"sve", "sve-ls"}));
+  sub->add_flag("--no-paper", o->no_paper, "with --method sve-ls: skip the paper's variants at the same kept sets");
+  sub->add_option("--stats-images", o->stats_images, "training images for sve-ls input statistics (default 512)");
+  sub->add_option("--ridge", o->ridge, "sve-ls ridge, relative to the mean input variance (default 1e-4)");
+  sub->add_option("--joint-iters", o->joint_iterations, "joint fine-tuning SGD iterations per frontier point (default 300; 0 = off)");
+  sub->add_option("--joint-lr", o->joint_lr, "joint fine-tuning learning rate (default 0.002)");
+  sub->add_option("--joint-points", o->joint_points, "composed frontier points to fine-tune jointly (default 6)");
+  sub->add_flag("--no-joint-twins", o->no_joint_twins, "do not jointly fine-tune the L1 / paper twins of joint points");
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   sub->add_option("--time-reps", o->time_reps, "forward passes per timing (median; default 7)");
