@@ -5,6 +5,7 @@
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
 #include "layers/sve_apply.h"
+#include "sve/input_transform.h"
 
 namespace deftnn {
 
@@ -162,7 +163,7 @@ void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int6
   if (swap_allowed && sve.transform == SveTransform::Swap) {
     im2col(ctx, x, g, nb, image_stride, col, ncols);
     if (!sve.swaps.empty())
-      swap_rows(ctx, col, ncols, ncols, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
+      deftnn::sve::swap_rows(ctx, col, ncols, ncols, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
     return;
   }
   im2col(ctx, x, g, nb, image_stride, col, ncols, sve.kept_device.data<int32_t>(), int64_t(sve.kept.size()));

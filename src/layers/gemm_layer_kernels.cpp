@@ -33,27 +33,6 @@ void unpermute(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t HW,
     }
 }
 
-void swap_rows(Context& ctx, float* mat, int64_t ld, int64_t ncols, const int32_t* pairs, int64_t npairs) {
-  if (ctx.is_cuda()) return detail::swap_rows_cuda(ctx, mat, ld, ncols, pairs, npairs);
-  for (int64_t t = 0; t < npairs; ++t) {
-    float *a = mat + pairs[2 * t] * ld, *b = mat + pairs[2 * t + 1] * ld;
-    for (int64_t j = 0; j < ncols; ++j) std::swap(a[j], b[j]);
-  }
-}
-
-void swap_cols(Context& ctx, float* mat, int64_t nrows, int64_t ld, const int32_t* pairs, int64_t npairs) {
-  if (ctx.is_cuda()) return detail::swap_cols_cuda(ctx, mat, nrows, ld, pairs, npairs);
-  for (int64_t n = 0; n < nrows; ++n)
-    for (int64_t t = 0; t < npairs; ++t) std::swap(mat[n * ld + pairs[2 * t]], mat[n * ld + pairs[2 * t + 1]]);
-}
-
-void gather_cols(Context& ctx, const float* src, int64_t nrows, int64_t ld_src, const int32_t* idx, int64_t nidx,
-                 float* dst) {
-  if (ctx.is_cuda()) return detail::gather_cols_cuda(ctx, src, nrows, ld_src, idx, nidx, dst);
-  for (int64_t n = 0; n < nrows; ++n)
-    for (int64_t t = 0; t < nidx; ++t) dst[n * nidx + t] = src[n * ld_src + idx[t]];
-}
-
 void scatter_cols(Context& ctx, const float* src, int64_t nrows, int64_t nidx, const int32_t* idx, float* dst,
                   int64_t ld_dst) {
   if (ctx.is_cuda()) return detail::scatter_cols_cuda(ctx, src, nrows, nidx, idx, dst, ld_dst);

@@ -43,39 +43,6 @@ __global__ void unpermute_kernel(const float* __restrict__ dy, int nb, int C, in
   }
 }
 
-__global__ void swap_rows_kernel(float* mat, int64_t ld, int64_t ncols, const int32_t* __restrict__ pairs,
-                                 int64_t npairs) {
-  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= ncols) return;
-  for (int64_t t = blockIdx.y; t < npairs; t += gridDim.y) {
-    float* a = mat + pairs[2 * t] * ld + j;
-    float* b = mat + pairs[2 * t + 1] * ld + j;
-    const float v = *a;
-    *a = *b;
-    *b = v;
-  }
-}
-
-__global__ void swap_cols_kernel(float* mat, int64_t nrows, int64_t ld, const int32_t* __restrict__ pairs,
-                                 int64_t npairs) {
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= npairs * nrows) return;
-  const int64_t n = e / npairs, t = e - n * npairs;
-  float* a = mat + n * ld + pairs[2 * t];
-  float* b = mat + n * ld + pairs[2 * t + 1];
-  const float v = *a;
-  *a = *b;
-  *b = v;
-}
-
-__global__ void gather_cols_kernel(const float* __restrict__ src, int64_t nrows, int64_t ld_src,
-                                   const int32_t* __restrict__ idx, int64_t nidx, float* __restrict__ dst) {
-  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= nrows * nidx) return;
-  const int64_t n = e / nidx, t = e - n * nidx;
-  dst[e] = src[n * ld_src + idx[t]];
-}
-
 __global__ void scatter_cols_kernel(const float* __restrict__ src, int64_t nrows, int64_t nidx,
                                     const int32_t* __restrict__ idx, float* __restrict__ dst, int64_t ld_dst) {
   const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -141,25 +108,6 @@ void unpermute_cuda(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_
   if (!total) return;
   DEFTNN_CHECK(nb * C < (int64_t(1) << 31) && HW < (int64_t(1) << 31), "unpermute: sizes exceed int32");
   unpermute_kernel<<<grid_2d(HW, nb * C), kThreads, 0, ctx.stream()>>>(dy, int(nb), int(C), int(HW), out);
-  DEFTNN_CUDA_CHECK_LAUNCH();
-}
-
-void swap_rows_cuda(Context& ctx, float* mat, int64_t ld, int64_t ncols, const int32_t* pairs, int64_t npairs) {
-  if (!npairs || !ncols) return;
-  swap_rows_kernel<<<grid_2d(ncols, npairs), kThreads, 0, ctx.stream()>>>(mat, ld, ncols, pairs, npairs);
-  DEFTNN_CUDA_CHECK_LAUNCH();
-}
-
-void swap_cols_cuda(Context& ctx, float* mat, int64_t nrows, int64_t ld, const int32_t* pairs, int64_t npairs) {
-  if (!npairs || !nrows) return;
-  swap_cols_kernel<<<blocks_for(npairs * nrows), kThreads, 0, ctx.stream()>>>(mat, nrows, ld, pairs, npairs);
-  DEFTNN_CUDA_CHECK_LAUNCH();
-}
-
-void gather_cols_cuda(Context& ctx, const float* src, int64_t nrows, int64_t ld_src, const int32_t* idx,
-                      int64_t nidx, float* dst) {
-  if (!nrows || !nidx) return;
-  gather_cols_kernel<<<blocks_for(nrows * nidx), kThreads, 0, ctx.stream()>>>(src, nrows, ld_src, idx, nidx, dst);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -17,14 +17,6 @@ void bias_permute(Context& ctx, const float* out, const float* bias, int64_t nb,
                   bool relu = false, float slope = 0.f);
 // The inverse layout change: out (C, nb*HW) from dy (nb, C, HW).
 void unpermute(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t HW, float* out);
-// Swaps rows pairs[2t] and pairs[2t+1] of mat (rows of `ncols` elements,
-// row stride ld), t < npairs. The pairs must be disjoint.
-void swap_rows(Context& ctx, float* mat, int64_t ld, int64_t ncols, const int32_t* pairs, int64_t npairs);
-// Swaps columns pairs[2t] and pairs[2t+1] of mat (nrows x ld).
-void swap_cols(Context& ctx, float* mat, int64_t nrows, int64_t ld, const int32_t* pairs, int64_t npairs);
-// dst (nrows, nidx) [n][t] = src (nrows, ld_src) [n][idx[t]].
-void gather_cols(Context& ctx, const float* src, int64_t nrows, int64_t ld_src, const int32_t* idx, int64_t nidx,
-                 float* dst);
 // dst (nrows, ld_dst) [n][idx[t]] = src (nrows, nidx) [n][t]; other columns untouched.
 void scatter_cols(Context& ctx, const float* src, int64_t nrows, int64_t nidx, const int32_t* idx, float* dst,
                   int64_t ld_dst);
@@ -42,9 +34,6 @@ void channel_sums(Context& ctx, const float* dy, int64_t nb, int64_t C, int64_t 
 namespace detail {
 void bias_permute_cuda(Context&, const float*, const float*, int64_t, int64_t, int64_t, float*, bool, float);
 void unpermute_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*);
-void swap_rows_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t);
-void swap_cols_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t);
-void gather_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, int64_t, float*);
 void scatter_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, float*, int64_t);
 void copy_f32_cuda(Context&, const float*, int64_t, float*);
 void add_row_bias_cuda(Context&, float*, int64_t, int64_t, const float*, bool, float);

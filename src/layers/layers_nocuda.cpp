@@ -15,9 +15,6 @@ void col2im_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, int6
                  int64_t) { DEFTNN_NO_CUDA("col2im"); }
 void bias_permute_cuda(Context&, const float*, const float*, int64_t, int64_t, int64_t, float*, bool, float) { DEFTNN_NO_CUDA("bias_permute"); }
 void unpermute_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*) { DEFTNN_NO_CUDA("unpermute"); }
-void swap_rows_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t) { DEFTNN_NO_CUDA("swap_rows"); }
-void swap_cols_cuda(Context&, float*, int64_t, int64_t, const int32_t*, int64_t) { DEFTNN_NO_CUDA("swap_cols"); }
-void gather_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, int64_t, float*) { DEFTNN_NO_CUDA("gather_cols"); }
 void scatter_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, float*, int64_t) { DEFTNN_NO_CUDA("scatter_cols"); }
 void copy_f32_cuda(Context&, const float*, int64_t, float*) { DEFTNN_NO_CUDA("copy_f32"); }
 void add_row_bias_cuda(Context&, float*, int64_t, int64_t, const float*, bool, float) { DEFTNN_NO_CUDA("add_row_bias"); }

@@ -5,6 +5,7 @@
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
 #include "layers/sve_apply.h"
+#include "sve/input_transform.h"
 
 namespace deftnn {
 
@@ -124,11 +125,11 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
     if (sve.transform == SveTransform::Swap) {
       float* xs = static_cast<float*>(ctx.workspace(size_t(N * F) * sizeof(float)));
       copy_f32(ctx, x.data<float>(), N * F, xs);
-      if (!sve.swaps.empty()) swap_cols(ctx, xs, N, F, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
+      if (!sve.swaps.empty()) deftnn::sve::swap_cols(ctx, xs, N, F, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
       a.B = xs, a.ldb = F;
     } else {
       float* xk = static_cast<float*>(ctx.workspace(size_t(N * Kp) * sizeof(float)));
-      gather_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, xk);
+      deftnn::sve::copy_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, xk, Kp);
       a.B = xk, a.ldb = Kp;
     }
   }
@@ -156,7 +157,7 @@ void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
   const float* xk = x.data<float>();
   float* ws = sub ? static_cast<float*>(ctx.workspace(size_t(N * Kp) * sizeof(float))) : nullptr;
   if (sub) {
-    gather_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, ws);
+    deftnn::sve::copy_cols(ctx, x.data<float>(), N, F, sve.kept_device.data<int32_t>(), Kp, ws, Kp);
     xk = ws;
   }
   GemmArgs a;  // dW (out, K') = dY^T (out, N) Xk (N, K')
