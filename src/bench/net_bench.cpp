@@ -119,12 +119,8 @@ void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions&
   std::vector<const Tensor*> in(net.size() + 1, &acts[0]);
   for (size_t i = 0; i < net.size(); ++i) in[i + 1] = plan[i].step == Net::InferStep::Skip ? in[i] : &acts[i + 1];
   auto run_layer = [&](size_t i) {
-    switch (plan[i].step) {
-      case Net::InferStep::Run: net.layer(i).forward(ctx, *in[i], acts[i + 1], false); break;
-      case Net::InferStep::RunRelu: net.layer(i).forward_fused_relu(ctx, *in[i], acts[i + 2], plan[i].slope); break;
-      case Net::InferStep::Fused:
-      case Net::InferStep::Skip: break;
-    }
+    if (plan[i].step == Net::InferStep::Run)
+      net.run_inference_step(ctx, plan, i, *in[i], acts[i + (plan[i].args.relu ? 2 : 1)]);
   };
   auto pass = [&](SegmentTimer* timer) {
     if (timer) timer->start();

@@ -155,28 +155,41 @@ int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_im
 // With swap_allowed and the Swap transform: the full matrix with the swap
 // pairs applied (its leading K' rows are the kept ones); otherwise the kept
 // rows only (Fused and Copy are the same thing for conv).
-void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride,
-                           float* col, bool swap_allowed) {
+void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride, float* col,
+                           bool swap_allowed, const PendingAct* act) {
   const int64_t ncols = nb * g.Ho() * g.Wo();
-  if (!sve.active()) return im2col(ctx, x, g, nb, image_stride, col, ncols);
+  if (!sve.active()) return im2col(ctx, x, g, nb, image_stride, col, ncols, nullptr, 0, act);
   if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
   if (swap_allowed && sve.transform == SveTransform::Swap) {
-    im2col(ctx, x, g, nb, image_stride, col, ncols);
+    im2col(ctx, x, g, nb, image_stride, col, ncols, nullptr, 0, act);
     if (!sve.swaps.empty())
       deftnn::sve::swap_rows(ctx, col, ncols, ncols, sve.swaps_device.data<int32_t>(), int64_t(sve.swaps.size()));
     return;
   }
-  im2col(ctx, x, g, nb, image_stride, col, ncols, sve.kept_device.data<int32_t>(), int64_t(sve.kept.size()));
+  im2col(ctx, x, g, nb, image_stride, col, ncols, sve.kept_device.data<int32_t>(), int64_t(sve.kept.size()), act);
 }
 
-void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, false, 0.f); }
+void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, InferArgs{}); }
 
 void Conv2d::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) {
   DEFTNN_CHECK(!use_cudnn, "layer '{}': the cuDNN forward cannot fuse a ReLU", name());
-  forward_impl(ctx, x, y, true, slope);
+  InferArgs a;
+  a.relu = true, a.slope = slope;
+  forward_impl(ctx, x, y, a);
 }
 
-void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope) {
+void Conv2d::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
+  if (args.plain() && use_cudnn) return forward_impl(ctx, x, y, args);
+  DEFTNN_CHECK(!use_cudnn, "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue", name());
+  forward_impl(ctx, x, y, args);
+}
+
+// Layouts (see infer_args.h): with x CNHW, image n's channel c of group gi
+// starts at x + ((gi * Cg + c) * N + n) * H * W, so im2col gets image stride
+// H * W and channel stride N * H * W. With y CNHW, group gi's GEMM output rows
+// are y's channel rows, and a chunk of images [n0, n0 + nb) is a column range
+// of them: the GEMM writes there directly (ldc = N * Ho * Wo).
+void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
   check_input(x.shape());
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(y.shape() == ys, "layer '{}': output is {}, expected {}", name(), shape_str(y.shape()), shape_str(ys));
@@ -185,36 +198,46 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
                device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
   if (use_cudnn) return forward_cudnn(ctx, x, y);
 
-  const ConvGeom g = geom(x.shape());
+  ConvGeom g = geom(x.shape());
   const int64_t N = x.dim(0), C = in_c_, HWin = g.H * g.W, HW = g.Ho() * g.Wo();
   const int64_t M = out_ / groups_, Kp = gemm_k();
+  const bool in_cnhw = args.in == Layout::CNHW, out_cnhw = args.out == Layout::CNHW;
+  if (in_cnhw) g.cs = N * HWin;
+  const int64_t image_stride = in_cnhw ? HWin : C * HWin;
+  const int64_t group_stride = g.C * g.chan_stride();  // input offset of group gi: gi * group_stride
   const bool swap = sve.active() && sve.transform == SveTransform::Swap;
   const int64_t col_rows = swap ? g.K() : Kp;
-  const int64_t nb = chunk_images(ctx, N, (col_rows + out_) * HW * int64_t(sizeof(float)));
-  const int64_t col_elems = col_rows * nb * HW, out_elems = nb > 1 ? out_ * nb * HW : 0;
+  const int64_t nb = chunk_images(ctx, N, (col_rows + (out_cnhw ? 0 : out_)) * HW * int64_t(sizeof(float)));
+  const int64_t col_elems = col_rows * nb * HW, out_elems = (nb > 1 && !out_cnhw) ? out_ * nb * HW : 0;
   float* col = static_cast<float*>(ctx.workspace(size_t(col_elems + out_elems) * sizeof(float)));
   float* obuf = col + col_elems;
   const float* xp = x.data<float>();
   const float* wp = weight_.value.data<float>();
-  const float* bp = has_bias_ ? bias_.value.data<float>() : nullptr;
+  const float* bp = has_bias_ && !args.defer ? bias_.value.data<float>() : nullptr;
+  const bool relu = args.relu && !args.defer;
   float* yp = y.data<float>();
 
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t nbc = std::min(nb, N - n0), ncols = nbc * HW;
     float* ychunk = yp + n0 * out_ * HW;
-    float* dst = nbc == 1 ? ychunk : obuf;  // (out, ncols)
+    // dst (out, ldd): the GEMM output of this chunk
+    float* dst = out_cnhw ? yp + n0 * HW : (nbc == 1 ? ychunk : obuf);
+    const int64_t ldd = out_cnhw ? N * HW : ncols;
     for (int64_t gi = 0; gi < groups_; ++gi) {
-      build_columns(ctx, xp + n0 * C * HWin + gi * g.C * HWin, g, nbc, C * HWin, col, true);
+      PendingAct act = args.pending;
+      if (act.bias) act.bias += gi * g.C;
+      build_columns(ctx, xp + n0 * image_stride + gi * group_stride, g, nbc, image_stride, col, true, &act);
       GemmArgs a;
       a.M = M, a.N = ncols, a.K = Kp;
       a.A = wp + gi * M * Kp, a.lda = Kp;
       a.B = col, a.ldb = ncols;
-      a.C = dst + gi * M * ncols, a.ldc = ncols;
+      a.C = dst + gi * M * ldd, a.ldc = ldd;
       a.packed_a = packed_.get(ctx, gemm_config, weight_.value, groups_, gi);
       gemm(ctx, a, gemm_config);
     }
-    if (nbc > 1 || bp || relu) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, slope);
+    if (!out_cnhw && (nbc > 1 || bp || relu)) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, args.slope);
   }
+  if (out_cnhw && (bp || relu)) add_channel_bias(ctx, yp, out_, N * HW, bp, relu, args.slope);
 }
 
 void Conv2d::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {

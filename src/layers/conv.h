@@ -39,6 +39,17 @@ class Conv2d : public Layer {
   // The ReLU goes into the bias + permute epilogue (not with use_cudnn).
   bool can_fuse_relu() const override { return !use_cudnn; }
   void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) override;
+  // Inference: reads NCHW or CNHW (im2col takes the channel stride), writes
+  // NCHW (bias + permute epilogue) or CNHW (the GEMM writes the output in
+  // place, no permute); may defer bias + ReLU to its consumer, and applies a
+  // producer's pending bias + ReLU inside im2col. Not with use_cudnn.
+  void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) override;
+  bool supports_layout(Layout in, Layout out) const override {
+    return !use_cudnn || (in == Layout::NCHW && out == Layout::NCHW);
+  }
+  bool can_defer_epilogue() const override { return !use_cudnn; }
+  const float* deferred_bias() const override { return has_bias_ ? bias_.value.data<float>() : nullptr; }
+  bool can_absorb_pending(float) const override { return !use_cudnn; }
 
   bool has_gemm() const override { return true; }
   GemmShape gemm_shape(const Shape& in) const override;
@@ -82,10 +93,10 @@ class Conv2d : public Layer {
   ConvGeom geom(const Shape& in) const;  // geometry of one group for input `in`
   void check_input(const Shape& in) const;
   void build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride, float* col,
-                     bool swap_allowed);
+                     bool swap_allowed, const PendingAct* act = nullptr);
   int64_t chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const;
   void forward_cudnn(Context& ctx, const Tensor& x, Tensor& y);
-  void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
+  void forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args);
 
   PackedWeightCache packed_;  // the weight in the fission format, per group (fission backend only)
   int64_t out_ = 0, kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;

@@ -54,6 +54,18 @@ void add_row_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const fl
     }
 }
 
+void add_channel_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu,
+                      float slope) {
+  if (ctx.is_cuda()) return detail::add_channel_bias_cuda(ctx, y, nrows, ncols, bias, relu, slope);
+  for (int64_t c = 0; c < nrows; ++c) {
+    const float b = bias ? bias[c] : 0.f;
+    for (int64_t j = 0; j < ncols; ++j) {
+      const float v = y[c * ncols + j] + b;
+      y[c * ncols + j] = relu && !(v > 0.f) ? slope * v : v;
+    }
+  }
+}
+
 void column_sums(Context& ctx, const float* dy, int64_t nrows, int64_t ncols, float* db) {
   if (ctx.is_cuda()) return detail::column_sums_cuda(ctx, dy, nrows, ncols, db);
   for (int64_t m = 0; m < ncols; ++m) {

@@ -61,6 +61,19 @@ __global__ void add_row_bias_kernel(float* y, int64_t nrows, int64_t ncols, cons
   y[e] = v;
 }
 
+// Grid: (column blocks, one channel row per blockIdx.y step).
+template <bool kRelu>
+__global__ void add_channel_bias_kernel(float* y, int nrows, int64_t ncols, const float* __restrict__ bias,
+                                        float slope) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= ncols) return;
+  for (int c = blockIdx.y; c < nrows; c += gridDim.y) {
+    float v = y[int64_t(c) * ncols + j] + (bias ? __ldg(bias + c) : 0.f);
+    if (kRelu) v = v > 0.f ? v : slope * v;
+    y[int64_t(c) * ncols + j] = v;
+  }
+}
+
 __global__ void column_sums_kernel(const float* __restrict__ dy, int64_t nrows, int64_t ncols, float* db) {
   const int64_t m = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (m >= ncols) return;
@@ -129,6 +142,19 @@ void add_row_bias_cuda(Context& ctx, float* y, int64_t nrows, int64_t ncols, con
     add_row_bias_kernel<true><<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias, slope);
   else
     add_row_bias_kernel<false><<<blocks_for(nrows * ncols), kThreads, 0, ctx.stream()>>>(y, nrows, ncols, bias, slope);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+void add_channel_bias_cuda(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu,
+                           float slope) {
+  if (!nrows || !ncols || (!bias && !relu)) return;
+  DEFTNN_CHECK(nrows < (int64_t(1) << 31), "add_channel_bias: {} rows exceed int32", nrows);
+  if (relu)
+    add_channel_bias_kernel<true><<<grid_2d(ncols, nrows), kThreads, 0, ctx.stream()>>>(y, int(nrows), ncols, bias,
+                                                                                        slope);
+  else
+    add_channel_bias_kernel<false><<<grid_2d(ncols, nrows), kThreads, 0, ctx.stream()>>>(y, int(nrows), ncols, bias,
+                                                                                         slope);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

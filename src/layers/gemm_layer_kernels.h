@@ -26,6 +26,11 @@ void copy_f32(Context& ctx, const float* src, int64_t n, float* dst);
 // v > 0 ? v : slope * v.
 void add_row_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu = false,
                   float slope = 0.f);
+// y (nrows, ncols) [c][j] += bias[c] (bias may be null), then, with relu,
+// v > 0 ? v : slope * v: the epilogue of a conv whose output stays in GEMM
+// order (CNHW, one row per channel).
+void add_channel_bias(Context& ctx, float* y, int64_t nrows, int64_t ncols, const float* bias, bool relu = false,
+                      float slope = 0.f);
 // db[m] = sum over n of dy (nrows, ncols) [n][m].
 void column_sums(Context& ctx, const float* dy, int64_t nrows, int64_t ncols, float* db);
 // db[c] = sum over n, p of dy (nb, C, HW).
@@ -37,6 +42,7 @@ void unpermute_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*);
 void scatter_cols_cuda(Context&, const float*, int64_t, int64_t, const int32_t*, float*, int64_t);
 void copy_f32_cuda(Context&, const float*, int64_t, float*);
 void add_row_bias_cuda(Context&, float*, int64_t, int64_t, const float*, bool, float);
+void add_channel_bias_cuda(Context&, float*, int64_t, int64_t, const float*, bool, float);
 void column_sums_cuda(Context&, const float*, int64_t, int64_t, float*);
 void channel_sums_cuda(Context&, const float*, int64_t, int64_t, int64_t, float*);
 }  // namespace detail

@@ -20,17 +20,19 @@ void check_geom(const ConvGeom& g, int64_t batch, int64_t ldcol, const int32_t* 
 }  // namespace
 
 void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
-            int64_t ldcol, const int32_t* rows, int64_t nrows) {
+            int64_t ldcol, const int32_t* rows, int64_t nrows, const PendingAct* act) {
   check_geom(g, batch, ldcol, rows, nrows);
-  if (ctx.is_cuda()) return detail::im2col_cuda(ctx, x, g, batch, image_stride, col, ldcol, rows, nrows);
+  if (act && !act->active()) act = nullptr;
+  if (ctx.is_cuda()) return detail::im2col_cuda(ctx, x, g, batch, image_stride, col, ldcol, rows, nrows, act);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), HW = Ho * Wo, kk = g.kh * g.kw;
   const int64_t R = rows ? nrows : g.K();
   for (int64_t r = 0; r < R; ++r) {
     const int64_t k = rows ? rows[r] : r;
     DEFTNN_CHECK(k >= 0 && k < g.K(), "im2col: row index {} outside [0, {})", k, g.K());
     const int64_t c = k / kk, i = (k / g.kw) % g.kh, j = k % g.kw;
+    const float b = act && act->bias ? act->bias[c] : 0.f;
     for (int64_t n = 0; n < batch; ++n) {
-      const float* xc = x + n * image_stride + c * g.H * g.W;
+      const float* xc = x + n * image_stride + c * g.chan_stride();
       float* out = col + r * ldcol + n * HW;
       for (int64_t ho = 0; ho < Ho; ++ho) {
         const int64_t h = ho * g.sh - g.ph + i;
@@ -42,7 +44,15 @@ void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int6
         const float* xr = xc + h * g.W;
         for (int64_t wo = 0; wo < Wo; ++wo) {
           const int64_t w = wo * g.sw - g.pw + j;
-          o[wo] = (w >= 0 && w < g.W) ? xr[w] : 0.f;
+          float v = 0.f;
+          if (w >= 0 && w < g.W) {
+            v = xr[w];
+            if (act) {
+              v += b;
+              if (act->relu && !(v > 0.f)) v *= act->slope;
+            }
+          }
+          o[wo] = v;
         }
       }
     }
@@ -52,6 +62,8 @@ void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int6
 void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride, int64_t ldcol,
             float* dx, const int32_t* rows, int64_t nrows) {
   check_geom(g, batch, ldcol, rows, nrows);
+  DEFTNN_CHECK(g.chan_stride() == g.H * g.W, "col2im: NCHW input only (channel stride {}, H * W = {})", g.chan_stride(),
+               g.H * g.W);
   if (ctx.is_cuda()) return detail::col2im_cuda(ctx, col, g, batch, image_stride, ldcol, dx, rows, nrows);
   const int64_t Ho = g.Ho(), Wo = g.Wo(), HW = Ho * Wo, kk = g.kh * g.kw;
   const int64_t R = rows ? nrows : g.K();
@@ -60,7 +72,7 @@ void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, in
     DEFTNN_CHECK(k >= 0 && k < g.K(), "col2im: row index {} outside [0, {})", k, g.K());
     const int64_t c = k / kk, i = (k / g.kw) % g.kh, j = k % g.kw;
     for (int64_t n = 0; n < batch; ++n) {
-      float* dxc = dx + n * image_stride + c * g.H * g.W;
+      float* dxc = dx + n * image_stride + c * g.chan_stride();
       const float* in = col + r * ldcol + n * HW;
       for (int64_t ho = 0; ho < Ho; ++ho) {
         const int64_t h = ho * g.sh - g.ph + i;

@@ -16,8 +16,19 @@ constexpr int kMaxGridY = 65535;   // CUDA's gridDim.y limit
 constexpr int kRowsPerBlock = 16;  // im2col rows per block: row decoding and column decoding are shared
 
 struct Geom32 {  // int32 copy of ConvGeom for cheap index arithmetic
-  int C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, HW;
+  int C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, HW, cs;
 };
+
+// A producer's deferred epilogue applied to every in-bounds input value read.
+struct Act32 {
+  const float* bias;  // per channel of the group, or null
+  bool relu;
+  float slope;
+};
+__device__ __forceinline__ float apply_act(float v, float b, const Act32& a) {
+  v += b;
+  return a.relu && !(v > 0.f) ? v * a.slope : v;
+}
 
 // DEFTNN_IM2COL_SCALAR=1 forces the one-column-per-thread kernel (for
 // before/after measurements and tests of both kernels).
@@ -27,18 +38,21 @@ bool scalar_im2col() {
 }
 
 Geom32 to32(const ConvGeom& g) {
-  DEFTNN_CHECK(g.C * g.H * g.W < (int64_t(1) << 31), "im2col: group input too large for int32 indexing");
+  DEFTNN_CHECK(g.C * g.chan_stride() < (int64_t(1) << 31), "im2col: group input too large for int32 indexing");
   return {int(g.C), int(g.H), int(g.W), int(g.kh), int(g.kw), int(g.sh), int(g.sw), int(g.ph), int(g.pw),
-          int(g.Ho()), int(g.Wo()), int(g.Ho() * g.Wo())};
+          int(g.Ho()), int(g.Wo()), int(g.Ho() * g.Wo()), int(g.chan_stride())};
 }
 
 // Block (blockIdx.x, blockIdx.y): kThreads columns x kRowsPerBlock rows. The
 // rows' decoding (channel offset, kernel offsets) is done once per block into
 // shared memory; each thread then decodes its column once and writes
 // kRowsPerBlock elements, one per row, each warp store 128 contiguous bytes.
+template <bool kAct>
 __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
-                              float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R) {
+                              float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R,
+                              Act32 act) {
   __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
+  __shared__ float s_b[kRowsPerBlock];
   const int q = blockIdx.x * blockDim.x + threadIdx.x;
   int n = 0, h0 = 0, w0 = 0;
   if (q < ncols) {
@@ -53,9 +67,10 @@ __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, 
     if (threadIdx.x < kRowsPerBlock && r0 + int(threadIdx.x) < R) {
       const int k = rows ? rows[r0 + threadIdx.x] : r0 + int(threadIdx.x);
       const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
-      s_off[threadIdx.x] = c * g.H * g.W;
+      s_off[threadIdx.x] = c * g.cs;
       s_i[threadIdx.x] = i;
       s_j[threadIdx.x] = j;
+      if (kAct) s_b[threadIdx.x] = act.bias ? __ldg(act.bias + c) : 0.f;
     }
     __syncthreads();
     if (q >= ncols) continue;
@@ -65,7 +80,10 @@ __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, 
     for (int t = 0; t < nr; ++t) {
       const int h = h0 + s_i[t], w = w0 + s_j[t];
       float v = 0.f;
-      if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) v = __ldg(xn + s_off[t] + h * g.W + w);
+      if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) {
+        v = __ldg(xn + s_off[t] + h * g.W + w);
+        if (kAct) v = apply_act(v, s_b[t], act);
+      }
       out[t * ldcol] = v;
     }
   }
@@ -76,9 +94,12 @@ __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, 
 // instructions and of the shared-memory reads of the row decoding. Needs
 // ncols % 4 == 0, ldcol % 4 == 0 and col 16-byte aligned; the 4 columns may
 // straddle an image or output-row boundary (each is decoded on its own).
+template <bool kAct>
 __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
-                               float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R) {
+                               float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R,
+                               Act32 act) {
   __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
+  __shared__ float s_b[kRowsPerBlock];
   const int q0 = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
   int h0[4], w0[4];
   const float* xn[4];
@@ -95,9 +116,10 @@ __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols,
     if (threadIdx.x < kRowsPerBlock && r0 + int(threadIdx.x) < R) {
       const int k = rows ? rows[r0 + threadIdx.x] : r0 + int(threadIdx.x);
       const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
-      s_off[threadIdx.x] = c * g.H * g.W;
+      s_off[threadIdx.x] = c * g.cs;
       s_i[threadIdx.x] = i;
       s_j[threadIdx.x] = j;
+      if (kAct) s_b[threadIdx.x] = act.bias ? __ldg(act.bias + c) : 0.f;
     }
     __syncthreads();
     if (q0 >= ncols) continue;
@@ -110,7 +132,11 @@ __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols,
 #pragma unroll
       for (int v = 0; v < 4; ++v) {
         const int h = h0[v] + di, w = w0[v] + dj;
-        e[v] = (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) ? __ldg(xn[v] + off + h * g.W + w) : 0.f;
+        e[v] = 0.f;
+        if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) {
+          e[v] = __ldg(xn[v] + off + h * g.W + w);
+          if (kAct) e[v] = apply_act(e[v], s_b[t], act);
+        }
       }
       *reinterpret_cast<float4*>(out + t * ldcol) = make_float4(e[0], e[1], e[2], e[3]);
     }
@@ -160,7 +186,9 @@ __global__ void col2im_scatter_kernel(const float* __restrict__ col, Geom32 g, i
 }  // namespace
 
 void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
-                 int64_t ldcol, const int32_t* rows, int64_t nrows) {
+                 int64_t ldcol, const int32_t* rows, int64_t nrows, const PendingAct* act) {
+  const Act32 a32{act ? act->bias : nullptr, act ? act->relu : false, act ? act->slope : 0.f};
+  const bool with_act = act && act->active();
   const Geom32 g32 = to32(g);
   const int64_t ncols = batch * g32.HW;
   const int64_t R = rows ? nrows : g.K();
@@ -171,12 +199,22 @@ void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch,
   if (ncols % 4 == 0 && ldcol % 4 == 0 && reinterpret_cast<uintptr_t>(col) % 16 == 0 && !scalar_im2col()) {
     const int64_t quads = ncols / 4;
     dim3 grid4(unsigned((quads + kThreads - 1) / kThreads), grid_y);
-    im2col4_kernel<<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows, int(R));
+    if (with_act)
+      im2col4_kernel<true><<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
+                                                                 int(R), a32);
+    else
+      im2col4_kernel<false><<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
+                                                                  int(R), a32);
     DEFTNN_CUDA_CHECK_LAUNCH();
     return;
   }
   dim3 grid(unsigned((ncols + kThreads - 1) / kThreads), unsigned(row_blocks < kMaxGridY ? row_blocks : kMaxGridY));
-  im2col_kernel<<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows, int(R));
+  if (with_act)
+    im2col_kernel<true><<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
+                                                             int(R), a32);
+  else
+    im2col_kernel<false><<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
+                                                              int(R), a32);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "core/context.h"
+#include "layers/infer_args.h"
 
 namespace deftnn {
 
@@ -24,15 +25,21 @@ struct ConvGeom {
   int64_t kh = 1, kw = 1;        // kernel
   int64_t sh = 1, sw = 1;        // stride
   int64_t ph = 0, pw = 0;        // zero padding
+  int64_t cs = 0;                // channel stride of the input: 0 = H * W (NCHW); N * H * W for CNHW
+  int64_t chan_stride() const { return cs ? cs : H * W; }
   int64_t Ho() const { return (H + 2 * ph - kh) / sh + 1; }
   int64_t Wo() const { return (W + 2 * pw - kw) / sw + 1; }
   int64_t K() const { return C * kh * kw; }
 };
 
 // col (nrows or K rows, row stride ldcol >= batch * Ho * Wo) from `batch`
-// images; image n's group input starts at x + n * image_stride (C, H, W).
+// images; image n's group input starts at x + n * image_stride, channel c of
+// it at + c * g.chan_stride() (H, W). With `act` (active), every input value
+// read is v -> act(v + act->bias[c]) first (a producer's deferred epilogue;
+// act->bias indexed by the group's channel, so offset it to the group), and
+// padding stays 0.
 void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
-            int64_t ldcol, const int32_t* rows = nullptr, int64_t nrows = 0);
+            int64_t ldcol, const int32_t* rows = nullptr, int64_t nrows = 0, const PendingAct* act = nullptr);
 
 // The adjoint: adds every element of col (laid out as im2col writes it) into
 // the input position it was read from. dx is accumulated into, not
@@ -44,7 +51,7 @@ void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, in
 
 namespace detail {
 void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
-                 int64_t ldcol, const int32_t* rows, int64_t nrows);
+                 int64_t ldcol, const int32_t* rows, int64_t nrows, const PendingAct* act);
 void col2im_cuda(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride,
                  int64_t ldcol, float* dx, const int32_t* rows, int64_t nrows);
 }  // namespace detail

@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "gemm/gemm.h"
+#include "layers/infer_args.h"
 
 namespace deftnn {
 
@@ -69,6 +70,20 @@ class Layer {
   // in one pass. The default throws.
   virtual bool can_fuse_relu() const { return false; }
   virtual void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope);
+  // The general inference entry point (Net::forward(train = false) and the
+  // per-layer benchmark call only this): layouts, fused ReLU, deferred and
+  // pending epilogues as planned. The default runs forward() or
+  // forward_fused_relu() and refuses anything else.
+  virtual void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args);
+  // Layouts this layer can read and write at inference (NCHW -> NCHW always).
+  virtual bool supports_layout(Layout in, Layout out) const { return in == Layout::NCHW && out == Layout::NCHW; }
+  // True when this layer can leave its bias and ReLU to its consumer (conv).
+  virtual bool can_defer_epilogue() const { return false; }
+  // The bias a deferred epilogue leaves (null when the layer has none).
+  virtual const float* deferred_bias() const { return nullptr; }
+  // True when this layer can apply a producer's pending bias + ReLU of
+  // negative slope `slope` to what it reads, with the same result.
+  virtual bool can_absorb_pending(float slope) const { return false; }
   // True for layers that are the identity at inference (Dropout): Net::forward
   // (train = false) skips them and hands their input on, with no copy.
   virtual bool identity_at_inference() const { return false; }

@@ -53,6 +53,33 @@ void LrnLayer::forward(Context& ctx, const Tensor& x, Tensor& y, bool) {
   });
 }
 
+void LrnLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& a) {
+  DEFTNN_CHECK(a.in == a.out && !a.relu && !a.defer && !a.pending.active(),
+               "layer '{}' (lrn): inference runs one layout in and out with no fused epilogue, got {} -> {}", name(),
+               layout_name(a.in), layout_name(a.out));
+  if (a.in == Layout::NCHW) return forward(ctx, x, y, false);
+  check_forward_args(*this, ctx, x, y, infer(x.shape()));
+  kernels::LrnDims d = lrn_dims(x.shape(), size_, alpha_, beta_, k_);
+  if (ctx.is_cuda()) {
+    kernels::lrn_forward(ctx.stream(), d, x.data<float>(), y.data<float>(), /*cnhw=*/true);
+    return;
+  }
+  // CPU, CNHW: channel c of image n at (c * N + n) * HW; the same arithmetic as forward().
+  DEFTNN_CHECK(x.dtype() == DType::F32, "layer '{}' (lrn): CNHW inference takes F32, got {}", name(),
+               dtype_name(x.dtype()));
+  const int pre = (d.size - 1) / 2, post = d.size - 1 - pre;
+  const int64_t cs = int64_t(d.n) * d.hw;
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  for (int c = 0; c < d.c; ++c)
+    for (int64_t q = 0; q < cs; ++q) {  // q = n * HW + p
+      float sum = 0;
+      for (int j = std::max(c - pre, 0); j <= std::min(c + post, d.c - 1); ++j) sum += xp[j * cs + q] * xp[j * cs + q];
+      const float s = float(k_) + float(alpha_ / double(size_)) * sum;
+      yp[c * cs + q] = xp[c * cs + q] * std::pow(s, -float(beta_));
+    }
+}
+
 void LrnLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   check_backward_args(*this, ctx, x, y, dy, dx);
   if (!dx) return;

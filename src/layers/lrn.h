@@ -18,6 +18,10 @@ class LrnLayer : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  // Inference in NCHW or CNHW (the same layout in and out: a channel window
+  // only needs the channel stride).
+  void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) override;
+  bool supports_layout(Layout in, Layout out) const override { return in == out; }
 
  private:
   int64_t size_;

@@ -149,6 +149,52 @@ void PoolLayer::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
   mask_valid_ = write_mask;
 }
 
+void PoolLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& a) {
+  DEFTNN_CHECK(!a.relu && !a.defer, "layer '{}' ({}): no fused ReLU or deferred epilogue", name(), type());
+  DEFTNN_CHECK(!a.pending.active() || can_absorb_pending(a.pending.relu ? a.pending.slope : 0.f),
+               "layer '{}' ({}): cannot apply a pending bias/ReLU", name(), type());
+  if (a.plain()) return forward(ctx, x, y, false);
+  check_forward_args(*this, ctx, x, y, output_shape(x.shape()));
+  DEFTNN_CHECK(x.dtype() == DType::F32, "layer '{}' ({}): inference with layouts takes F32, got {}", name(), type(),
+               dtype_name(x.dtype()));
+  mask_valid_ = false;
+  const kernels::PoolDims d = pool_dims(x.shape(), y.shape(), kernel_, stride_, pad_);
+  kernels::PoolInferIO io;
+  io.max = mode_ == PoolMode::Max;
+  io.in_cnhw = a.in == Layout::CNHW, io.out_cnhw = a.out == Layout::CNHW;
+  io.bias = a.pending.bias, io.relu = a.pending.relu, io.slope = a.pending.slope;
+  if (ctx.is_cuda()) return kernels::pool_forward_inference(ctx.stream(), d, io, x.data<float>(), y.data<float>());
+  // CPU: the same plane mapping and arithmetic as the kernel.
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  const int64_t per_plane = int64_t(d.ph) * d.pw;
+  for (int64_t plane = 0; plane < int64_t(d.n) * d.c; ++plane) {
+    const int64_t n = io.out_cnhw ? plane % d.n : plane / d.c, c = io.out_cnhw ? plane / d.n : plane % d.c;
+    const float* p = xp + (io.in_cnhw ? c * d.n + n : n * d.c + c) * d.h * d.w;
+    for (int ph = 0; ph < d.ph; ++ph)
+      for (int pw = 0; pw < d.pw; ++pw) {
+        float v;
+        if (io.max) {
+          int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
+          const int he = std::min(hs + d.kernel, d.h), we = std::min(ws + d.kernel, d.w);
+          hs = std::max(hs, 0), ws = std::max(ws, 0);
+          v = std::numeric_limits<float>::lowest();
+          for (int h = hs; h < he; ++h)
+            for (int w = ws; w < we; ++w) v = std::fmax(v, p[h * d.w + w]);
+          v += io.bias ? io.bias[c] : 0.f;
+          if (io.relu && !(v > 0.f)) v *= io.slope;
+        } else {
+          const AvgWindow w = avg_window(d, ph, pw);
+          float sum = 0.f;
+          for (int h = w.hs; h < w.he; ++h)
+            for (int ww = w.ws; ww < w.we; ++ww) sum += p[h * d.w + ww];
+          v = sum / float(w.size);
+        }
+        yp[plane * per_plane + ph * d.pw + pw] = v;
+      }
+  }
+}
+
 void PoolLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   check_backward_args(*this, ctx, x, y, dy, dx);
   if (!dx) return;

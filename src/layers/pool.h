@@ -26,6 +26,13 @@ class PoolLayer : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
+  // Inference: any layout in and out (a pool turns a CNHW trunk back into
+  // NCHW at no cost), and, max pool only, a producer's pending bias + ReLU
+  // applied after the max (act is non-decreasing for slope >= 0, so
+  // act(max(x) + b) = max(act(x + b))).
+  void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) override;
+  bool supports_layout(Layout, Layout) const override { return true; }
+  bool can_absorb_pending(float slope) const override { return mode_ == PoolMode::Max && slope >= 0.f; }
 
   Shape output_shape(const Shape& in) const;
 

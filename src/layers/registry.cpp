@@ -51,6 +51,19 @@ std::vector<std::string> known_layer_types() {
   return types;
 }
 
+const char* layout_name(Layout l) { return l == Layout::CNHW ? "CNHW" : "NCHW"; }
+
+void Layer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& a) {
+  DEFTNN_CHECK(a.in == Layout::NCHW && a.out == Layout::NCHW && !a.defer && !a.pending.active(),
+               "layer '{}' ({}) cannot run with layouts {} -> {}{}{}", name(), type(), layout_name(a.in),
+               layout_name(a.out), a.defer ? ", a deferred epilogue" : "",
+               a.pending.active() ? ", a pending bias/ReLU" : "");
+  if (a.relu)
+    forward_fused_relu(ctx, x, y, a.slope);
+  else
+    forward(ctx, x, y, false);
+}
+
 void Layer::forward_fused_relu(Context&, const Tensor&, Tensor&, float) {
   DEFTNN_FAIL("layer '{}' ({}) cannot fuse a following ReLU", name(), type());
 }

@@ -55,4 +55,10 @@ std::unique_ptr<Layer> make_relu(const nlohmann::json& spec) {
   return std::make_unique<ReluLayer>(r.name(), slope);
 }
 
+void ReluLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& a) {
+  DEFTNN_CHECK(a.in == a.out && !a.relu && !a.defer && !a.pending.active(),
+               "layer '{}' (relu): inference runs one layout in and out with no fused epilogue", name());
+  forward(ctx, x, y, false);
+}
+
 }  // namespace deftnn

@@ -15,6 +15,9 @@ class ReluLayer : public Layer {
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
   double negative_slope() const { return slope_; }
+  // Element-wise: any layout, the same one in and out.
+  void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) override;
+  bool supports_layout(Layout in, Layout out) const override { return in == out; }
 
  private:
   double slope_;

@@ -337,24 +337,11 @@ const Tensor& Net::forward(Context& ctx, const Tensor& x, bool train) {
     const Tensor* cur = &acts_[0];
     for (size_t i = 0; i < layers_.size(); ++i) {
       const InferStep s = plan[i].step;
-      if (s == InferStep::Run) {
-        try {
-          layers_[i]->forward(ctx, *cur, acts_[i + 1], false);
-        } catch (const Error& e) {
-          rethrow_with(e, DEFTNN_FORMAT("{}: forward of {}: ", source_, layer_label(i, *layers_[i])));
-        }
-        cur = &acts_[i + 1];
-        continue;
-      }
-      last_forward_fused_ = true;
-      if (s != InferStep::RunRelu) continue;  // Skip (cur is the output) or Fused (done)
-      try {
-        layers_[i]->forward_fused_relu(ctx, *cur, acts_[i + 2], plan[i].slope);
-      } catch (const Error& e) {
-        rethrow_with(e, DEFTNN_FORMAT("{}: forward of {} with {} fused: ", source_, layer_label(i, *layers_[i]),
-                                      layer_label(i + 1, *layers_[i + 1])));
-      }
-      cur = &acts_[i + 2];
+      if (s != InferStep::Run || !plan[i].args.plain()) last_forward_fused_ = true;
+      if (s != InferStep::Run) continue;  // Skip (cur is the output) or Fused (done)
+      Tensor& y = acts_[i + (plan[i].args.relu ? 2 : 1)];
+      run_inference_step(ctx, plan, i, *cur, y);
+      cur = &y;
     }
     return *cur;
   }
@@ -368,22 +355,77 @@ const Tensor& Net::forward(Context& ctx, const Tensor& x, bool train) {
   return acts_.back();
 }
 
+void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i, const Tensor& x,
+                             Tensor& y) {
+  const InferPlanEntry& e = plan.at(i);
+  DEFTNN_CHECK(e.step == InferStep::Run, "{}: run_inference_step on {}, which the plan does not run", source_,
+               layer_label(i, *layers_[i]));
+  InferArgs args = e.args;
+  if (e.pending_from >= 0) args.pending.bias = layers_[size_t(e.pending_from)]->deferred_bias();
+  try {
+    layers_[i]->forward_inference(ctx, x, y, args);
+  } catch (const Error& err) {
+    std::string what = layer_label(i, *layers_[i]);
+    if (args.relu) what += " with " + layer_label(i + 1, *layers_[i + 1]) + " fused";
+    rethrow_with(err, DEFTNN_FORMAT("{}: forward of {}: ", source_, what));
+  }
+}
+
 std::vector<Net::InferPlanEntry> Net::inference_plan() const {
   std::vector<InferPlanEntry> plan(layers_.size());
   if (!fuse_inference) return plan;
+  // (1) identities, (2) ReLU fusion.
+  std::vector<size_t> run;  // the layers that run, in order
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = *layers_[i];
     if (l.identity_at_inference()) {
       plan[i].step = InferStep::Skip;
       continue;
     }
+    run.push_back(i);
     if (i + 1 < layers_.size() && l.can_fuse_relu())
       if (const auto* relu = dynamic_cast<const ReluLayer*>(layers_[i + 1].get())) {
-        plan[i].step = InferStep::RunRelu;
-        plan[i].slope = float(relu->negative_slope());
+        plan[i].args.relu = true;
+        plan[i].args.slope = float(relu->negative_slope());
         plan[i + 1].step = InferStep::Fused;
         ++i;
       }
+  }
+  const bool trunk = trunk_fusion == TrunkFusion::On || (trunk_fusion == TrunkFusion::Auto && device_ == Device::CUDA);
+  if (!trunk) return plan;
+  // (3a) Layouts. A CNHW activation must reach, through layers that keep
+  // CNHW (CNHW -> CNHW only, such as LRN), a layer that can turn it back
+  // (CNHW -> NCHW: conv, pool) before anything that reads NCHW only or the
+  // end of the net.
+  auto cnhw_reaches_converter = [&](size_t k) {
+    for (; k < run.size(); ++k) {
+      const Layer& l = *layers_[run[k]];
+      if (l.supports_layout(Layout::CNHW, Layout::NCHW)) return true;
+      if (!l.supports_layout(Layout::CNHW, Layout::CNHW)) return false;
+    }
+    return false;
+  };
+  Layout cur = Layout::NCHW;
+  for (size_t k = 0; k < run.size(); ++k) {
+    InferArgs& a = plan[run[k]].args;
+    const Layer& l = *layers_[run[k]];
+    a.in = cur;
+    a.out = l.supports_layout(cur, Layout::CNHW) && cnhw_reaches_converter(k + 1) ? Layout::CNHW : Layout::NCHW;
+    DEFTNN_CHECK(l.supports_layout(a.in, a.out), "{}: inference plan: {} cannot run {} -> {}", source_,
+                 layer_label(run[k], l), layout_name(a.in), layout_name(a.out));
+    cur = a.out;
+  }
+  // (3b) Deferred epilogues: producer -> the next running layer.
+  for (size_t k = 0; k + 1 < run.size(); ++k) {
+    InferPlanEntry& p = plan[run[k]];
+    InferPlanEntry& c = plan[run[k + 1]];
+    const Layer& prod = *layers_[run[k]];
+    if (!prod.can_defer_epilogue() || !layers_[run[k + 1]]->can_absorb_pending(p.args.relu ? p.args.slope : 0.f))
+      continue;
+    p.args.defer = true;
+    c.args.pending.relu = p.args.relu;
+    c.args.pending.slope = p.args.slope;
+    c.pending_from = int(run[k]);
   }
   return plan;
 }

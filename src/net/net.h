@@ -65,9 +65,10 @@ class Net {
   // kept (reused across calls of the same batch size) for backward().
   // With train = false and fuse_inference (the default), the pass follows
   // inference_plan(): a ReLU after a layer that can_fuse_relu() runs in that
-  // layer's epilogue, and layers that are the identity at inference (Dropout)
-  // are skipped; the logits are the same as unfused up to float rounding
-  // (bitwise the same here: the ReLU is applied to the same fp32 values).
+  // layer's epilogue, layers that are the identity at inference (Dropout)
+  // are skipped, and on the GPU the conv trunk runs channel-major with
+  // deferred bias + ReLU; the logits are the same as unfused up to float
+  // rounding (the same fp32 values, in the same order per output).
   // Skipped layers' activations are then not written, so backward() after such
   // a pass throws.
   const Tensor& forward(Context& ctx, const Tensor& x, bool train);
@@ -77,17 +78,33 @@ class Net {
 
   // How forward(train = false) runs layer i.
   enum class InferStep {
-    Run,       // layer.forward(x, y, false)
-    RunRelu,   // layer.forward_fused_relu(x, y_of_next, slope); the next layer (a ReLU) is Fused
+    Run,       // layer.forward_inference(x, y, args) (args.relu: the next layer, a ReLU, is Fused into it)
     Fused,     // a ReLU done by the previous layer
     Skip,      // identity at inference: its output is its input
   };
   struct InferPlanEntry {
     InferStep step = InferStep::Run;
-    float slope = 0.f;  // RunRelu: the ReLU's negative slope
+    InferArgs args;  // args.pending.bias is filled by run_inference_step from pending_from
+    int pending_from = -1;  // the layer whose deferred bias args.pending applies, or -1
   };
-  // One entry per layer; all Run when fuse_inference is false.
+  // Channel-major trunk and deferred epilogues (Layout::CNHW, InferArgs):
+  // Auto = on a CUDA net only (where the permutes cost memory traffic);
+  // Off = NCHW everywhere; On = also on the CPU (tests compare the two).
+  enum class TrunkFusion { Auto, Off, On };
+  TrunkFusion trunk_fusion = TrunkFusion::Auto;
+  // One entry per layer; all Run with plain args when fuse_inference is false.
+  // The plan: (1) Dropout and other inference identities are skipped; (2) a
+  // ReLU after a layer that can_fuse_relu() goes into that layer's epilogue;
+  // (3) with trunk fusion, activations between layers that can both handle
+  // it are CNHW (a conv's output stays in GEMM order until the pool or conv
+  // that reads it converts or consumes it; the net's output is NCHW), and a
+  // conv whose next layer can absorb its bias + ReLU (max pool, conv) defers
+  // them to it, so the conv trunk makes no pass of its own besides im2col.
   std::vector<InferPlanEntry> inference_plan() const;
+  // Runs layer i of `plan` (a Run step) from x into y (the output of the last
+  // layer the step covers: i + 1, or i + 2 when it fused a ReLU).
+  void run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i, const Tensor& x,
+                          Tensor& y);
   bool fuse_inference = true;
 
   // The graph as JSON (what from_graph reads), current layer configs.

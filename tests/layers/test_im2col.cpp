@@ -38,8 +38,17 @@ double x_at(const std::vector<float>& x, const ConvGeom& g, int64_t image_stride
   const int64_t c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
   const int64_t h = ho * g.sh - g.ph + i, w = wo * g.sw - g.pw + j;
   if (h < 0 || h >= g.H || w < 0 || w >= g.W) return *index = -1, 0.0;
-  *index = n * image_stride + (c * g.H + h) * g.W + w;
+  *index = n * image_stride + c * g.chan_stride() + h * g.W + w;
   return x[size_t(*index)];
+}
+
+// A pending activation as the definition: act(v + bias[c]) for an in-bounds
+// value v of channel c (padding stays 0).
+double act_at(double v, int64_t index, const ConvGeom& g, int64_t k, const PendingAct* act,
+              const std::vector<float>& bias) {
+  if (!act || index < 0) return v;
+  v += act->bias ? bias[size_t(k / (g.kh * g.kw))] : 0.0;
+  return act->relu && !(v > 0) ? v * act->slope : v;
 }
 
 // quads: shapes where the CUDA im2col takes its 4-columns-per-thread kernel
@@ -47,9 +56,21 @@ double x_at(const std::vector<float>& x, const ConvGeom& g, int64_t image_stride
 void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) {
   Rng rng(seed);
   for (int t = 0; t < n_cases; ++t) {
-    const ConvGeom g = random_geom(rng);
+    ConvGeom g = random_geom(rng);
     const int64_t batch = quads ? 4 * (1 + int64_t(rng.below(2))) : 1 + int64_t(rng.below(3));
-    const int64_t image_stride = g.C * g.H * g.W + int64_t(rng.below(5));  // a gap between images
+    // Every third case reads a channel-major (CNHW) input: image stride H * W,
+    // channel stride batch * H * W plus a gap.
+    const bool cnhw = t % 3 == 2;
+    if (cnhw) g.cs = batch * g.H * g.W + int64_t(rng.below(3));
+    const int64_t image_stride = cnhw ? g.H * g.W : g.C * g.H * g.W + int64_t(rng.below(5));  // a gap between images
+    // Every fourth case (offset 1) applies a pending bias + leaky ReLU (slope
+    // 0.5 keeps small integers exact).
+    std::vector<float> bias = small_int_vector(size_t(g.C), seed * 7 + uint64_t(t));
+    PendingAct pending;
+    const bool with_act = t % 4 == 1;
+    Tensor bias_t = Tensor::from_vector({g.C}, bias).to(ctx.device(), ctx);
+    if (with_act) pending = {t % 8 == 1 ? bias_t.data<float>() : nullptr, true, 0.5f};
+    const PendingAct* act = with_act ? &pending : nullptr;
     const int64_t HW = g.Ho() * g.Wo(), ncols = batch * HW;
     const int64_t ldcol = ncols + (quads ? 4 * int64_t(rng.below(2)) : int64_t(rng.below(4)));
     const int64_t K = g.K();
@@ -65,7 +86,7 @@ void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) 
     const int64_t R = subset ? int64_t(rows.size()) : K;
     const std::string what = fmt::format("{} {}", device_name(ctx.device()), describe(g, batch, R));
 
-    const auto x = small_int_vector(size_t(batch * image_stride), seed * 100 + uint64_t(t));
+    const auto x = small_int_vector(size_t(cnhw ? g.C * g.cs : batch * image_stride), seed * 100 + uint64_t(t));
     Tensor xt = Tensor::from_vector({int64_t(x.size())}, x).to(ctx.device(), ctx);
     Tensor rt;
     if (subset) {
@@ -78,7 +99,7 @@ void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) 
     // im2col: every element of the R x ncols block written, padding columns untouched.
     Tensor col = Tensor::empty({R * ldcol}, DType::F32, ctx.device());
     poison(col, ctx);
-    im2col(ctx, xt.data<float>(), g, batch, image_stride, col.data<float>(), ldcol, rp, subset ? R : 0);
+    im2col(ctx, xt.data<float>(), g, batch, image_stride, col.data<float>(), ldcol, rp, subset ? R : 0, act);
     const auto got = col.to_vector(ctx);
     std::vector<double> want(got.size(), std::nan(""));
     for (int64_t r = 0; r < R; ++r) {
@@ -87,7 +108,8 @@ void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) 
         for (int64_t ho = 0; ho < g.Ho(); ++ho)
           for (int64_t wo = 0; wo < g.Wo(); ++wo) {
             int64_t idx;
-            want[size_t(r * ldcol + n * HW + ho * g.Wo() + wo)] = x_at(x, g, image_stride, n, k, ho, wo, &idx);
+            const double v = x_at(x, g, image_stride, n, k, ho, wo, &idx);
+            want[size_t(r * ldcol + n * HW + ho * g.Wo() + wo)] = act_at(v, idx, g, k, act, bias);
           }
     }
     size_t bad = 0;
@@ -95,7 +117,8 @@ void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) 
       const bool pad = std::isnan(want[i]);
       if (pad ? !std::isnan(got[i]) : got[i] != want[i]) ++bad;
     }
-    EXPECT_EQ(bad, 0u) << "im2col " << what;
+    EXPECT_EQ(bad, 0u) << "im2col " << what << (cnhw ? " CNHW" : "") << (act ? " with act" : "");
+    if (cnhw) continue;  // col2im runs NCHW only (backward)
 
     // col2im: dx (accumulated onto a non-zero start) = start + the adjoint.
     const auto c = small_int_vector(size_t(R * ldcol), seed * 100 + uint64_t(t) + 50);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "layers/conv.h"
 #include "net/net.h"
 #include "net/safetensors.h"
 #include "test_util.h"
@@ -436,15 +437,28 @@ void check_fusion(Context& ctx, int64_t batch) {
   fused.init(7);
   plain.init(7);
   plain.fuse_inference = false;
+  fused.trunk_fusion = Net::TrunkFusion::Off;  // NCHW everywhere: check_trunk covers the rest
   fused.to(ctx);
   plain.to(ctx);
   using S = Net::InferStep;
   std::vector<S> steps;
-  for (const auto& e : fused.inference_plan()) steps.push_back(e.step);
-  EXPECT_EQ(steps, (std::vector<S>{S::RunRelu, S::Fused, S::Run, S::Run, S::RunRelu, S::Fused, S::RunRelu, S::Fused,
-                                   S::Skip, S::RunRelu, S::Fused, S::Skip, S::Run}));
-  EXPECT_FLOAT_EQ(fused.inference_plan()[6].slope, 0.1f);
-  for (const auto& e : plain.inference_plan()) EXPECT_EQ(e.step, S::Run);
+  std::vector<int> relu;
+  for (const auto& e : fused.inference_plan()) {
+    steps.push_back(e.step);
+    relu.push_back(e.args.relu);
+    EXPECT_EQ(e.args.in, Layout::NCHW);
+    EXPECT_EQ(e.args.out, Layout::NCHW);
+    EXPECT_FALSE(e.args.defer);
+    EXPECT_EQ(e.pending_from, -1);
+  }
+  EXPECT_EQ(steps, (std::vector<S>{S::Run, S::Fused, S::Run, S::Run, S::Run, S::Fused, S::Run, S::Fused, S::Skip,
+                                   S::Run, S::Fused, S::Skip, S::Run}));
+  EXPECT_EQ(relu, (std::vector<int>{1, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0}));
+  EXPECT_FLOAT_EQ(fused.inference_plan()[6].args.slope, 0.1f);
+  for (const auto& e : plain.inference_plan()) {
+    EXPECT_EQ(e.step, S::Run);
+    EXPECT_TRUE(e.args.plain());
+  }
 
   Tensor x = test::random_tensor({batch, 3, 9, 9}, 21).to(ctx.device(), ctx);
   std::vector<float> want = plain.forward(ctx, x, false).to_vector(ctx);
@@ -465,6 +479,98 @@ void check_fusion(Context& ctx, int64_t batch) {
   plain2.fuse_inference = false;
   plain2.to(ctx), fused2.to(ctx);
   EXPECT_EQ(fused2.forward(ctx, x, true).to_vector(ctx), plain2.forward(ctx, x, true).to_vector(ctx));
+}
+
+// The channel-major trunk (Net::TrunkFusion): a conv trunk in CNHW with
+// deferred epilogues. Every case: conv -> pool (bias + ReLU deferred into the
+// max), conv -> conv (deferred into im2col, padded and grouped), leaky ReLU,
+// a ReLU that is not fused (after a pool), LRN in CNHW, a pool that converts
+// CNHW -> NCHW before flatten/linear, an avg pool (which cannot absorb) and a
+// conv chunked over the batch.
+json trunk_graph() {
+  return json::parse(R"({"name": "trunk", "input": [3, 11, 11], "classes": 4, "layers": [
+      {"type": "conv", "name": "c1", "out": 6, "kernel": 3, "pad": 1, "bias_value": 0.1},
+      {"type": "relu", "name": "r1"},
+      {"type": "maxpool", "name": "p1", "kernel": 3, "stride": 2},
+      {"type": "relu", "name": "r1b"},
+      {"type": "lrn", "name": "n1", "local_size": 3, "alpha": 0.001, "beta": 0.75, "k": 1.0},
+      {"type": "conv", "name": "c2", "out": 8, "kernel": 3, "pad": 1, "groups": 2, "bias_value": -0.05},
+      {"type": "relu", "name": "r2", "negative_slope": 0.1},
+      {"type": "conv", "name": "c3", "out": 6, "kernel": 3, "pad": 1, "groups": 2, "bias_value": 0.02},
+      {"type": "relu", "name": "r3"},
+      {"type": "conv", "name": "c4", "out": 5, "kernel": 2},
+      {"type": "avgpool", "name": "p2", "kernel": 2, "stride": 1},
+      {"type": "maxpool", "name": "p3", "kernel": 2, "stride": 1, "pad": 1},
+      {"type": "linear", "name": "f1", "out": 4}]})");
+}
+
+void check_trunk(Context& ctx, int64_t batch, bool exact) {
+  Net trunk = Net::from_graph(trunk_graph(), "trunk");
+  Net plain = Net::from_graph(trunk_graph(), "trunk");
+  trunk.init(5), plain.init(5);
+  // Random biases (the fillers give constants): a wrong channel index shows.
+  for (Net* net : {&trunk, &plain})
+    for (Param* p : net->params())
+      if (p->name == "bias") p->value = test::random_tensor(p->value.shape(), 99, -0.3f, 0.3f);
+  trunk.trunk_fusion = Net::TrunkFusion::On;
+  plain.fuse_inference = false;
+  trunk.to(ctx), plain.to(ctx);
+  dynamic_cast<Conv2d*>(trunk.find("c3"))->chunk_images_override = 2;  // GEMM writes column ranges of CNHW rows
+
+  const std::vector<Net::InferPlanEntry> plan = trunk.inference_plan();
+  const Layout N = Layout::NCHW, C = Layout::CNHW;
+  // run: c1 p1 r1b n1 c2 c3 c4 p2 p3 f1
+  std::vector<std::pair<Layout, Layout>> want_layouts{{N, C}, {C, C}, {C, C}, {C, C}, {C, C},
+                                                      {C, C}, {C, C}, {C, C}, {C, N}, {N, N}};
+  std::vector<size_t> run{0, 2, 3, 4, 5, 7, 9, 10, 11, 12};
+  for (size_t k = 0; k < run.size(); ++k) {
+    const auto& a = plan[run[k]].args;
+    EXPECT_EQ(a.in, want_layouts[k].first) << trunk.layer(run[k]).name();
+    EXPECT_EQ(a.out, want_layouts[k].second) << trunk.layer(run[k]).name();
+  }
+  EXPECT_TRUE(plan[0].args.defer);  // c1 -> p1 (max)
+  EXPECT_EQ(plan[2].pending_from, 0);
+  EXPECT_TRUE(plan[5].args.defer);  // c2 -> c3 (im2col)
+  EXPECT_EQ(plan[7].pending_from, 5);
+  EXPECT_FLOAT_EQ(plan[7].args.pending.slope, 0.1f);
+  EXPECT_TRUE(plan[7].args.defer);  // c3 -> c4
+  EXPECT_EQ(plan[9].pending_from, 7);
+  EXPECT_FALSE(plan[9].args.defer);  // c4 -> avg pool: no
+  EXPECT_EQ(plan[10].pending_from, -1);
+
+  Tensor x = test::random_tensor({batch, 3, 11, 11}, 31).to(ctx.device(), ctx);
+  std::vector<float> want = plain.forward(ctx, x, false).to_vector(ctx);
+  std::vector<float> got = trunk.forward(ctx, x, false).to_vector(ctx);
+  ASSERT_EQ(got.size(), want.size());
+  if (exact) {
+    // CPU: the same fp32 operations in the same order per value; a deferred
+    // bias + ReLU after a max gives the same value as before it (fl(a + b) is
+    // monotone in a).
+    EXPECT_EQ(got, want) << "batch " << batch;
+  } else {
+    // CUDA: cuBLAS may pick another kernel (summation order) for the CNHW
+    // output stride; 4 GEMM layers of K <= 54 at |x| <= ~3: 1e-5 relative.
+    double scale = 0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5 * scale + 1e-6) << i;
+  }
+  // The same net with trunk fusion off agrees too (Off is the CPU default).
+  trunk.trunk_fusion = Net::TrunkFusion::Off;
+  std::vector<float> off = trunk.forward(ctx, x, false).to_vector(ctx);
+  for (size_t i = 0; i < off.size(); ++i) EXPECT_NEAR(off[i], want[i], 1e-5 * std::fabs(want[i]) + 1e-6) << i;
+}
+
+TEST(NetFusion, CpuChannelMajorTrunkMatchesUnfused) {
+  auto ctx = Context::cpu();
+  check_trunk(*ctx, 1, true);
+  check_trunk(*ctx, 5, true);
+}
+
+TEST(NetFusion, CudaChannelMajorTrunkMatchesUnfused) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  check_trunk(*ctx, 1, false);
+  check_trunk(*ctx, 5, false);
 }
 
 TEST(NetFusion, CpuFusedInferenceMatchesUnfused) {

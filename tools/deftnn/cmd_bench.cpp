@@ -28,7 +28,7 @@ struct BenchArgs {
   std::string fission, backend, sve, out = "bench/results", tag;
   double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
   std::string density_method = "sve", transform = "fused";
-  bool compare = false, no_fuse = false, no_graph = false, no_flush = false, no_kernel_names = false;
+  bool compare = false, no_fuse = false, no_trunk = false, no_graph = false, no_flush = false, no_kernel_names = false;
   uint64_t seed = 1, init_seed = 1;
 };
 
@@ -100,10 +100,12 @@ void run_bench(const BenchArgs& a) {
     extra["sve_density"] = {{"method", eo.method}, {"transform", a.transform}, {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
   };
 
+  extra["inference_fusion"] = {{"fuse", !a.no_fuse}, {"channel_major_trunk", !a.no_fuse && !a.no_trunk}};
   if (a.compare) {
     Net candidate = load_net(a.sve.empty() ? a.model : a.sve, a.init_seed);
     eliminate(candidate);
     model.fuse_inference = candidate.fuse_inference = !a.no_fuse;
+    if (a.no_trunk) model.trunk_fusion = candidate.trunk_fusion = Net::TrunkFusion::Off;
     apply_config(candidate, cfg);
     if (candidate.metadata().contains("sve")) extra["sve"] = candidate.metadata()["sve"];
     auto [base, cand] = bench_compare(*ctx, model, candidate, label, cfg, opt);
@@ -113,6 +115,7 @@ void run_bench(const BenchArgs& a) {
     Net net = a.sve.empty() ? std::move(model) : load_net(a.sve, a.init_seed);
     eliminate(net);
     net.fuse_inference = !a.no_fuse;
+    if (a.no_trunk) net.trunk_fusion = Net::TrunkFusion::Off;
     apply_config(net, cfg);
     if (net.metadata().contains("sve")) extra["sve"] = net.metadata()["sve"];
     runs.push_back(bench_net(*ctx, net, label, cfg, opt));
@@ -169,6 +172,9 @@ void register_bench_command(CLI::App& app) {
                   "also run the fp32 cuBLAS baseline in this process, interleaved, and report the speedup");
   bench->add_flag("--no-fuse", args->no_fuse,
                   "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
+  bench->add_flag("--no-trunk", args->no_trunk,
+                  "keep activations NCHW (a bias + permute pass after every conv GEMM) instead of the channel-major "
+                  "conv trunk with deferred bias + ReLU");
   bench->add_flag("--no-graph", args->no_graph, "time the whole pass eagerly, not as a CUDA graph replay");
   bench->add_flag("--no-flush-l2", args->no_flush, "do not flush the L2 between repetitions");
   bench->add_flag("--no-kernel-names", args->no_kernel_names, "skip the CUPTI pass that records kernel names");

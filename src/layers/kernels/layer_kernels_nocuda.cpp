@@ -21,8 +21,11 @@ void relu_backward(CUstream_st*, const float*, const float*, float*, int64_t, fl
 void max_pool_forward(CUstream_st*, const PoolDims&, const float*, float*, int32_t*) { unavailable("max pool"); }
 void max_pool_backward(CUstream_st*, const PoolDims&, const float*, const int32_t*, float*) { unavailable("max pool"); }
 void avg_pool_forward(CUstream_st*, const PoolDims&, const float*, float*) { unavailable("avg pool"); }
+void pool_forward_inference(CUstream_st*, const PoolDims&, const PoolInferIO&, const float*, float*) {
+  unavailable("pool");
+}
 void avg_pool_backward(CUstream_st*, const PoolDims&, const float*, float*) { unavailable("avg pool"); }
-void lrn_forward(CUstream_st*, const LrnDims&, const float*, float*) { unavailable("lrn"); }
+void lrn_forward(CUstream_st*, const LrnDims&, const float*, float*, bool) { unavailable("lrn"); }
 void lrn_backward(CUstream_st*, const LrnDims&, const float*, const float*, const float*, float*, float*) {
   unavailable("lrn");
 }

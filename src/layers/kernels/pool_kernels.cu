@@ -101,7 +101,72 @@ __global__ void avg_pool_backward_kernel(PoolDims d, const float* __restrict__ d
   }
 }
 
+// One thread per output element, in the output's memory order; 32-bit index
+// arithmetic (Index = int) when the tensors fit, which halves the cost of
+// the divisions that decode the element.
+template <class Index, bool kMax, bool kAct>
+__global__ void pool_inference_kernel(PoolDims d, PoolInferIO io, const float* __restrict__ x, float* __restrict__ y) {
+  const Index per_plane = Index(d.ph) * d.pw, total = per_plane * d.n * d.c;
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(blockDim.x) * gridDim.x) {
+    const Index plane = i / per_plane, o = i - plane * per_plane;
+    const int ph = int(o / d.pw), pw = int(o - Index(ph) * d.pw);
+    int n, c;
+    if (io.out_cnhw)
+      c = int(plane / d.n), n = int(plane - Index(c) * d.n);
+    else
+      n = int(plane / d.c), c = int(plane - Index(n) * d.c);
+    const Index in_plane = io.in_cnhw ? Index(c) * d.n + n : Index(n) * d.c + c;
+    const float* p = x + in_plane * (Index(d.h) * d.w);
+    int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
+    float v;
+    if (kMax) {
+      const int he = min(hs + d.kernel, d.h), we = min(ws + d.kernel, d.w);
+      hs = max(hs, 0), ws = max(ws, 0);
+      v = -FLT_MAX;
+      for (int h = hs; h < he; ++h)
+        for (int w = ws; w < we; ++w) v = fmaxf(v, __ldg(p + h * d.w + w));
+      if (kAct) {
+        v += io.bias ? __ldg(io.bias + c) : 0.f;
+        if (io.relu && !(v > 0.f)) v *= io.slope;
+      }
+    } else {
+      int he = min(hs + d.kernel, d.h + d.pad), we = min(ws + d.kernel, d.w + d.pad);
+      const int pool_size = (he - hs) * (we - ws);
+      hs = max(hs, 0), ws = max(ws, 0), he = min(he, d.h), we = min(we, d.w);
+      float sum = 0.f;
+      for (int h = hs; h < he; ++h)
+        for (int w = ws; w < we; ++w) sum += __ldg(p + h * d.w + w);
+      v = sum / float(pool_size);
+    }
+    y[i] = v;
+  }
+}
+
+template <class Index>
+void launch_pool_inference(CUstream_st* stream, const PoolDims& d, const PoolInferIO& io, const float* x, float* y,
+                           int64_t total) {
+  const bool act = io.bias || io.relu;
+  if (!io.max)
+    pool_inference_kernel<Index, false, false><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
+  else if (act)
+    pool_inference_kernel<Index, true, true><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
+  else
+    pool_inference_kernel<Index, true, false><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
+}
+
 }  // namespace
+
+void pool_forward_inference(CUstream_st* stream, const PoolDims& d, const PoolInferIO& io, const float* x, float* y) {
+  const int64_t total = int64_t(d.n) * d.c * d.ph * d.pw;
+  if (total == 0) return;
+  const int64_t in_total = int64_t(d.n) * d.c * d.h * d.w;
+  // (fmaxf skips a NaN input as the training kernel's `>` does.)
+  if (std::max(total, in_total) < (int64_t(1) << 31) - kThreads * int64_t(kMaxBlocks))
+    launch_pool_inference<int>(stream, d, io, x, y, total);
+  else
+    launch_pool_inference<int64_t>(stream, d, io, x, y, total);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
 
 void max_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y, int32_t* mask) {
   int64_t total = int64_t(d.n) * d.c * d.ph * d.pw;
