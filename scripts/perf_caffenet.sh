@@ -9,6 +9,7 @@
 #   sve50       --density 0.5 (all GEMM layers but conv1) against the baseline
 #   sve50-d16q  the same with Deft-16Q fission
 #   d16q        Deft-16Q fission alone
+#   chunkMB     the baseline with DEFTNN_CONV_CHUNK_MB=MB (column-matrix chunk size experiment)
 # Each run writes bench/results-style JSON into $OUT (commit, device, date,
 # kernel names) and a per-layer table into $OUT/perf.log.
 # Targets: batch 128 <= 5.5 ms, batch 1 <= 0.35 ms (issue 2); SVE 1.6x, with
@@ -47,8 +48,10 @@ say "memcheck (rc $?): $(grep -Eo 'ERROR SUMMARY: [0-9]+ errors?' "$OUT/memcheck
 
 B=./$BUILD_DIR/deftnn
 M=models/caffenet-imc.json
-common=(--reps "$REPS" --warmup 10 --out "$OUT")
+mkdir -p "$OUT/json"
+common=(--reps "$REPS" --warmup 10 --out "$OUT/json")
 for r in $RUNS; do
+  mb=
   case $r in
     b128) args=(-b 128 --tag baseline) ;;
     b128-nchw) args=(-b 128 --no-trunk --tag baseline-nchw) ;;
@@ -56,10 +59,11 @@ for r in $RUNS; do
     sve50) args=(-b 128 --compare --density 0.5) ;;
     sve50-d16q) args=(-b 128 --compare --density 0.5 --fission deft16q) ;;
     d16q) args=(-b 128 --compare --fission deft16q) ;;
+    chunk*) mb=${r#chunk}; args=(-b 128 --tag "baseline-chunk${mb}mb") ;;
     *) say "unknown run $r"; continue ;;
   esac
   say "=== $r: deftnn bench $M ${args[*]}"
-  $B bench $M "${args[@]}" "${common[@]}" >"$OUT/run-$r.log" 2>&1 || say "  FAILED (rc $?): $(tail -3 "$OUT/run-$r.log")"
+  env ${mb:+DEFTNN_CONV_CHUNK_MB=$mb} $B bench $M "${args[@]}" "${common[@]}" >"$OUT/run-$r.log" 2>&1 || say "  FAILED (rc $?): $(tail -3 "$OUT/run-$r.log")"
   f=$(grep -Eo 'wrote .*\.json' "$OUT/run-$r.log" | tail -1 | cut -d' ' -f2)
   [ -n "$f" ] && python3 - "$f" >>"$LOG" <<'PY'
 import json, sys
@@ -74,4 +78,8 @@ if "speedup" in j:
 PY
 done
 say "total: $((SECONDS - t0)) s"
+# At most a few files come back from the device: the JSON and logs go in two archives.
+tar -C "$OUT" -czf "$OUT/json.tar.gz" json && rm -rf "$OUT/json"
+tar -C "$OUT" -czf "$OUT/logs.tar.gz" --exclude='*.tar.gz' --exclude=perf.log . 2>/dev/null
+find "$OUT" -maxdepth 1 -name '*.log' ! -name perf.log -delete
 cat "$LOG"

@@ -1,6 +1,7 @@
 #include "layers/conv.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
@@ -145,10 +146,22 @@ void Conv2d::on_device_change(Context& ctx) {
   if (sve.active()) sve_upload(sve, ctx);
 }
 
+int64_t Conv2d::max_column_bytes() {
+  static const int64_t bytes = [] {
+    const char* e = std::getenv("DEFTNN_CONV_CHUNK_MB");
+    if (!e || !*e) return kMaxColumnBytes;
+    char* end = nullptr;
+    const long long mb = std::strtoll(e, &end, 10);
+    DEFTNN_CHECK(end && *end == '\0' && mb > 0, "DEFTNN_CONV_CHUNK_MB='{}' is not a positive integer", e);
+    return int64_t(mb) << 20;
+  }();
+  return bytes;
+}
+
 int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_image) const {
   if (chunk_images_override > 0) return std::min(chunk_images_override, std::max<int64_t>(N, 1));
   if (!ctx.is_cuda()) return 1;  // CPU: per-image GEMMs, written straight into y
-  return std::clamp<int64_t>(kMaxColumnBytes / std::max<int64_t>(bytes_per_image, 1), 1, std::max<int64_t>(N, 1));
+  return std::clamp<int64_t>(max_column_bytes() / std::max<int64_t>(bytes_per_image, 1), 1, std::max<int64_t>(N, 1));
 }
 
 // col (K or K' rows, nb * Ho * Wo columns, tight) for one group of nb images.

@@ -82,8 +82,11 @@ class Conv2d : public Layer {
   std::string cudnn_algo() const;
 
   // On the GPU, column matrices larger than this are split into several
-  // batch chunks.
+  // batch chunks. DEFTNN_CONV_CHUNK_MB overrides it (benchmark experiments:
+  // a chunk that fits in L2 turns the column matrix's HBM round trip into L2
+  // traffic, at the price of smaller GEMMs).
   static constexpr int64_t kMaxColumnBytes = int64_t(1) << 30;
+  static int64_t max_column_bytes();
   // Images per chunk (one im2col and one GEMM per group each); 0 = automatic
   // (CPU: 1, written straight into y; GPU: as many as kMaxColumnBytes allows).
   // Tests set it to run the batched (GPU) path on the CPU and to force chunks.

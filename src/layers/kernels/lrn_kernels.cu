@@ -42,7 +42,7 @@ __global__ void lrn_scale_kernel(LrnDims d, const float* __restrict__ x, float* 
 // 0.12 ms); this one has N*C*H*W threads. 32-bit index arithmetic when the
 // tensor fits (the 64-bit divisions cost more than the memory traffic), and
 // s^-0.75 (Caffe's beta) as rsqrt(s) * sqrt(rsqrt(s)) instead of powf.
-template <class Index, bool kCnhw, bool kBeta075>
+template <class Index, bool kCnhw, bool kBeta075, int kSize>
 __global__ void lrn_forward_kernel(LrnDims d, const float* __restrict__ x, float* __restrict__ y) {
   const Index hw = Index(d.hw), total = Index(d.n) * d.c * hw;
   const Index cs = kCnhw ? Index(d.n) * hw : hw;  // channel stride
@@ -51,11 +51,20 @@ __global__ void lrn_forward_kernel(LrnDims d, const float* __restrict__ x, float
     const Index plane = i / hw;
     const int c = kCnhw ? int(plane / d.n) : int(plane % d.c);
     const float* xc = x + (i - Index(c) * cs);  // channel 0, same image and pixel
-    const int lo = max(c - pre, 0), hi = min(c + post, d.c - 1);
     float accum = 0.f;
-    for (int j = lo; j <= hi; ++j) {
-      const float v = __ldg(xc + Index(j) * cs);
-      accum += v * v;
+    if (kSize > 0) {  // fixed window (CaffeNet's 5): unrolled, loads independent, same summation order
+#pragma unroll
+      for (int t = 0; t < kSize; ++t) {
+        const int j = c - pre + t;
+        const float v = (j >= 0 && j < d.c) ? __ldg(xc + Index(j) * cs) : 0.f;
+        accum += v * v;
+      }
+    } else {
+      const int lo = max(c - pre, 0), hi = min(c + post, d.c - 1);
+      for (int j = lo; j <= hi; ++j) {
+        const float v = __ldg(xc + Index(j) * cs);
+        accum += v * v;
+      }
     }
     const float s = d.k + d.alpha_over_size * accum;
     float f;
@@ -71,17 +80,22 @@ __global__ void lrn_forward_kernel(LrnDims d, const float* __restrict__ x, float
 
 template <class Index>
 void launch_lrn_forward(CUstream_st* stream, const LrnDims& d, const float* x, float* y, bool cnhw, int64_t total) {
-  const bool b075 = d.beta == 0.75f;
-  if (cnhw) {
-    if (b075)
-      lrn_forward_kernel<Index, true, true><<<blocks_for(total), kThreads, 0, stream>>>(d, x, y);
+  const unsigned blocks = blocks_for(total);
+  if (d.beta == 0.75f && d.size == 5) {  // CaffeNet's norm1/norm2
+    if (cnhw)
+      lrn_forward_kernel<Index, true, true, 5><<<blocks, kThreads, 0, stream>>>(d, x, y);
     else
-      lrn_forward_kernel<Index, true, false><<<blocks_for(total), kThreads, 0, stream>>>(d, x, y);
+      lrn_forward_kernel<Index, false, true, 5><<<blocks, kThreads, 0, stream>>>(d, x, y);
+  } else if (d.beta == 0.75f) {
+    if (cnhw)
+      lrn_forward_kernel<Index, true, true, 0><<<blocks, kThreads, 0, stream>>>(d, x, y);
+    else
+      lrn_forward_kernel<Index, false, true, 0><<<blocks, kThreads, 0, stream>>>(d, x, y);
   } else {
-    if (b075)
-      lrn_forward_kernel<Index, false, true><<<blocks_for(total), kThreads, 0, stream>>>(d, x, y);
+    if (cnhw)
+      lrn_forward_kernel<Index, true, false, 0><<<blocks, kThreads, 0, stream>>>(d, x, y);
     else
-      lrn_forward_kernel<Index, false, false><<<blocks_for(total), kThreads, 0, stream>>>(d, x, y);
+      lrn_forward_kernel<Index, false, false, 0><<<blocks, kThreads, 0, stream>>>(d, x, y);
   }
 }
 

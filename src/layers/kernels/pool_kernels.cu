@@ -104,7 +104,7 @@ __global__ void avg_pool_backward_kernel(PoolDims d, const float* __restrict__ d
 // One thread per output element, in the output's memory order; 32-bit index
 // arithmetic (Index = int) when the tensors fit, which halves the cost of
 // the divisions that decode the element.
-template <class Index, bool kMax, bool kAct>
+template <class Index, bool kMax, bool kAct, int kK>
 __global__ void pool_inference_kernel(PoolDims d, PoolInferIO io, const float* __restrict__ x, float* __restrict__ y) {
   const Index per_plane = Index(d.ph) * d.pw, total = per_plane * d.n * d.c;
   for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(blockDim.x) * gridDim.x) {
@@ -119,7 +119,21 @@ __global__ void pool_inference_kernel(PoolDims d, PoolInferIO io, const float* _
     const float* p = x + in_plane * (Index(d.h) * d.w);
     int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
     float v;
-    if (kMax) {
+    if (kMax && kK > 0) {
+      // Fixed window (CaffeNet's 3x3): unrolled, every load independent.
+      v = -FLT_MAX;
+#pragma unroll
+      for (int dh = 0; dh < kK; ++dh)
+#pragma unroll
+        for (int dw = 0; dw < kK; ++dw) {
+          const int h = hs + dh, w = ws + dw;
+          if (unsigned(h) < unsigned(d.h) && unsigned(w) < unsigned(d.w)) v = fmaxf(v, __ldg(p + h * d.w + w));
+        }
+      if (kAct) {
+        v += io.bias ? __ldg(io.bias + c) : 0.f;
+        if (io.relu && !(v > 0.f)) v *= io.slope;
+      }
+    } else if (kMax) {
       const int he = min(hs + d.kernel, d.h), we = min(ws + d.kernel, d.w);
       hs = max(hs, 0), ws = max(ws, 0);
       v = -FLT_MAX;
@@ -146,12 +160,15 @@ template <class Index>
 void launch_pool_inference(CUstream_st* stream, const PoolDims& d, const PoolInferIO& io, const float* x, float* y,
                            int64_t total) {
   const bool act = io.bias || io.relu;
+  const unsigned blocks = blocks_for(total);
   if (!io.max)
-    pool_inference_kernel<Index, false, false><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
-  else if (act)
-    pool_inference_kernel<Index, true, true><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
+    pool_inference_kernel<Index, false, false, 0><<<blocks, kThreads, 0, stream>>>(d, io, x, y);
+  else if (d.kernel == 3)
+    act ? pool_inference_kernel<Index, true, true, 3><<<blocks, kThreads, 0, stream>>>(d, io, x, y)
+        : pool_inference_kernel<Index, true, false, 3><<<blocks, kThreads, 0, stream>>>(d, io, x, y);
   else
-    pool_inference_kernel<Index, true, false><<<blocks_for(total), kThreads, 0, stream>>>(d, io, x, y);
+    act ? pool_inference_kernel<Index, true, true, 0><<<blocks, kThreads, 0, stream>>>(d, io, x, y)
+        : pool_inference_kernel<Index, true, false, 0><<<blocks, kThreads, 0, stream>>>(d, io, x, y);
 }
 
 }  // namespace
