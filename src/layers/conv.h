@@ -10,7 +10,9 @@
 // On the GPU a whole batch (up to kMaxColumnBytes of column matrix) goes
 // through one im2col and ONE GEMM per group into (M, batch * Ho * Wo), then one
 // kernel adds the bias and permutes to (N, C, H, W). On the CPU each image
-// has its own GEMMs, written straight into y.
+// has its own GEMMs, written straight into y. At inference in a channel-major
+// trunk (forward_inference with a CNHW output, docs/architecture.md) the GEMM
+// writes y itself, in CNHW, and there is no permute.
 #pragma once
 
 #include <memory>
