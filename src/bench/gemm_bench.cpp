@@ -23,6 +23,7 @@
 #include "core/cuda_check.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "bench/kernel_names.h"
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
 
@@ -59,14 +60,24 @@ struct Operands {
   PackedMatrix packed;
 };
 
-struct CublasCall {
-  Context* ctx;
-  const GemmArgs* g;
-  GemmBackend b;
-};
-void launch_cublas(void* p) {
-  auto* c = static_cast<CublasCall*>(p);
-  gemm(*c->ctx, *c->g, {c->b});
+// The library kernels one call launches (CUPTI, through the same recorder as
+// the network benchmark), joined by " + " (cuBLAS may add a split-K
+// reduction); "" without CUPTI or when a profiler holds it.
+template <class Fn>
+std::string library_kernel_names(Context& ctx, Fn&& fn) {
+  std::unique_ptr<bench::KernelNameRecorder> rec;
+  if (bench::KernelNameRecorder::available()) {
+    try {
+      rec = std::make_unique<bench::KernelNameRecorder>(ctx);
+    } catch (const Error&) {
+      rec.reset();
+    }
+  }
+  fn();
+  if (!rec) return "";
+  std::string names;
+  for (const auto& k : rec->take()) names += (names.empty() ? "" : " + ") + k.name;
+  return names;
 }
 
 void cublas_bf16(Context& ctx, int64_t M, int64_t N, int64_t K, const void* A, const void* B, float* C) {
@@ -75,17 +86,6 @@ void cublas_bf16(Context& ctx, int64_t M, int64_t N, int64_t K, const void* A, c
                                    int(N), A, CUDA_R_16BF, int(K), &beta, C, CUDA_R_32F, int(N), CUBLAS_COMPUTE_32F,
                                    CUBLAS_GEMM_DEFAULT));
 }
-struct Bf16Call {
-  Context* ctx;
-  int64_t M, N, K;
-  const void *A, *B;
-  float* C;
-};
-void launch_bf16(void* p) {
-  auto* c = static_cast<Bf16Call*>(p);
-  cublas_bf16(*c->ctx, c->M, c->N, c->K, c->A, c->B, c->C);
-}
-
 }  // namespace
 
 std::string run_gemm_bench(const GemmBenchOptions& opts) {
@@ -187,15 +187,10 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
       // poison outputs, then one checked call
       for (auto& o : ops) o.C.fill_(std::nanf(""), *ctx);
       std::string kname;
-      if (cfg.backend == GemmBackend::Cublas || cfg.backend == GemmBackend::CublasTF32) {
-        CublasCall cc{ctx.get(), &args[0], cfg.backend};
-        kname = capture_kernel_name(launch_cublas, &cc);
-      } else if (bf16) {
-        Bf16Call bc{ctx.get(), s.M, s.N, s.K, ops[0].Abf.raw(), ops[0].Bbf.raw(), ops[0].C.data<float>()};
-        kname = capture_kernel_name(launch_bf16, &bc);
-      } else {
+      if (cfg.backend == GemmBackend::Cublas || cfg.backend == GemmBackend::CublasTF32 || bf16)
+        kname = library_kernel_names(*ctx, [&] { call(0); });
+      else
         call(0);
-      }
       ctx->synchronize();
       std::vector<float> C0 = ops[0].C.to_vector(*ctx);
       double max_abs = 0, sq = 0;

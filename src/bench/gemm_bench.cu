@@ -1,4 +1,4 @@
-// CUDA side of the GEMM benchmark: the FFMA-peak probe, CUPTI kernel names,
+// CUDA side of the GEMM benchmark: the FFMA-peak probe,
 // bf16 conversion for the cuBLAS BF16 context row.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -11,9 +11,6 @@
 #include "bench/gemm_bench.h"
 #include "core/cuda_check.h"
 
-#ifdef DEFTNN_WITH_CUPTI
-#include <cupti.h>
-#endif
 
 namespace deftnn {
 
@@ -70,43 +67,6 @@ void f32_to_bf16_device(const float* in, void* out, size_t n, void* stream) {
   if (!n) return;
   f32_to_bf16_kernel<<<unsigned((n + 255) / 256), 256, 0, cudaStream_t(stream)>>>(in, static_cast<__nv_bfloat16*>(out), n);
   DEFTNN_CUDA_CHECK_LAUNCH();
-}
-
-#ifdef DEFTNN_WITH_CUPTI
-namespace {
-std::string g_last_kernel;
-void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
-  *size = 1 << 16;
-  *buffer = static_cast<uint8_t*>(aligned_alloc(8, *size));
-  *max_records = 0;
-}
-void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, size_t valid) {
-  CUpti_Activity* rec = nullptr;
-  while (cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
-    if (rec->kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL || rec->kind == CUPTI_ACTIVITY_KIND_KERNEL) {
-      auto* k = reinterpret_cast<CUpti_ActivityKernel10*>(rec);
-      if (k->name) g_last_kernel = k->name;
-    }
-  }
-  free(buffer);
-}
-}  // namespace
-#endif
-
-std::string capture_kernel_name(void (*launch)(void*), void* arg) {
-#ifdef DEFTNN_WITH_CUPTI
-  g_last_kernel.clear();
-  if (cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed) != CUPTI_SUCCESS) return "";
-  if (cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) != CUPTI_SUCCESS) return "";
-  launch(arg);
-  cudaDeviceSynchronize();
-  cuptiActivityFlushAll(1);
-  cuptiActivityDisable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
-  return g_last_kernel;
-#else
-  launch(arg);
-  return "";
-#endif
 }
 
 }  // namespace deftnn

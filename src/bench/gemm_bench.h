@@ -35,9 +35,6 @@ std::string run_gemm_bench(const GemmBenchOptions& opts);
 
 // CUDA helpers (gemm_bench.cu).
 double measure_ffma_peak_tflops();
-// Name of the (last) kernel the call launches, via CUPTI activity records;
-// "" when CUPTI is not available.
-std::string capture_kernel_name(void (*launch)(void*), void* arg);
 void f32_to_bf16_device(const float* in, void* out, size_t n, void* stream);
 
 }  // namespace deftnn

@@ -7,6 +7,5 @@ std::vector<std::string> default_gemm_variants() { return {}; }
 std::vector<GemmShape> alexnet_gemm_shapes(int) { return {}; }
 std::string run_gemm_bench(const GemmBenchOptions&) { DEFTNN_FAIL("bench gemm: {}", cuda_unavailable_reason()); }
 double measure_ffma_peak_tflops() { DEFTNN_FAIL("{}", cuda_unavailable_reason()); }
-std::string capture_kernel_name(void (*)(void*), void*) { return ""; }
 void f32_to_bf16_device(const float*, void*, size_t, void*) { DEFTNN_FAIL("{}", cuda_unavailable_reason()); }
 }  // namespace deftnn

@@ -17,6 +17,4 @@ if(DEFTNN_CUDA AND TARGET CUDA::cupti)
   target_link_libraries(deftnn PUBLIC CUDA::cupti)
   set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/src/bench/kernel_names.cpp APPEND PROPERTY COMPILE_DEFINITIONS
     DEFTNN_WITH_CUPTI=1)
-  set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/src/bench/gemm_bench.cu APPEND PROPERTY COMPILE_DEFINITIONS
-    DEFTNN_WITH_CUPTI=1)
 endif()
