@@ -30,6 +30,11 @@ def main():
     pts = r["points"]
     ax.scatter([p["speedup"] for p in pts], [100 * p["val_acc"] for p in pts], s=14, c="0.75",
                label="all compositions (validation)")
+    for fmt, marker in (("deft16q", "^"), ("fp8e4m3", "v")):
+        fp = [p for p in pts if p.get("format", "fp32") == fmt]
+        if fp:
+            ax.scatter([p["speedup"] for p in fp], [100 * p["val_acc"] for p in fp], s=22, marker=marker,
+                       c="tab:purple", alpha=0.6, label=f"with {fmt} fission (validation)")
     fr = sorted(r["frontier"], key=lambda p: p["speedup"])
     ax.plot([p["speedup"] for p in fr], [100 * p["val_acc"] for p in fr], "o-", c="tab:blue",
             label="SVE frontier (validation)")

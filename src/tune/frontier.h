@@ -20,7 +20,9 @@ struct Point {
   double l1_val_acc = -1, l1_test_acc = -1;  // the same layers and kept counts with L1-pruned variants
   double paper_val_acc = -1, paper_test_acc = -1;  // the same kept sets with the paper's K/K' scaling (when the
                                                    // composition uses sve-ls)
-  std::string how;           // "dense" | "greedy" | "uniform" | "joint" (composed, then all layers fine-tuned)
+  std::string how;           // "dense" | "greedy" | "uniform" | "joint" (composed, then all layers fine-tuned),
+                             // then "+FORMAT" for a point run with fission
+  std::string format;        // "" = fp32 GEMMs; else every GEMM layer's forward in this fission format
   int tuned = -1;            // "joint": index into OptimizeResult::tuned (the fine-tuned parameters)
   double composed_val_acc = -1;  // "joint": the composition's validation accuracy before joint fine-tuning
   double joint_s = 0;        // "joint": seconds of joint fine-tuning

@@ -54,9 +54,18 @@ void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point&
   set_params(net, ctx, r.base);
   install_choice(net, ctx, r, p.choice);
   if (p.tuned >= 0) set_params(net, ctx, r.tuned[size_t(p.tuned)]);
+  GemmConfig cfg;  // fp32: cuBLAS / OpenBLAS
+  if (!p.format.empty()) cfg.format = Format::parse(p.format);  // Auto backend: the fission kernels
+  for (const GemmLayer& l : r.layers) net.layer(l.index).gemm_config = cfg;
 }
 
 OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o) {
+  if (!o.fission_formats.empty()) {  // refuse before any work
+    std::string names;
+    for (const std::string& f : o.fission_formats) names += (names.empty() ? "" : ", ") + Format::parse(f).name();
+    DEFTNN_CHECK(ctx.is_cuda(), "optimize: fission formats ({}) need the GPU; this run is on {}", names,
+                 device_name(ctx.device()));
+  }
   auto log = [&](const std::string& s) {
     if (o.log) o.log(s);
   };
@@ -233,6 +242,28 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
       r.points.push_back(p);
     }
   }
+  // Fission formats (GPU): the frontier so far again, each point with every
+  // GEMM layer's forward in each format (accuracy changes only by the
+  // format's rounding of weights and activations: no fine-tuning).
+  if (!o.fission_formats.empty()) {
+    const std::vector<Point> fp32_frontier = pareto_frontier(r.points);
+    for (const std::string& f : o.fission_formats) {
+      const Format fmt_ = Format::parse(f);  // throws on an unknown name, before any work
+      if (fmt_.kind == FormatKind::FP32) continue;
+      for (const Point& q : fp32_frontier) {
+        Point p = q;
+        p.format = fmt_.name();
+        p.how = q.how + "+" + p.format;
+        install_point(net, ctx, r, p);
+        p.val_acc = train::evaluate(net, ctx, d.val).accuracy;
+        p.time_ms = forward_ms(net, ctx, tx, o.time_reps);
+        p.speedup = dense_point_ms / p.time_ms;
+        log(fmt::format("{} at {:.0f}% FLOPs with {}: validation {:.2f}% -> {:.2f}%, {:.3f} -> {:.3f} ms", q.how,
+                        100 * q.flops_ratio, p.format, 100 * q.val_acc, 100 * p.val_acc, q.time_ms, p.time_ms));
+        r.points.push_back(p);
+      }
+    }
+  }
   r.frontier = pareto_frontier(r.points);
   // Test accuracy and the twins of each frontier point: the same layers and
   // kept counts with L1-pruned variants (and, for sve-ls, the paper's scaled
@@ -331,6 +362,7 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
                   {"finetune_iterations", o.finetune.iterations},
                   {"finetune_batch", o.finetune.batch},
                   {"finetune_lr", o.finetune.lr},
+                  {"fission_formats", o.fission_formats},
                   {"time_reps", o.time_reps},
                   {"include_first_conv", o.include_first_conv}};
   j["seconds"] = seconds_since(t_start);

@@ -48,6 +48,11 @@ struct OptimizeOptions {
   }();
   int joint_points = 6;
   bool joint_twins = true;
+  // Fission formats (GPU only; Format::parse names such as "deft16q",
+  // "fp8e4m3"): every point of the frontier (after joint fine-tuning) is
+  // measured again with every GEMM layer's forward GEMM in each format, and
+  // the final frontier is taken over all points. Empty = fp32 only.
+  std::vector<std::string> fission_formats;
   int time_reps = 7;                 // forward passes per timing (median)
   int64_t time_batch = 256;          // images per timed forward pass
   std::optional<double> target_acc, target_speedup;  // the selector's goal
@@ -76,7 +81,8 @@ void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::
                     const std::string& twin = "");
 
 // Installs a point: the given net's parameters, then its composition, then
-// (a "joint" point) its jointly fine-tuned parameters.
+// (a "joint" point) its jointly fine-tuned parameters, then its GEMM format
+// on every GEMM layer (fp32 when p.format is empty).
 void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p);
 
 // Fine-tunes the net as installed with SGD: ft.iterations updates of

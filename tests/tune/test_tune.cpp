@@ -195,5 +195,72 @@ TEST(TuneJoint, FinetuneAllLayersLowersValidationLoss) {
   EXPECT_EQ(net.layer(0).params()[0]->value.to_vector(*ctx), w0);
 }
 
+// A small end-to-end optimisation of the tiny net on synthetic data.
+tune::OptimizeOptions tiny_options() {
+  tune::OptimizeOptions o;
+  o.densities = {0.5};
+  o.method = "sve";
+  o.paper_baseline = false;
+  o.l1_baseline = false;
+  o.finetune.iterations = 5;
+  o.finetune.batch = 16;
+  o.joint_points = 0;
+  o.time_reps = 2;
+  o.time_batch = 32;
+  return o;
+}
+
+TEST(TuneFission, FormatsNeedTheGpu) {
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  train::PreparedData d{teacher_data(96, 1), teacher_data(48, 2), teacher_data(48, 3), {}};
+  tune::OptimizeOptions o = tiny_options();
+  o.fission_formats = {"deft16q"};
+  try {
+    tune::optimize(net, *ctx, d, o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    for (const char* part : {"fission formats", "deft16q", "GPU"})
+      EXPECT_NE(m.find(part), std::string::npos) << "message lacks '" << part << "': " << m;
+  }
+}
+
+// On the GPU every fp32 frontier point is measured again per format; a format
+// point installs that format on every GEMM layer (and a fp32 point resets it).
+TEST(TuneFission, FormatPointsOnTheGpu) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  Net net = small_lenet();
+  net.to(*ctx);
+  train::PreparedData d{teacher_data(96, 1), teacher_data(48, 2), teacher_data(48, 3), {}};
+  tune::OptimizeOptions o = tiny_options();
+  o.fission_formats = {"deft16q", "fp8e4m3"};
+  tune::OptimizeResult r = tune::optimize(net, *ctx, d, o);
+  size_t fp32 = 0, d16q = 0, fp8 = 0;
+  for (const tune::Point& p : r.points) {
+    (p.format.empty() ? fp32 : p.format == "deft16q" ? d16q : fp8)++;
+    EXPECT_GT(p.time_ms, 0);
+    EXPECT_GE(p.val_acc, 0);
+    EXPECT_LE(p.val_acc, 1);
+    if (!p.format.empty()) EXPECT_NE(p.how.find("+" + p.format), std::string::npos) << p.how;
+  }
+  EXPECT_GT(fp32, 0u);
+  EXPECT_GT(d16q, 0u);
+  EXPECT_EQ(d16q, fp8);  // each format over the same fp32 frontier
+  EXPECT_EQ(r.report["options"]["fission_formats"], nlohmann::json({"deft16q", "fp8e4m3"}));
+  for (const tune::Point& p : r.points) {
+    if (p.format.empty()) continue;
+    tune::install_point(net, *ctx, r, p);
+    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).gemm_config.format.name(), p.format);
+    // The net runs with it and its accuracy is the point's.
+    EXPECT_NEAR(train::evaluate(net, *ctx, d.val).accuracy, p.val_acc, 1e-9);
+    tune::install_point(net, *ctx, r, r.points.front());
+    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).gemm_config, GemmConfig{});
+    break;
+  }
+}
+
 }  // namespace
 }  // namespace deftnn::test

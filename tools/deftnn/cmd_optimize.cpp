@@ -23,6 +23,7 @@ namespace {
 
 struct OptimizeCli {
   std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
+  std::string fission_formats = "auto";
   std::vector<double> alphas, densities;
   double target_acc = -1, target_speedup = -1, lr = 0.001;
   int64_t align = 1, iterations = 100, batch = 64, val = 5000, time_batch = 256;
@@ -94,6 +95,19 @@ void run_optimize(const OptimizeCli& o) {
   opt.joint_twins = !o.no_joint_twins;
   opt.time_reps = o.time_reps;
   opt.time_batch = o.time_batch;
+  // Fission formats: "auto" = Deft-16Q and fp8 e4m3 on the GPU, none on the CPU.
+  if (o.fission_formats == "auto") {
+    if (ctx->is_cuda()) opt.fission_formats = {"deft16q", "fp8e4m3"};
+  } else if (o.fission_formats != "none" && !o.fission_formats.empty()) {
+    std::string rest = o.fission_formats;
+    for (size_t at; !rest.empty(); rest = at == std::string::npos ? "" : rest.substr(at + 1)) {
+      at = rest.find(',');
+      const std::string f = rest.substr(0, at);
+      opt.fission_formats.push_back(Format::parse(f).name());  // an unknown name fails here, before any work
+    }
+    DEFTNN_CHECK(ctx->is_cuda(), "--fission-formats {}: the fission kernels need the GPU (this run is on {})",
+                 o.fission_formats, device_name(ctx->device()));
+  }
   if (o.target_acc >= 0) opt.target_acc = o.target_acc > 1 ? o.target_acc / 100 : o.target_acc;
   if (o.target_speedup > 0) opt.target_speedup = o.target_speedup;
   if (!o.quiet) opt.log = [](const std::string& s) { fmt::print(stderr, "[optimize] {}\n", s); };
@@ -220,6 +234,10 @@ void register_optimize_command(CLI::App& app) {
   sub->add_flag("--no-joint-twins", o->no_joint_twins, "do not jointly fine-tune the L1 / paper twins of joint points");
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
+  sub->add_option("--fission-formats", o->fission_formats,
+                  "fission formats tried on every frontier point (GPU): auto (deft16q,fp8e4m3 on the GPU, none on "
+                  "the CPU) | none | a list such as deft16q,deft8e4")
+      ->capture_default_str();
   sub->add_option("--time-reps", o->time_reps, "forward passes per timing (median; default 7)");
   sub->add_option("--time-batch", o->time_batch, "images per timed forward pass (default 256)");
   sub->add_option("--seed", o->seed, "fine-tuning seed");
