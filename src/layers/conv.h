@@ -64,6 +64,7 @@ class Conv2d : public Layer {
   // After the Net moved the params to ctx's device: moves the SVE index lists
   // (kept_device, swaps_device) there too.
   void on_device_change(Context& ctx);
+  void on_params_changed() override { packed_.invalidate(); }
 
   int64_t out_channels() const { return out_; }
   int64_t groups() const { return groups_; }

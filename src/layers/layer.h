@@ -52,6 +52,11 @@ class Layer {
   // ctx's device, so a layer can move or rebuild its own device state
   // (SVE index tensors, packed weights, descriptors).
   virtual void on_device_change(Context& ctx) {}
+  // Called by whoever replaced or overwrote parameter values from outside
+  // (the optimiser installing a variant, the trainer restoring its best
+  // epoch): the layer drops what it derived from them (packed weights).
+  // on_device_change implies it.
+  virtual void on_params_changed() {}
 
   // y = f(x). `train` switches Dropout and BatchNorm to training behaviour.
   virtual void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) = 0;

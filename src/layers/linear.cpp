@@ -92,11 +92,13 @@ void Linear::set_sve(SveState s, Tensor truncated_weight) {
   s.kept_device = Tensor();
   s.swaps_device = Tensor();
   sve = std::move(s);
+  packed_.invalidate();
   weight_.value = truncated_weight;
   weight_.grad = Tensor::empty(truncated_weight.shape(), DType::F32, truncated_weight.device());
 }
 
 void Linear::on_device_change(Context& ctx) {
+  packed_.invalidate();
   if (sve.active()) sve_upload(sve, ctx);
 }
 

@@ -45,6 +45,7 @@ class Linear : public Layer {
   void set_sve(SveState s, Tensor truncated_weight);
   // After the Net moved the params to ctx's device: moves kept/swaps there.
   void on_device_change(Context& ctx);
+  void on_params_changed() override { packed_.invalidate(); }
 
   int64_t out_features() const { return out_; }
   int64_t in_features() const { return in_f_; }  // 0 until infer()

@@ -123,6 +123,7 @@ void Trainer::snapshot_best() {
 void Trainer::restore_best() {
   if (best_.size() != params_.size()) return;
   for (size_t i = 0; i < params_.size(); ++i) params_[i].param->value.copy_from(best_[i], ctx_);
+  for (size_t i = 0; i < net_.size(); ++i) net_.layer(i).on_params_changed();
   ctx_.synchronize();
 }
 

@@ -88,5 +88,55 @@ TEST(FissionLayers, PackedWeightsFollowWeightUpdates) {
   EXPECT_GT(rel_l2(after, before), 0.1) << "packed weights were not rebuilt after backward";
 }
 
+// Weights replaced from outside, with no backward in between: a new (smaller,
+// SVE-truncated) weight that may reuse a freed buffer's address, and a weight
+// overwritten in place followed by on_params_changed() (the optimiser and the
+// trainer's best-epoch restore). Found on the H100: `deftnn optimize` with
+// fission formats installed a K' = 400 conv2 over a stale K = 500 pack.
+TEST(FissionLayers, PackedWeightsFollowReplacedWeights) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.init(6);
+  net.to(*ctx);
+  for (size_t i = 0; i < net.size(); ++i)
+    if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
+  Net ref = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  ref.init(6);
+  ref.to(*ctx);
+  Tensor x = random_tensor({2, 1, 28, 28}, 23, 0.f, 1.f).to(Device::CUDA, *ctx);
+  net.forward(*ctx, x, false);  // packs every layer
+
+  // conv2 (50, 20, 5, 5), K = 500: keep the first 400 synapse vectors in both nets.
+  for (Net* n : {&net, &ref}) {
+    auto* conv2 = dynamic_cast<Conv2d*>(n->find("conv2"));
+    ASSERT_NE(conv2, nullptr);
+    SveState st;
+    for (int32_t k = 0; k < 400; ++k) st.kept.push_back(k);
+    st.original_k = 500;
+    std::vector<float> w = conv2->params()[0]->value.to_vector(*ctx), wt;
+    for (int64_t m = 0; m < 50; ++m)
+      for (int64_t k = 0; k < 400; ++k) wt.push_back(w[size_t(m * 500 + k)]);
+    conv2->set_sve(st, Tensor::from_vector({50, 400}, wt).to(Device::CUDA, *ctx));
+    conv2->on_device_change(*ctx);
+  }
+  auto want = ref.forward(*ctx, x, false).to_vector(*ctx);
+  auto got = net.forward(*ctx, x, false).to_vector(*ctx);
+  EXPECT_LT(rel_l2(got, want), 1e-5) << "truncated weight over a stale pack";
+
+  // In place, then on_params_changed().
+  for (Net* n : {&net, &ref})
+    for (Param* p : n->params())
+      if (p->name == "weight") {
+        auto v = p->value.to_vector(*ctx);
+        for (auto& e : v) e *= -1.5f;
+        p->value.copy_from(Tensor::from_vector(p->value.shape(), v), *ctx);
+      }
+  for (size_t i = 0; i < net.size(); ++i) net.layer(i).on_params_changed();
+  want = ref.forward(*ctx, x, false).to_vector(*ctx);
+  got = net.forward(*ctx, x, false).to_vector(*ctx);
+  EXPECT_LT(rel_l2(got, want), 1e-5) << "in-place weights over a stale pack";
+}
+
 }  // namespace
 }  // namespace deftnn::test
