@@ -24,6 +24,10 @@ struct OptimizeOptions {
   std::vector<double> densities = {0.8, 0.65, 0.5, 0.4, 0.3};
   int64_t align = 1;                 // kept counts rounded up to a multiple (GEMM tile K)
   bool include_first_conv = false;   // the input layer is small and sensitive (section 5.3)
+  // Layers with less than this share of the net's GEMM FLOPs stay dense: they
+  // can save neither time nor FLOPs worth an accuracy loss (LeNet-5's ip2,
+  // 0.2%), and every variant costs fine-tuning time. 0 = optimise every layer.
+  double min_layer_flops = 0.01;
   bool l1_baseline = true;
   SveTransform transform = SveTransform::Fused;
   // The SVE variant the compositions use: "sve-ls" (ours: the paper's search,
@@ -47,9 +51,24 @@ struct OptimizeOptions {
     return f;
   }();
   int joint_points = 6;
-  bool joint_twins = true;
-  int time_reps = 7;                 // forward passes per timing (median)
+  // Joint points chosen by GEMM FLOPs instead of spread over the composed
+  // frontier: for each cap, the measured composition with the best validation
+  // accuracy among those with flops_ratio <= cap (duplicates once). Empty:
+  // joint_points spread evenly over the composed frontier.
+  std::vector<double> joint_flops;
+  // Which twins of a joint point get the same joint fine-tuning: "l1" (the
+  // L1 twin; the paper's twin is then not reported for joint points), "all"
+  // (L1 and paper), "none" (neither twin is reported for joint points).
+  std::string joint_twins = "l1";
+  int time_reps = 7;                 // forward passes per timing
   int64_t time_batch = 256;          // images per timed forward pass
+  // Compositions are timed again after every composition is known, in
+  // time_rounds interleaved rounds (each visits every composition, in
+  // alternating order, for time_reps passes); a composition's time is its
+  // fastest pass over all rounds (CPU; the median on CUDA). Load that drifts
+  // during the run then reaches every composition alike. 0: each composition
+  // keeps the one timing taken when it was first measured.
+  int time_rounds = 5;
   std::optional<double> target_acc, target_speedup;  // the selector's goal
   std::function<void(const std::string&)> log;       // progress lines (may be empty)
 };

@@ -26,11 +26,16 @@ struct OptimizeCli {
   std::vector<double> alphas, densities;
   double target_acc = -1, target_speedup = -1, lr = 0.001;
   int64_t align = 1, iterations = 100, batch = 64, val = 5000, time_batch = 256;
-  int threads = 2, time_reps = 7;
-  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false, no_joint_twins = false;
+  int threads = 2, time_reps = 7, time_rounds = 5;
+  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false;
+  std::string joint_twins = "l1";
+  double min_layer_flops = 0.01;
   int64_t stats_images = 512, joint_iterations = 300;
   double ridge = 1e-4, joint_lr = 0.002;
   int joint_points = 6;
+  std::vector<double> joint_flops;
+  std::string lr_policy = "fixed", joint_lr_policy = "fixed";
+  double distill = 0, joint_distill = 0, temperature = 4;
   uint64_t seed = 1;
 };
 
@@ -81,6 +86,14 @@ void run_optimize(const OptimizeCli& o) {
   opt.finetune.iterations = o.iterations;
   opt.finetune.batch = o.batch;
   opt.finetune.lr = o.lr;
+  opt.finetune.lr_policy = o.lr_policy;
+  opt.finetune.distill_weight = o.distill;
+  opt.finetune.distill_temperature = o.temperature;
+  opt.joint.lr_policy = o.joint_lr_policy;
+  opt.joint.distill_weight = o.joint_distill;
+  opt.joint.distill_temperature = o.temperature;
+  opt.joint_flops = o.joint_flops;
+  opt.time_rounds = o.time_rounds;
   opt.finetune.seed = o.seed;
   opt.method = o.method;
   opt.paper_baseline = !o.no_paper;
@@ -91,7 +104,8 @@ void run_optimize(const OptimizeCli& o) {
   opt.joint.batch = o.batch;
   opt.joint.seed = o.seed;
   opt.joint_points = o.joint_points;
-  opt.joint_twins = !o.no_joint_twins;
+  opt.joint_twins = o.joint_twins;
+  opt.min_layer_flops = o.min_layer_flops;
   opt.time_reps = o.time_reps;
   opt.time_batch = o.time_batch;
   if (o.target_acc >= 0) opt.target_acc = o.target_acc > 1 ? o.target_acc / 100 : o.target_acc;
@@ -166,12 +180,13 @@ void run_optimize(const OptimizeCli& o) {
              100 * r.report["dense"]["test_acc"].get<double>(), r.report["dense"]["time_ms"].get<double>());
   fmt::print("selected: validation {:.2f}%, test {:.2f}%, {:.2f}x measured speedup, {:.0f}% of the GEMM FLOPs\n",
              100 * sel.val_acc, 100 * sel.test_acc, sel.speedup, 100 * sel.flops_ratio);
-  fmt::print("{:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11}\n", "how", "speedup", "flops", "val", "test", "L1 test",
+  fmt::print("{:>12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>12}\n", "how", "speedup", "flops", "val", "test", "L1 test",
              "paper test", "composed val");
+  auto pct = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v); };
   for (const auto& p : r.frontier)
-    fmt::print("{:>8} {:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}% {:>10.2f}%\n", p.how, p.speedup,
-               100 * p.flops_ratio, 100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_test_acc, 100 * p.paper_test_acc,
-               100 * (p.tuned >= 0 ? p.composed_val_acc : p.val_acc));
+    fmt::print("{:>12} {:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>9} {:>10} {:>12}\n", p.how, p.speedup,
+               100 * p.flops_ratio, 100 * p.val_acc, 100 * p.test_acc, pct(p.l1_test_acc), pct(p.paper_test_acc),
+               pct(p.tuned >= 0 ? p.composed_val_acc : p.val_acc));
   if (r.report.contains("cheapest_within_0.2_points")) {
     const auto& c = r.report["cheapest_within_0.2_points"];
     fmt::print("cheapest frontier point within 0.2 test points of dense: {:.0f}% of the GEMM FLOPs, test {:.2f}%\n",
@@ -217,7 +232,26 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("--joint-iters", o->joint_iterations, "joint fine-tuning SGD iterations per frontier point (default 300; 0 = off)");
   sub->add_option("--joint-lr", o->joint_lr, "joint fine-tuning learning rate (default 0.002)");
   sub->add_option("--joint-points", o->joint_points, "composed frontier points to fine-tune jointly (default 6)");
-  sub->add_flag("--no-joint-twins", o->no_joint_twins, "do not jointly fine-tune the L1 / paper twins of joint points");
+  sub->add_option("--joint-flops", o->joint_flops,
+                  "GEMM FLOPs caps choosing the joint points: per cap the most accurate composition within it "
+                  "(default: --joint-points spread over the composed frontier)")
+      ->delimiter(',');
+  sub->add_option("--lr-policy", o->lr_policy, "per-variant fine-tuning lr: fixed | linear (decays to 0)")
+      ->check(CLI::IsMember({"fixed", "linear"}));
+  sub->add_option("--joint-lr-policy", o->joint_lr_policy, "joint fine-tuning lr: fixed | linear (decays to 0)")
+      ->check(CLI::IsMember({"fixed", "linear"}));
+  sub->add_option("--distill", o->distill,
+                  "per-variant fine-tuning: weight of the dense teacher's softened outputs in the loss (0 = off)");
+  sub->add_option("--joint-distill", o->joint_distill,
+                  "joint fine-tuning: weight of the dense teacher's softened outputs in the loss (0 = off)");
+  sub->add_option("--temperature", o->temperature, "distillation temperature (default 4)");
+  sub->add_option("--time-rounds", o->time_rounds,
+                  "interleaved timing rounds over every composition (default 5; 0 = one timing each)");
+  sub->add_option("--joint-twins", o->joint_twins,
+                  "twins of joint points fine-tuned the same way and reported: l1 (default) | all (L1 and paper) | none")
+      ->check(CLI::IsMember({"l1", "all", "none"}));
+  sub->add_option("--min-layer-flops", o->min_layer_flops,
+                  "leave layers with less than this share of the GEMM FLOPs dense (default 0.01; 0 = none)");
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   sub->add_option("--time-reps", o->time_reps, "forward passes per timing (median; default 7)");
