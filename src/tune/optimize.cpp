@@ -224,37 +224,50 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
     r.points.push_back(p);
   };
   measure(std::vector<int>(L, 0), "dense");
-  // Greedy paths: from all-dense, each step moves one layer to its next
-  // (smaller) variant, the one that saves the most per point of (isolated)
-  // validation accuracy lost. Two paths: savings in measured time alone, and
-  // in GEMM FLOPs (steadier where the time savings of small layers are below
-  // the timing noise). Both only choose which compositions get measured.
-  for (const bool by_time : {true, false}) {
-    std::vector<int> cur(L, 0);
+  double grid_size = 1;
+  for (const auto& v : r.options) grid_size *= double(v.size());
+  if (grid_size <= double(o.max_grid)) {
+    // Every combination (layer 0 slowest-varying), each measured.
+    std::vector<int> c(L, 0);
     for (;;) {
-      int best = -1;
-      double best_score = -1;
-      for (size_t s = 0; s < L; ++s) {
-        const size_t c = size_t(cur[s]);
-        if (c + 1 >= r.options[s].size()) continue;
-        const Variant &a = r.options[s][c], &b = r.options[s][c + 1];
-        const double flops_saved = layer_flops(s, int(c)) - layer_flops(s, int(c + 1));
-        const double save = by_time ? std::max(0.0, a.time_ms - b.time_ms) + 1e-9 * flops_saved : flops_saved;
-        const double score = save / std::max(1e-4, a.val_acc - b.val_acc);
-        if (score > best_score) best_score = score, best = int(s);
-      }
-      if (best < 0) break;
-      ++cur[size_t(best)];
-      measure(cur, by_time ? "greedy" : "greedy-flops");
+      size_t s = L;
+      while (s > 0 && size_t(++c[s - 1]) == r.options[s - 1].size()) c[--s] = 0;
+      if (s == 0) break;
+      measure(c, "grid");
     }
-  }
-  // Uniform levels: every layer at its i-th variant.
-  size_t max_opts = 0;
-  for (const auto& v : r.options) max_opts = std::max(max_opts, v.size());
-  for (size_t i = 1; i < max_opts; ++i) {
-    std::vector<int> c(L);
-    for (size_t s = 0; s < L; ++s) c[s] = int(std::min(i, r.options[s].size() - 1));
-    measure(c, "uniform");
+  } else {
+    // Greedy paths: from all-dense, each step moves one layer to its next
+    // (smaller) variant, the one that saves the most per point of (isolated)
+    // validation accuracy lost. Two paths: savings in measured time alone,
+    // and in GEMM FLOPs (steadier where the time savings of small layers are
+    // below the timing noise). Both only choose which compositions get measured.
+    for (const bool by_time : {true, false}) {
+      std::vector<int> cur(L, 0);
+      for (;;) {
+        int best = -1;
+        double best_score = -1;
+        for (size_t s = 0; s < L; ++s) {
+          const size_t c = size_t(cur[s]);
+          if (c + 1 >= r.options[s].size()) continue;
+          const Variant &a = r.options[s][c], &b = r.options[s][c + 1];
+          const double flops_saved = layer_flops(s, int(c)) - layer_flops(s, int(c + 1));
+          const double save = by_time ? std::max(0.0, a.time_ms - b.time_ms) + 1e-9 * flops_saved : flops_saved;
+          const double score = save / std::max(1e-4, a.val_acc - b.val_acc);
+          if (score > best_score) best_score = score, best = int(s);
+        }
+        if (best < 0) break;
+        ++cur[size_t(best)];
+        measure(cur, by_time ? "greedy" : "greedy-flops");
+      }
+    }
+    // Uniform levels: every layer at its i-th variant.
+    size_t max_opts = 0;
+    for (const auto& v : r.options) max_opts = std::max(max_opts, v.size());
+    for (size_t i = 1; i < max_opts; ++i) {
+      std::vector<int> c(L);
+      for (size_t s = 0; s < L; ++s) c[s] = int(std::min(i, r.options[s].size() - 1));
+      measure(c, "uniform");
+    }
   }
   // Every composition timed together (joint points below run the same shapes
   // as their composition, so they share its time).
@@ -277,9 +290,12 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
   for (size_t i = 0; i < composed_frontier.size(); ++i)
     if (composed_frontier[i].how != "dense") cand.push_back(i);
   std::vector<Point> pick;
-  if (o.joint.iterations > 0 && !o.joint_flops.empty()) {
+  if (!o.joint_flops.empty()) {
     // By GEMM FLOPs: per cap, the most accurate composition within it.
-    for (double cap : o.joint_flops) {
+    for (size_t ci = 0; ci < o.joint_flops.size(); ++ci) {
+      const double cap = o.joint_flops[ci];
+      const int64_t iters = ci < o.joint_flops_iterations.size() ? o.joint_flops_iterations[ci] : o.joint.iterations;
+      if (iters <= 0) continue;
       const Point* best = nullptr;
       for (const Point& p : r.points)
         if (p.how != "dense" && p.flops_ratio <= cap + 1e-12 &&
@@ -288,7 +304,9 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
       if (!best) continue;
       bool dup = false;
       for (const Point& q : pick) dup |= q.choice == best->choice;
-      if (!dup) pick.push_back(*best);
+      if (dup) continue;
+      pick.push_back(*best);
+      pick.back().joint_iterations = iters;
     }
   } else if (o.joint_points > 0 && o.joint.iterations > 0 && !cand.empty()) {
     // Evenly spread over the composed frontier, fastest always included.
@@ -296,21 +314,27 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
     size_t last = composed_frontier.size();
     for (size_t k = 0; k < n; ++k) {
       size_t at = n == 1 ? cand.size() - 1 : (k * (cand.size() - 1) + (n - 1) / 2) / (n - 1);
-      if (cand[at] != last) pick.push_back(composed_frontier[cand[at]]);
+      if (cand[at] != last) {
+        pick.push_back(composed_frontier[cand[at]]);
+        pick.back().joint_iterations = o.joint.iterations;
+      }
       last = cand[at];
     }
   }
   for (Point p : pick) {
     install_point(net, ctx, r, p);
     p.composed_val_acc = p.val_acc;
-    p.joint_s = finetune(net, ctx, d.train, jt, 0xA5A5A5A5ull + r.tuned.size());
+    FinetuneOptions pj = jt;
+    pj.iterations = p.joint_iterations;
+    p.joint_s = finetune(net, ctx, d.train, pj, 0xA5A5A5A5ull + r.tuned.size());
     p.val_acc = train::evaluate(net, ctx, d.val).accuracy;
     p.test_acc = train::evaluate(net, ctx, d.test).accuracy;
     p.how = "joint";
     p.tuned = int(r.tuned.size());
     r.tuned.push_back(get_params(net, ctx));
-    log(fmt::format("joint fine-tune of {:.0f}% FLOPs: validation {:.2f}% -> {:.2f}%, test {:.2f}% ({:.1f} s)",
-                    100 * p.flops_ratio, 100 * p.composed_val_acc, 100 * p.val_acc, 100 * p.test_acc, p.joint_s));
+    log(fmt::format("joint fine-tune of {:.0f}% FLOPs, {} iterations: validation {:.2f}% -> {:.2f}%, test {:.2f}% ({:.1f} s)",
+                    100 * p.flops_ratio, p.joint_iterations, 100 * p.composed_val_acc, 100 * p.val_acc,
+                    100 * p.test_acc, p.joint_s));
     r.points.push_back(p);
   }
   const double dense_point_ms = r.points.front().time_ms;
@@ -328,10 +352,16 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
       if (p.tuned >= 0 && !(o.joint_twins == "all" || o.joint_twins == twin)) continue;
       set_params(net, ctx, r.base);
       install_choice(net, ctx, r, p.choice, twin);
-      if (p.tuned >= 0) finetune(net, ctx, d.train, jt, 0xA5A5A5A5ull + uint64_t(p.tuned));
-      double va = train::evaluate(net, ctx, d.val).accuracy, te = train::evaluate(net, ctx, d.test).accuracy;
-      (twin == "l1" ? p.l1_val_acc : p.paper_val_acc) = va;
-      (twin == "l1" ? p.l1_test_acc : p.paper_test_acc) = te;
+      if (p.tuned >= 0) {
+        FinetuneOptions pj = jt;
+        pj.iterations = p.joint_iterations;
+        finetune(net, ctx, d.train, pj, 0xA5A5A5A5ull + uint64_t(p.tuned));
+      }
+      // Validation accuracy for jointly fine-tuned twins only (composed twins:
+      // test only, to save time; their variants' validation accuracy is in
+      // the layer table).
+      if (p.tuned >= 0) (twin == "l1" ? p.l1_val_acc : p.paper_val_acc) = train::evaluate(net, ctx, d.val).accuracy;
+      (twin == "l1" ? p.l1_test_acc : p.paper_test_acc) = train::evaluate(net, ctx, d.test).accuracy;
     }
   }
   r.selected = select_point(r.frontier, o.target_acc, o.target_speedup);
@@ -409,6 +439,8 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
                   {"ridge", o.ridge},
                   {"joint_points", o.joint_points},
                   {"joint_flops", o.joint_flops},
+                  {"joint_flops_iterations", o.joint_flops_iterations},
+                  {"max_grid", o.max_grid},
                   {"joint_iterations", o.joint.iterations},
                   {"joint_lr", o.joint.lr},
                   {"joint_lr_policy", o.joint.lr_policy},

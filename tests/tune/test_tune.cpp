@@ -2,6 +2,7 @@
 // points; installing an SVE setting on a real net and restoring the dense one
 // (bit-exact outputs); a variant with every vector kept equals the dense net.
 #include <numeric>
+#include <set>
 
 #include "net/net.h"
 #include "sve/plan.h"
@@ -242,6 +243,7 @@ TEST(TuneOptimize, TinyEndToEnd) {
   o.joint.distill_weight = 0.5;
   o.joint.distill_temperature = 3;
   o.joint_flops = {0.9, 0.6, 0.6};
+  o.joint_flops_iterations = {8};  // the 0.9 point; the others take joint.iterations
   o.stats_images = 64;
   o.time_rounds = 2;
   o.time_reps = 1;
@@ -264,6 +266,8 @@ TEST(TuneOptimize, TinyEndToEnd) {
     ASSERT_EQ(opts.size(), 3u);
     for (const auto& v : opts) EXPECT_GT(v.time_ms, 0) << v.id;
   }
+  // 2 layers x 3 options: the whole grid of 9 compositions, then the joints.
+  EXPECT_EQ(r.points.size(), 9u + r.tuned.size());
   int joint = 0;
   for (const tune::Point& p : r.points) {
     EXPECT_GT(p.time_ms, 0);
@@ -271,6 +275,7 @@ TEST(TuneOptimize, TinyEndToEnd) {
     if (p.how != "joint") continue;
     ++joint;
     EXPECT_GE(p.test_acc, 0);  // every joint point gets its test accuracy
+    EXPECT_EQ(p.joint_iterations, p.tuned == 0 ? 8 : 6);
     // Same shapes as its composition: the same time.
     for (const tune::Point& q : r.points)
       if (q.how != "joint" && q.choice == p.choice) EXPECT_EQ(q.time_ms, p.time_ms);
@@ -287,6 +292,18 @@ TEST(TuneOptimize, TinyEndToEnd) {
     if (p.how == "joint") EXPECT_LT(p.paper_test_acc, 0);
     else EXPECT_GE(p.paper_test_acc, 0);
   }
+  // Above max_grid: the greedy paths (time and FLOPs) and the uniform levels.
+  o.max_grid = 4;
+  o.joint_flops.clear();
+  o.joint_points = 1;
+  Net net2 = small_lenet();
+  net2.to(*ctx);
+  tune::OptimizeResult g = tune::optimize(net2, *ctx, d, o);
+  std::set<std::string> hows;
+  for (const tune::Point& p : g.points) hows.insert(p.how);
+  // (uniform levels here lie on the greedy paths, which measured them first)
+  for (const char* h : {"dense", "greedy", "greedy-flops", "joint"}) EXPECT_EQ(hows.count(h), 1u) << h;
+  EXPECT_EQ(hows.count("grid"), 0u);
   for (size_t i = 1; i < r.frontier.size(); ++i) EXPECT_LT(r.frontier[i].time_ms, r.frontier[i - 1].time_ms);
 }
 
