@@ -11,10 +11,12 @@ OUT_DIR=${OUT_DIR:-runs/main}
 # OpenBLAS threads. 1 by default: on a shared 2-core machine two threads hand
 # every small GEMM back and forth and a loaded machine makes that ~20x slower.
 THREADS=${DEFTNN_THREADS:-1}
+# Seed of the optimiser's fine-tuning minibatches (training keeps seed 1).
+OPTIMIZE_SEED=${OPTIMIZE_SEED:-1}
 mkdir -p "$OUT_DIR"
 if [ ! -f "$OUT_DIR/lenet.safetensors" ]; then
   ./build/deftnn train models/lenet.json --epochs 4 --seed 1 --threads "$THREADS" --out "$OUT_DIR/lenet.safetensors"
 fi
 ./build/deftnn eval --threads "$THREADS" "$OUT_DIR/lenet.safetensors"
-./build/deftnn optimize --threads "$THREADS" "$OUT_DIR/lenet.safetensors" --out "$OUT_DIR/lenet.sve.safetensors" --report "$OUT_DIR"
+./build/deftnn optimize --threads "$THREADS" --seed "$OPTIMIZE_SEED" "$OUT_DIR/lenet.safetensors" --out "$OUT_DIR/lenet.sve.safetensors" --report "$OUT_DIR"
 ./build/deftnn eval --threads "$THREADS" "$OUT_DIR/lenet.sve.safetensors"

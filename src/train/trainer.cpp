@@ -7,6 +7,7 @@
 
 #include "data/loader.h"
 #include "layers/loss.h"
+#include "train/distill.h"
 #include "train/progress.h"
 #include "net/safetensors.h"
 
@@ -139,32 +140,64 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
   LrPolicy policy = cfg_.lr;
   if (policy.policy == "poly" && policy.max_iter == 0) policy.max_iter = cfg_.epochs * per_epoch;
   policy.validate();
+  const bool distill = cfg_.distill.on();
+  if (distill) {
+    const Tensor& tl = cfg_.distill.teacher_logits;
+    DEFTNN_CHECK(tl.ndim() == 2 && tl.dim(0) == train.size() && tl.dtype() == DType::F32 && tl.device() == Device::CPU,
+                 "train: distillation wants the teacher's logits as ({}, C) F32 on the CPU, one row per image of {}, "
+                 "got {} {} on the {}",
+                 train.size(), train.name, dtype_name(tl.dtype()), shape_str(tl.shape()), device_name(tl.device()));
+  }
 
   Progress progress(cfg_.progress, cfg_.epochs, per_epoch, iteration_);
   if (epoch_ == 0)
     progress.line(fmt::format("training {} on {} ({} images, {} batches of {}), lr {}, momentum {}, "
-                              "weight decay {}, seed {}, {} epochs on the {}",
+                              "weight decay {}, seed {}, {} epochs on the {}{}",
                               net_.name(), train.name, train.size(), per_epoch, cfg_.batch, policy.describe(),
-                              cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs, device_name(ctx_.device())));
+                              cfg_.momentum, cfg_.weight_decay, cfg_.seed, cfg_.epochs, device_name(ctx_.device()),
+                              distill ? fmt::format(", distilled (temperature {}, weight {})", cfg_.distill.temperature,
+                                                    cfg_.distill.weight)
+                                      : ""));
   else if (epoch_ < cfg_.epochs)
     progress.line(fmt::format("resuming {} at epoch {} (iteration {})", net_.name(), epoch_ + 1, iteration_));
   else
     progress.line(fmt::format("{} has already trained {} of {} epochs: nothing to do", net_.name(), epoch_, cfg_.epochs));
 
-  Tensor x, y, dlogits;
+  Tensor x, y, dlogits, teacher_host, teacher_dev;
+  std::vector<int64_t> order;
   while (epoch_ < cfg_.epochs) {
     auto t0 = std::chrono::steady_clock::now();
     loader.seek(epoch_, 0);
+    if (distill) order = loader.epoch_order(epoch_);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     float lr = 0;
-    while (loader.next(ctx_, x, y)) {
+    for (int64_t begin = loader.batch_index() * cfg_.batch; loader.next(ctx_, x, y); begin += cfg_.batch) {
       lr = policy.rate(iteration_);
       const Tensor& logits = net_.forward(ctx_, x, /*train=*/true);
       if (!dlogits.defined() || dlogits.shape() != logits.shape() || dlogits.device() != logits.device())
         dlogits = Tensor::empty(logits.shape(), DType::F32, ctx_.device());
       int64_t b = y.dim(0);
-      float loss = softmax_cross_entropy(ctx_, logits, y, &dlogits, &correct);
+      float loss = 0;
+      if (distill) {
+        // The teacher's rows for this batch's images (the loader's order).
+        teacher_host = gather_rows(cfg_.distill.teacher_logits,
+                                   std::vector<int64_t>(order.begin() + begin, order.begin() + begin + b));
+        DEFTNN_CHECK(teacher_host.shape() == logits.shape(), "train: teacher logits {} for student logits {}",
+                     shape_str(teacher_host.shape()), shape_str(logits.shape()));
+        const Tensor* teacher = &teacher_host;
+        if (ctx_.is_cuda()) {
+          if (!teacher_dev.defined() || teacher_dev.shape() != teacher_host.shape())
+            teacher_dev = Tensor::empty(teacher_host.shape(), DType::F32, Device::CUDA);
+          teacher_dev.copy_from(teacher_host, ctx_);
+          teacher = &teacher_dev;
+        }
+        loss = float(distillation_loss(ctx_, logits, y, *teacher, cfg_.distill.temperature, cfg_.distill.weight,
+                                       &dlogits, &correct)
+                         .loss);
+      } else {
+        loss = softmax_cross_entropy(ctx_, logits, y, &dlogits, &correct);
+      }
       DEFTNN_CHECK(std::isfinite(loss), "train: loss became {} at iteration {} (epoch {}); lower the learning rate",
                    loss, iteration_, epoch_ + 1);
       net_.backward(ctx_, dlogits);

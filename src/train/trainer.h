@@ -33,6 +33,17 @@ struct TrainConfig {
   std::string checkpoint;     // written after every epoch when not empty
   bool progress = true;       // progress output on stderr
   int64_t eval_batch = 256;
+  // Knowledge distillation (train/distill.h). When teacher_logits is defined
+  // the loss is distillation_loss(temperature, weight) instead of the plain
+  // softmax cross-entropy: teacher_logits is (N, C) F32 on the CPU, row i the
+  // teacher's logits for image i of the dataset given to fit() (see
+  // predict_logits). Not stored in checkpoints.
+  struct Distill {
+    Tensor teacher_logits;
+    double temperature = 4;
+    double weight = 0.5;  // lambda: the soft term's share
+    bool on() const { return teacher_logits.defined(); }
+  } distill;
 
   // Reads the keys of a graph file's "train" object over these defaults:
   // epochs, batch, lr, momentum, weight_decay, lr_policy, gamma, stepsize,

@@ -19,6 +19,7 @@ nlohmann::json Point::to_json() const {
     j["tuned"] = tuned;
     j["composed_val_acc"] = composed_val_acc;
     j["joint_s"] = joint_s;
+    j["joint_iterations"] = joint_iterations;
   }
   return j;
 }

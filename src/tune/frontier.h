@@ -26,6 +26,7 @@ struct Point {
   int tuned = -1;            // "joint": index into OptimizeResult::tuned (the fine-tuned parameters)
   double composed_val_acc = -1;  // "joint": the composition's validation accuracy before joint fine-tuning
   double joint_s = 0;        // "joint": seconds of joint fine-tuning
+  int64_t joint_iterations = 0;  // "joint": its SGD iterations
   nlohmann::json to_json() const;
 };
 

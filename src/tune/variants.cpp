@@ -10,6 +10,7 @@
 #include "layers/conv.h"
 #include "layers/im2col.h"
 #include "layers/linear.h"
+#include "train/distill.h"
 
 namespace deftnn::tune {
 
@@ -160,16 +161,34 @@ sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, co
 double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt) {
   auto t0 = std::chrono::steady_clock::now();
   if (ft.iterations <= 0) return 0;
-  std::vector<int64_t> idx(size_t(std::min<int64_t>(train.size(), ft.iterations * ft.batch)));
+  // ft.iterations batches of images drawn with replacement: epochs of at
+  // most the training split's size, so that the drawn subset is never larger
+  // than the split itself.
+  const int64_t epochs = (ft.iterations * ft.batch + train.size() - 1) / train.size();
+  const int64_t per_epoch = (ft.iterations + epochs - 1) / epochs;  // iterations per epoch
+  std::vector<int64_t> idx(size_t(per_epoch * ft.batch));
   Rng rng(ft.seed ^ salt);
   for (auto& i : idx) i = int64_t(rng.below(uint64_t(train.size())));
   std::sort(idx.begin(), idx.end());
   data::Dataset part = data::subset(train, idx, train.name + "/finetune");
   train::TrainConfig cfg;
-  cfg.epochs = 1;
+  cfg.epochs = epochs;
   cfg.batch = ft.batch;
-  cfg.lr.policy = "fixed";
+  DEFTNN_CHECK(ft.lr_policy == "fixed" || ft.lr_policy == "linear",
+               "fine-tuning: unknown learning-rate policy '{}' (known: fixed, linear)", ft.lr_policy);
+  cfg.lr.policy = ft.lr_policy == "linear" ? "poly" : "fixed";
+  cfg.lr.power = 1;
+  cfg.lr.max_iter = epochs * per_epoch;
   cfg.lr.base_lr = ft.lr;
+  if (ft.distilled()) {
+    DEFTNN_CHECK(ft.teacher_logits.defined() && ft.teacher_logits.dim(0) == train.size(),
+                 "fine-tuning with distillation: teacher logits {} for the {} images of {}",
+                 ft.teacher_logits.defined() ? shape_str(ft.teacher_logits.shape()) : "undefined", train.size(),
+                 train.name);
+    cfg.distill.teacher_logits = train::gather_rows(ft.teacher_logits, idx);
+    cfg.distill.temperature = ft.distill_temperature;
+    cfg.distill.weight = ft.distill_weight;
+  }
   cfg.momentum = ft.momentum;
   cfg.weight_decay = ft.weight_decay;
   cfg.seed = ft.seed;
@@ -180,9 +199,10 @@ double finetune(Net& net, Context& ctx, const data::Dataset& train, const Finetu
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
+std::vector<double> forward_times(Net& net, Context& ctx, const Tensor& x, int reps, int warmup) {
   using Clock = std::chrono::steady_clock;
-  for (int i = 0; i < 2; ++i) net.forward(ctx, x, false);  // warm-up
+  DEFTNN_CHECK(reps > 0, "{}: {} timed passes", net.name(), reps);
+  for (int i = 0; i < warmup; ++i) net.forward(ctx, x, false);
   ctx.synchronize();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
@@ -191,10 +211,19 @@ double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
     ctx.synchronize();
     t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
   }
+  return t;
+}
+
+double summarize_times(const Context& ctx, std::vector<double> t) {
+  DEFTNN_CHECK(!t.empty(), "no pass times to summarise");
   std::sort(t.begin(), t.end());
   // CPU: the fastest pass (other processes only ever add time, and this
   // 2-core machine is shared); GPU: the median.
   return ctx.is_cuda() ? t[t.size() / 2] : t.front();
+}
+
+double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
+  return summarize_times(ctx, forward_times(net, ctx, x, reps, 2));
 }
 
 Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_slot, const LayerSetting& dense,

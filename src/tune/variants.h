@@ -62,8 +62,17 @@ struct FinetuneOptions {
   int64_t iterations = 200;  // SGD updates per variant
   int64_t batch = 64;
   double lr = 0.001;
+  std::string lr_policy = "fixed";  // "fixed" | "linear" (lr decays linearly to 0 over the iterations)
   float momentum = 0.9f, weight_decay = 5e-4f;
   uint64_t seed = 1;
+  // Knowledge distillation from the dense net (train/distill.h): with
+  // distill_weight > 0 the loss mixes the hard labels with the teacher's
+  // softened outputs. teacher_logits: (N, C) F32 on the CPU, the dense net's
+  // logits for every image of the training split given to finetune().
+  double distill_weight = 0;
+  double distill_temperature = 4;
+  Tensor teacher_logits;
+  bool distilled() const { return distill_weight > 0; }
 };
 
 // Mean and covariance of layer l's GEMM input rows (conv: im2col columns of
@@ -90,5 +99,10 @@ double finetune(Net& net, Context& ctx, const data::Dataset& train, const Finetu
 // other processes only adds time), on CUDA the median of wall-clock times
 // around synchronised passes.
 double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps);
+// The wall-clock milliseconds of each of `reps` passes after `warmup` passes.
+std::vector<double> forward_times(Net& net, Context& ctx, const Tensor& x, int reps, int warmup);
+// forward_ms's statistic of a set of pass times: the fastest on the CPU, the
+// median on CUDA.
+double summarize_times(const Context& ctx, std::vector<double> t);
 
 }  // namespace deftnn::tune

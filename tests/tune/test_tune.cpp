@@ -2,11 +2,13 @@
 // points; installing an SVE setting on a real net and restoring the dense one
 // (bit-exact outputs); a variant with every vector kept equals the dense net.
 #include <numeric>
+#include <set>
 
 #include "net/net.h"
 #include "sve/plan.h"
 #include "test_util.h"
 #include "tune/frontier.h"
+#include "train/distill.h"
 #include "train/trainer.h"
 #include "tune/optimize.h"
 #include "tune/variants.h"
@@ -195,6 +197,116 @@ TEST(TuneJoint, FinetuneAllLayersLowersValidationLoss) {
   EXPECT_EQ(net.layer(0).params()[0]->value.to_vector(*ctx), w0);
 }
 
+TEST(TuneJoint, FinetuneDrawsEveryIterationBeyondOneEpochAndWantsTheTeacher) {
+  // 50 iterations of 32 images from 640: more than two epochs' worth of
+  // draws; the net must move as far as a run that never stops at one epoch
+  // (the loss keeps falling), and distillation without a teacher is refused.
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  data::Dataset train = teacher_data(640, 1);
+  tune::FinetuneOptions ft;
+  ft.iterations = 50;
+  ft.batch = 32;
+  ft.lr = 0.01;
+  ft.lr_policy = "linear";
+  ft.distill_weight = 0.5;
+  EXPECT_THROW(tune::finetune(net, *ctx, train, ft, 0), Error);
+  ft.teacher_logits = train::predict_logits(net, *ctx, train);
+  ASSERT_EQ(ft.teacher_logits.shape(), (Shape{640, 10}));
+  const double before = train::evaluate(net, *ctx, train).loss;
+  tune::finetune(net, *ctx, train, ft, 0);
+  EXPECT_LT(train::evaluate(net, *ctx, train).loss, before);
+  ft.lr_policy = "cosine";
+  EXPECT_THROW(tune::finetune(net, *ctx, train, ft, 0), Error);
+}
+
+// The whole optimiser on the tiny net: variants, both greedy paths, the
+// interleaved timing, joint points chosen by FLOPs with distillation, the
+// frontier and the report's records of what was done.
+TEST(TuneOptimize, TinyEndToEnd) {
+  auto ctx = Context::cpu();
+  Net net = small_lenet();
+  net.to(*ctx);
+  train::PreparedData d;
+  d.train = teacher_data(512, 11);
+  d.val = teacher_data(128, 12);
+  d.test = teacher_data(128, 13);
+  tune::OptimizeOptions o;
+  o.densities = {0.75, 0.5};
+  o.finetune.iterations = 4;
+  o.finetune.batch = 16;
+  o.finetune.distill_weight = 0.5;
+  o.joint.iterations = 6;
+  o.joint.batch = 16;
+  o.joint.lr_policy = "linear";
+  o.joint.distill_weight = 0.5;
+  o.joint.distill_temperature = 3;
+  o.joint_flops = {0.9, 0.6, 0.6};
+  o.joint_flops_iterations = {8};  // the 0.9 point; the others take joint.iterations
+  o.stats_images = 64;
+  o.time_rounds = 2;
+  o.time_reps = 1;
+  o.time_batch = 8;
+  tune::OptimizeResult r = tune::optimize(net, *ctx, d, o);
+  const nlohmann::json& j = r.report;
+  EXPECT_EQ(j["options"]["distillation"]["joint"]["weight"], 0.5);
+  EXPECT_EQ(j["options"]["distillation"]["joint"]["temperature"], 3);
+  EXPECT_EQ(j["options"]["distillation"]["variants"]["weight"], 0.5);
+  EXPECT_EQ(j["options"]["joint_lr_policy"], "linear");
+  EXPECT_EQ(j["options"]["time_rounds"], 2);
+  EXPECT_EQ(j["options"]["time_statistic"], "min");
+  // conv2 and ip1 optimised, each dense + 2 variants, timed alone; ip2 has
+  // 320 of the 47456 GEMM FLOPs (0.7% < min_layer_flops 1%) and stays dense.
+  ASSERT_EQ(r.optimised.size(), 2u);
+  EXPECT_EQ(r.layers[r.optimised[0]].name, "conv2");
+  EXPECT_EQ(r.layers[r.optimised[1]].name, "ip1");
+  ASSERT_EQ(r.options.size(), 2u);
+  for (const auto& opts : r.options) {
+    ASSERT_EQ(opts.size(), 3u);
+    for (const auto& v : opts) EXPECT_GT(v.time_ms, 0) << v.id;
+  }
+  // 2 layers x 3 options: the whole grid of 9 compositions, then the joints.
+  EXPECT_EQ(r.points.size(), 9u + r.tuned.size());
+  int joint = 0;
+  for (const tune::Point& p : r.points) {
+    EXPECT_GT(p.time_ms, 0);
+    EXPECT_NEAR(p.speedup, r.points.front().time_ms / p.time_ms, 1e-12);
+    if (p.how != "joint") continue;
+    ++joint;
+    EXPECT_GE(p.test_acc, 0);  // every joint point gets its test accuracy
+    EXPECT_EQ(p.joint_iterations, p.tuned == 0 ? 8 : 6);
+    // Same shapes as its composition: the same time.
+    for (const tune::Point& q : r.points)
+      if (q.how != "joint" && q.choice == p.choice) EXPECT_EQ(q.time_ms, p.time_ms);
+  }
+  // Caps 0.9 and 0.6 (the second 0.6 is the same composition): at most two,
+  // each the most accurate composition within its cap.
+  EXPECT_GE(joint, 1);
+  EXPECT_LE(joint, 2);
+  EXPECT_EQ(r.tuned.size(), size_t(joint));
+  // Twins: composed points report the L1 and paper twins; joint points only
+  // the L1 twin (joint_twins "l1"), jointly fine-tuned.
+  for (const tune::Point& p : r.frontier) {
+    EXPECT_GE(p.l1_test_acc, 0);
+    if (p.how == "joint") EXPECT_LT(p.paper_test_acc, 0);
+    else EXPECT_GE(p.paper_test_acc, 0);
+  }
+  // Above max_grid: the greedy paths (time and FLOPs) and the uniform levels.
+  o.max_grid = 4;
+  o.joint_flops.clear();
+  o.joint_points = 1;
+  Net net2 = small_lenet();
+  net2.to(*ctx);
+  tune::OptimizeResult g = tune::optimize(net2, *ctx, d, o);
+  std::set<std::string> hows;
+  for (const tune::Point& p : g.points) hows.insert(p.how);
+  // (uniform levels here lie on the greedy paths, which measured them first)
+  for (const char* h : {"dense", "greedy", "greedy-flops", "joint"}) EXPECT_EQ(hows.count(h), 1u) << h;
+  EXPECT_EQ(hows.count("grid"), 0u);
+  for (size_t i = 1; i < r.frontier.size(); ++i) EXPECT_LT(r.frontier[i].time_ms, r.frontier[i - 1].time_ms);
+}
+
 // A small end-to-end optimisation of the tiny net on synthetic data.
 tune::OptimizeOptions tiny_options() {
   tune::OptimizeOptions o;
@@ -205,6 +317,7 @@ tune::OptimizeOptions tiny_options() {
   o.finetune.iterations = 5;
   o.finetune.batch = 16;
   o.joint_points = 0;
+  o.joint_flops = {};
   o.time_reps = 2;
   o.time_batch = 32;
   return o;

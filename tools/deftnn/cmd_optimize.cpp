@@ -7,6 +7,7 @@
 // plots when python3 with matplotlib is there.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -25,13 +26,21 @@ struct OptimizeCli {
   std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
   std::string fission_formats = "auto";
   std::vector<double> alphas, densities;
-  double target_acc = -1, target_speedup = -1, lr = 0.001;
-  int64_t align = 1, iterations = 100, batch = 64, val = 5000, time_batch = 256;
-  int threads = 2, time_reps = 7;
-  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false, no_joint_twins = false;
-  int64_t stats_images = 512, joint_iterations = 300;
-  double ridge = 1e-4, joint_lr = 0.002;
-  int joint_points = 6;
+  // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
+  double target_acc = -1, target_speedup = -1, lr = 0;
+  int64_t align = 1, iterations = 0, batch = 0, val = 5000, time_batch = 0;
+  int time_reps = 0, time_rounds = 0;
+  int threads = 2;
+  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false;
+  std::string joint_twins = "l1";
+  double min_layer_flops = 0.01;
+  int64_t stats_images = 0, max_grid = 0;
+  std::vector<int64_t> joint_iterations;
+  double ridge = 0, joint_lr = 0;
+  int joint_points = 0;
+  std::vector<double> joint_flops;
+  std::string lr_policy, joint_lr_policy;
+  double distill = 0, joint_distill = 0, temperature = 0;
   uint64_t seed = 1;
 };
 
@@ -74,7 +83,7 @@ void run_optimize(const OptimizeCli& o) {
 
   tune::OptimizeOptions opt;
   opt.alphas = o.alphas;
-  if (!o.densities.empty()) opt.densities = o.densities;
+  opt.densities = o.densities;
   opt.align = o.align;
   opt.include_first_conv = o.include_first_conv;
   opt.l1_baseline = !o.no_l1;
@@ -82,17 +91,29 @@ void run_optimize(const OptimizeCli& o) {
   opt.finetune.iterations = o.iterations;
   opt.finetune.batch = o.batch;
   opt.finetune.lr = o.lr;
+  opt.finetune.lr_policy = o.lr_policy;
+  opt.finetune.distill_weight = o.distill;
+  opt.finetune.distill_temperature = o.temperature;
+  opt.joint.lr_policy = o.joint_lr_policy;
+  opt.joint.distill_weight = o.joint_distill;
+  opt.joint.distill_temperature = o.temperature;
+  opt.joint_flops = o.joint_flops;
+  opt.time_rounds = o.time_rounds;
   opt.finetune.seed = o.seed;
   opt.method = o.method;
   opt.paper_baseline = !o.no_paper;
   opt.stats_images = o.stats_images;
   opt.ridge = o.ridge;
-  opt.joint.iterations = o.joint_iterations;
+  DEFTNN_CHECK(!o.joint_iterations.empty(), "optimize: --joint-iters needs at least one value");
+  opt.joint_flops_iterations = o.joint_iterations;
+  opt.joint.iterations = o.joint_iterations.back();
+  opt.max_grid = o.max_grid;
   opt.joint.lr = o.joint_lr;
   opt.joint.batch = o.batch;
   opt.joint.seed = o.seed;
   opt.joint_points = o.joint_points;
-  opt.joint_twins = !o.no_joint_twins;
+  opt.joint_twins = o.joint_twins;
+  opt.min_layer_flops = o.min_layer_flops;
   opt.time_reps = o.time_reps;
   opt.time_batch = o.time_batch;
   // Fission formats: "auto" = Deft-16Q and fp8 e4m3 on the GPU, none on the CPU.
@@ -180,12 +201,13 @@ void run_optimize(const OptimizeCli& o) {
              100 * r.report["dense"]["test_acc"].get<double>(), r.report["dense"]["time_ms"].get<double>());
   fmt::print("selected: validation {:.2f}%, test {:.2f}%, {:.2f}x measured speedup, {:.0f}% of the GEMM FLOPs\n",
              100 * sel.val_acc, 100 * sel.test_acc, sel.speedup, 100 * sel.flops_ratio);
-  fmt::print("{:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11}\n", "how", "speedup", "flops", "val", "test", "L1 test",
+  fmt::print("{:>12} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>12}\n", "how", "speedup", "flops", "val", "test", "L1 test",
              "paper test", "composed val");
+  auto pct = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v); };
   for (const auto& p : r.frontier)
-    fmt::print("{:>8} {:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>8.2f}% {:>8.2f}% {:>10.2f}%\n", p.how, p.speedup,
-               100 * p.flops_ratio, 100 * p.val_acc, 100 * p.test_acc, 100 * p.l1_test_acc, 100 * p.paper_test_acc,
-               100 * (p.tuned >= 0 ? p.composed_val_acc : p.val_acc));
+    fmt::print("{:>12} {:>7.2f}x {:>7.0f}% {:>7.2f}% {:>7.2f}% {:>9} {:>10} {:>12}\n", p.how, p.speedup,
+               100 * p.flops_ratio, 100 * p.val_acc, 100 * p.test_acc, pct(p.l1_test_acc), pct(p.paper_test_acc),
+               pct(p.tuned >= 0 ? p.composed_val_acc : p.val_acc));
   if (r.report.contains("cheapest_within_0.2_points")) {
     const auto& c = r.report["cheapest_within_0.2_points"];
     fmt::print("cheapest frontier point within 0.2 test points of dense: {:.0f}% of the GEMM FLOPs, test {:.2f}%\n",
@@ -207,42 +229,109 @@ void run_optimize(const OptimizeCli& o) {
 
 void register_optimize_command(CLI::App& app) {
   auto o = std::make_shared<OptimizeCli>();
+  // Every default is tune::OptimizeOptions's, so the library and the command agree.
+  const deftnn::tune::OptimizeOptions def;
+  o->densities = def.densities;
+  o->iterations = def.finetune.iterations;
+  o->batch = def.finetune.batch;
+  o->lr = def.finetune.lr;
+  o->lr_policy = def.finetune.lr_policy;
+  o->distill = def.finetune.distill_weight;
+  o->temperature = def.joint.distill_temperature;
+  o->stats_images = def.stats_images;
+  o->ridge = def.ridge;
+  for (size_t i = 0; i < std::max<size_t>(1, def.joint_flops.size()); ++i)
+    o->joint_iterations.push_back(i < def.joint_flops_iterations.size() ? def.joint_flops_iterations[i]
+                                                                        : def.joint.iterations);
+  o->max_grid = def.max_grid;
+  o->joint_lr = def.joint.lr;
+  o->joint_lr_policy = def.joint.lr_policy;
+  o->joint_distill = def.joint.distill_weight;
+  o->joint_points = def.joint_points;
+  o->joint_flops = def.joint_flops;
+  o->joint_twins = def.joint_twins;
+  o->min_layer_flops = def.min_layer_flops;
+  o->time_reps = def.time_reps;
+  o->time_rounds = def.time_rounds;
+  o->time_batch = def.time_batch;
+  auto list = [](const std::vector<double>& v) { return fmt::format("{}", fmt::join(v, ",")); };
   CLI::App* sub = app.add_subcommand("optimize", "synapse vector elimination: variants, Pareto frontier, selection, report");
   sub->add_option("model", o->model, "a trained .safetensors model file")->required();
   sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
   sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
   sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
-  sub->add_option("--density", o->densities, "kept fractions per layer when no --alpha (default 0.8,0.65,0.5,0.4,0.3)")->delimiter(',');
+  sub->add_option("--density", o->densities,
+                  fmt::format("kept fractions per layer when no --alpha (default {})", list(def.densities)))
+      ->delimiter(',');
   sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
   sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
   sub->add_option("--align", o->align, "round kept counts up to a multiple of this (GEMM tile K; default 1)");
-  sub->add_option("--iters", o->iterations, "fine-tuning SGD iterations per variant (default 100)");
-  sub->add_option("--batch", o->batch, "fine-tuning batch (default 64)");
-  sub->add_option("--lr", o->lr, "fine-tuning learning rate (default 0.001)");
+  sub->add_option("--iters", o->iterations, fmt::format("fine-tuning SGD iterations per variant (default {})", o->iterations));
+  sub->add_option("--batch", o->batch, fmt::format("fine-tuning batch, per variant and joint (default {})", o->batch));
+  sub->add_option("--lr", o->lr, fmt::format("per-variant fine-tuning learning rate (default {})", o->lr));
+  sub->add_option("--lr-policy", o->lr_policy,
+                  fmt::format("per-variant fine-tuning lr: fixed | linear (decays to 0) (default {})", o->lr_policy))
+      ->check(CLI::IsMember({"fixed", "linear"}));
+  sub->add_option("--distill", o->distill,
+                  fmt::format("per-variant fine-tuning: weight of the dense teacher's softened outputs in the loss "
+                              "(default {}; 0 = off)", o->distill));
   sub->add_option("--transform", o->transform, "fused | copy | swap: the run-time input transform")
       ->check(CLI::IsMember({"fused", "copy", "swap"}));
   sub->add_flag("--include-first-conv", o->include_first_conv, "optimise the first conv layer too");
+  sub->add_option("--min-layer-flops", o->min_layer_flops,
+                  fmt::format("leave layers with less than this share of the GEMM FLOPs dense (default {}; 0 = none)",
+                              o->min_layer_flops));
   sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
   sub->add_option("--method", o->method, "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)")
       ->check(CLI::IsMember({"sve", "sve-ls"}));
   sub->add_flag("--no-paper", o->no_paper, "with --method sve-ls: skip the paper's variants at the same kept sets");
-  sub->add_option("--stats-images", o->stats_images, "training images for sve-ls input statistics (default 512)");
-  sub->add_option("--ridge", o->ridge, "sve-ls ridge, relative to the mean input variance (default 1e-4)");
-  sub->add_option("--joint-iters", o->joint_iterations, "joint fine-tuning SGD iterations per frontier point (default 300; 0 = off)");
-  sub->add_option("--joint-lr", o->joint_lr, "joint fine-tuning learning rate (default 0.002)");
-  sub->add_option("--joint-points", o->joint_points, "composed frontier points to fine-tune jointly (default 6)");
-  sub->add_flag("--no-joint-twins", o->no_joint_twins, "do not jointly fine-tune the L1 / paper twins of joint points");
+  sub->add_option("--stats-images", o->stats_images,
+                  fmt::format("training images for sve-ls input statistics (default {})", o->stats_images));
+  sub->add_option("--ridge", o->ridge, fmt::format("sve-ls ridge, relative to the mean input variance (default {})", o->ridge));
+  sub->add_option("--joint-iters", o->joint_iterations,
+                  fmt::format("joint fine-tuning SGD iterations, per --joint-flops cap (the last value repeats; "
+                              "0 = no joint point there; default {})",
+                              fmt::join(o->joint_iterations, ",")))
+      ->delimiter(',');
+  sub->add_option("--max-grid", o->max_grid,
+                  fmt::format("measure every composition when there are at most this many, else greedy paths "
+                              "(default {})", o->max_grid));
+  sub->add_option("--joint-lr", o->joint_lr, fmt::format("joint fine-tuning learning rate (default {})", o->joint_lr));
+  sub->add_option("--joint-lr-policy", o->joint_lr_policy,
+                  fmt::format("joint fine-tuning lr: fixed | linear (decays to 0) (default {})", o->joint_lr_policy))
+      ->check(CLI::IsMember({"fixed", "linear"}));
+  sub->add_option("--joint-distill", o->joint_distill,
+                  fmt::format("joint fine-tuning: weight of the dense teacher's softened outputs in the loss "
+                              "(default {}; 0 = off)", o->joint_distill));
+  sub->add_option("--temperature", o->temperature, fmt::format("distillation temperature (default {})", o->temperature));
+  CLI::Option* flops = sub->add_option("--joint-flops", o->joint_flops,
+                                       fmt::format("GEMM FLOPs caps choosing the joint points: per cap the most accurate "
+                                                   "composition within it (default {})", list(def.joint_flops)))
+                           ->delimiter(',');
+  CLI::Option* points = sub->add_option(
+      "--joint-points", o->joint_points,
+      "instead of --joint-flops: this many joint points spread evenly over the composed frontier");
+  sub->add_option("--joint-twins", o->joint_twins,
+                  fmt::format("twins of joint points fine-tuned the same way and reported: l1 | all (L1 and paper) | "
+                              "none (default {})", o->joint_twins))
+      ->check(CLI::IsMember({"l1", "all", "none"}));
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   sub->add_option("--fission-formats", o->fission_formats,
                   "fission formats tried on every frontier point (GPU): auto (deft16q,fp8e4m3 on the GPU, none on "
                   "the CPU) | none | a list such as deft16q,deft8e4")
       ->capture_default_str();
-  sub->add_option("--time-reps", o->time_reps, "forward passes per timing (median; default 7)");
-  sub->add_option("--time-batch", o->time_batch, "images per timed forward pass (default 256)");
-  sub->add_option("--seed", o->seed, "fine-tuning seed");
+  sub->add_option("--time-reps", o->time_reps,
+                  fmt::format("timed forward passes per configuration and round (default {})", o->time_reps));
+  sub->add_option("--time-rounds", o->time_rounds,
+                  fmt::format("interleaved timing rounds over every configuration (default {})", o->time_rounds));
+  sub->add_option("--time-batch", o->time_batch, fmt::format("images per timed forward pass (default {})", o->time_batch));
+  sub->add_option("--seed", o->seed, "fine-tuning seed (default 1)");
   sub->add_option("--out", o->out, "model file to write (default runs/<name>.sve.safetensors)");
   sub->add_option("--report", o->report_dir, "report directory (default: the model file's)");
   sub->add_flag("--quiet", o->quiet, "no progress output");
-  sub->callback([o] { run_optimize(*o); });
+  sub->callback([o, flops, points] {
+    if (points->count() && !flops->count()) o->joint_flops.clear();
+    run_optimize(*o);
+  });
 }
