@@ -25,8 +25,9 @@ def main():
     name = r["model"]
     dense = r["dense"]
 
-    # Frontier.
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    # Frontier: accuracy against measured speedup (left) and the frontier's
+    # test accuracy against GEMM FLOPs, with the accuracy criterion (right).
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.5, 4.4))
     pts = r["points"]
     ax.scatter([p["speedup"] for p in pts], [100 * p["val_acc"] for p in pts], s=14, c="0.75",
                label="all compositions (validation)")
@@ -44,14 +45,42 @@ def main():
     if all("l1_test_acc" in p for p in fr):
         ax.plot([p["speedup"] for p in fr], [100 * p["l1_test_acc"] for p in fr], "^--", c="tab:red", alpha=0.8,
                 label="L1 pruning, same layers and densities (test)")
+    joint = [p for p in fr if p.get("how") == "joint"]
+    if joint:
+        ax.scatter([p["speedup"] for p in joint], [100 * p["val_acc"] for p in joint], s=60, marker="*",
+                   c="tab:green", zorder=3, label="jointly fine-tuned (validation)")
     sel = r["frontier"][r["selected"]]
     ax.scatter([sel["speedup"]], [100 * sel["val_acc"]], s=140, facecolors="none", edgecolors="k", label="selected")
     ax.axhline(100 * dense["test_acc"], c="k", lw=0.8, ls=":", label="dense test accuracy")
     ax.set_xlabel(f"measured speedup ({r['device']}, batch {dense['timing_batch']})")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{name}: synapse vector elimination, accuracy vs speed")
+    ax.set_title(f"{name}: synapse vector elimination, accuracy vs speed", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
+
+    fl = sorted(r["frontier"], key=lambda p: p["flops_ratio"])
+    if all("test_acc" in p for p in fl):
+        bx.plot([100 * p["flops_ratio"] for p in fl], [100 * p["test_acc"] for p in fl], "s", c="tab:blue",
+                label="SVE frontier points (test)")
+    l1 = [p for p in fl if p.get("l1_test_acc", -1) >= 0]
+    if l1:
+        bx.plot([100 * p["flops_ratio"] for p in l1], [100 * p["l1_test_acc"] for p in l1], "^", c="tab:red",
+                alpha=0.8, label="their L1 twins (test)")
+    bx.axhline(100 * dense["test_acc"], c="k", lw=0.8, ls=":", label="dense test accuracy")
+    bx.axhline(100 * dense["test_acc"] - 0.2, c="tab:green", lw=0.8, ls="--", label="dense - 0.2 points")
+    bx.axvline(60, c="tab:gray", lw=0.8, ls="--", label="60% of the GEMM FLOPs")
+    c = r.get("cheapest_within_0.2_points")
+    if c:
+        bx.scatter([100 * c["flops_ratio"]], [100 * c["test_acc"]], s=140, facecolors="none", edgecolors="k",
+                   label="fewest FLOPs within 0.2 points")
+    bx.set_xlim(15, 102)
+    bx.set_xlabel("GEMM FLOPs (% of dense)")
+    bx.set_ylabel("test accuracy (%)")
+    lo = 100 * dense["test_acc"] - 3
+    bx.set_ylim(lo, 100 * dense["test_acc"] + 0.8)
+    bx.set_title("frontier points: test accuracy vs FLOPs (criterion)", fontsize=10)
+    bx.grid(alpha=0.3)
+    bx.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(os.path.join(out, f"{name}.frontier.png"), dpi=120)
 

@@ -48,14 +48,13 @@ DistillLoss distillation_loss(Context& ctx, const Tensor& logits, const Tensor& 
   // Per-row results, then the sums in fp64 on the host, rows in order.
   Tensor hard, soft, flags;
   if (ctx.is_cuda()) {
-    Tensor dh = Tensor::empty({n}, DType::F32, Device::CUDA), ds = Tensor::empty({n}, DType::F32, Device::CUDA);
-    Tensor df = Tensor::empty({n}, DType::I32, Device::CUDA);
+    hard = Tensor::empty({n}, DType::F32);
+    soft = Tensor::empty({n}, DType::F32);
+    flags = Tensor::empty({n}, DType::I32);
     distill_rows_cuda(ctx.stream(), logits.data<float>(), labels.data<int32_t>(), teacher.data<float>(), n, c,
-                      float(temperature), float(weight), dlogits ? dlogits->data<float>() : nullptr, dh.data<float>(),
-                      ds.data<float>(), df.data<int32_t>());
-    hard = dh.to(Device::CPU, ctx);
-    soft = ds.to(Device::CPU, ctx);
-    flags = df.to(Device::CPU, ctx);
+                      float(temperature), float(weight), dlogits ? dlogits->data<float>() : nullptr,
+                      ctx.workspace(distill_scratch_bytes(n)), hard.data<float>(), soft.data<float>(),
+                      flags.data<int32_t>());
   } else {
     hard = Tensor::empty({n}, logits.dtype());
     soft = Tensor::empty({n}, logits.dtype());

@@ -20,14 +20,23 @@ __global__ void distill_rows_kernel(const float* __restrict__ z, const int32_t* 
 }
 }  // namespace
 
+size_t distill_scratch_bytes(int64_t n) { return size_t(n) * (2 * sizeof(float) + sizeof(int32_t)); }
+
 void distill_rows_cuda(CUstream_st* stream, const float* z, const int32_t* y, const float* t, int64_t n, int64_t c,
-                       float temperature, float weight, float* dz, float* row_hard, float* row_soft,
+                       float temperature, float weight, float* dz, void* scratch, float* row_hard, float* row_soft,
                        int32_t* row_flags) {
   if (n == 0) return;
+  float* hard = static_cast<float*>(scratch);
+  float* soft = hard + n;
+  int32_t* flags = reinterpret_cast<int32_t*>(soft + n);
   const int64_t blocks = (n + kThreads - 1) / kThreads;
-  distill_rows_kernel<<<unsigned(blocks), kThreads, 0, stream>>>(z, y, t, n, c, temperature, weight, dz, row_hard,
-                                                                 row_soft, row_flags);
+  distill_rows_kernel<<<unsigned(blocks), kThreads, 0, stream>>>(z, y, t, n, c, temperature, weight, dz, hard, soft,
+                                                                 flags);
   DEFTNN_CUDA_CHECK_LAUNCH();
+  DEFTNN_CUDA_CHECK(cudaMemcpyAsync(row_hard, hard, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  DEFTNN_CUDA_CHECK(cudaMemcpyAsync(row_soft, soft, size_t(n) * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  DEFTNN_CUDA_CHECK(cudaMemcpyAsync(row_flags, flags, size_t(n) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  DEFTNN_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace deftnn::train

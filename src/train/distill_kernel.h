@@ -2,6 +2,7 @@
 // that the .cu file sees plain types only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 struct CUstream_st;
@@ -14,11 +15,14 @@ constexpr int32_t kDistillCorrect = 1;
 constexpr int32_t kDistillBadLabel = 2;
 
 // One thread per row of z, t (n, c) F32 and y (n) I32, all on the device:
-// writes row_hard[i] = CE of row i, row_soft[i] = KL(softmax(t/T) || softmax(z/T)),
-// row_flags[i], and (dz not null) dL/dz as in distill.h. The arithmetic is
-// distillation_loss's CPU path, in the same order. Does not synchronise.
+// computes each row's cross-entropy, its KL(softmax(t/T) || softmax(z/T)) and
+// its flags, and (dz not null) writes dL/dz as in distill.h. The arithmetic
+// is distillation_loss's CPU path, in the same order. The per-row results go
+// through `scratch` (distill_scratch_bytes(n) bytes of device memory) to the
+// host arrays row_hard, row_soft, row_flags (n each); synchronises the stream.
 void distill_rows_cuda(CUstream_st* stream, const float* z, const int32_t* y, const float* t, int64_t n, int64_t c,
-                       float temperature, float weight, float* dz, float* row_hard, float* row_soft,
+                       float temperature, float weight, float* dz, void* scratch, float* row_hard, float* row_soft,
                        int32_t* row_flags);
+size_t distill_scratch_bytes(int64_t n);
 
 }  // namespace deftnn::train
