@@ -194,8 +194,8 @@ void Conv2d::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float 
 }
 
 void Conv2d::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
-  if (args.plain() && use_cudnn) return forward_impl(ctx, x, y, args);
-  DEFTNN_CHECK(!use_cudnn, "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue", name());
+  DEFTNN_CHECK(!use_cudnn || args.plain(), "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue",
+               name());
   forward_impl(ctx, x, y, args);
 }
 

@@ -89,23 +89,34 @@ __global__ void im2col_kernel(const float* __restrict__ x, Geom32 g, int ncols, 
   }
 }
 
-// The same with 4 consecutive columns per thread and one 16-byte store per
-// row (a warp writes 512 contiguous bytes per row): a quarter of the store
-// instructions and of the shared-memory reads of the row decoding. Needs
-// ncols % 4 == 0, ldcol % 4 == 0 and col 16-byte aligned; the 4 columns may
-// straddle an image or output-row boundary (each is decoded on its own).
-template <bool kAct>
+// 4 columns per thread, in one of two mappings:
+// - consecutive (kInterleaved = false): columns q0..q0+3 and one 16-byte store
+//   per row (a warp writes 512 contiguous bytes per row): a quarter of the
+//   store instructions and of the shared-memory reads of the row decoding.
+//   Needs ncols % 4 == 0, ldcol % 4 == 0 and col 16-byte aligned; the 4
+//   columns may straddle an image or output-row boundary (each is decoded on
+//   its own).
+// - interleaved (kInterleaved = true), for strided convolutions (sw > 1,
+//   CaffeNet's conv1): columns q, q + 256, q + 512, q + 768 of a block, so each
+//   load instruction of a warp reads 32 consecutive output positions
+//   (addresses sw * 4 bytes apart, 4 cache lines at sw = 4) rather than 32
+//   positions 4 apart (16 lines): the consecutive mapping spends 4x the L1
+//   wavefronts on conv1 and is bound by them. Stores are 128-byte warp rows.
+//   Any ncols and alignment.
+template <bool kAct, bool kInterleaved>
 __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
                                float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R,
                                Act32 act) {
   __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
   __shared__ float s_b[kRowsPerBlock];
-  const int q0 = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  // Column of slot v: q0 + v * step.
+  const int q0 = kInterleaved ? blockIdx.x * blockDim.x * 4 + threadIdx.x : (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+  const int step = kInterleaved ? int(blockDim.x) : 1;
   int h0[4], w0[4];
   const float* xn[4];
 #pragma unroll
   for (int v = 0; v < 4; ++v) {
-    const int q = min(q0 + v, ncols - 1);
+    const int q = min(q0 + v * step, ncols - 1);
     const int n = q / g.HW, p = q - n * g.HW;
     const int ho = p / g.Wo, wo = p - ho * g.Wo;
     h0[v] = ho * g.sh - g.ph, w0[v] = wo * g.sw - g.pw;
@@ -125,7 +136,7 @@ __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols,
     if (q0 >= ncols) continue;
     const int nr = min(kRowsPerBlock, R - r0);
     float* out = col + r0 * ldcol + q0;
-#pragma unroll 4
+#pragma unroll(kInterleaved ? 2 : 4)
     for (int t = 0; t < nr; ++t) {
       const int off = s_off[t], di = s_i[t], dj = s_j[t];
       float e[4];
@@ -138,65 +149,13 @@ __global__ void im2col4_kernel(const float* __restrict__ x, Geom32 g, int ncols,
           if (kAct) e[v] = apply_act(e[v], s_b[t], act);
         }
       }
-      *reinterpret_cast<float4*>(out + t * ldcol) = make_float4(e[0], e[1], e[2], e[3]);
-    }
-  }
-}
-
-// Strided convolutions (sw > 1, CaffeNet's conv1): 4 columns per thread
-// again, but interleaved (q, q + 256, q + 512, q + 768 in a block of 256
-// threads), so each load instruction of a warp reads 32 consecutive output
-// positions (addresses sw * 4 bytes apart, 4 cache lines at sw = 4) rather
-// than 32 positions 4 apart (16 lines): the quad kernel above spends 4x the
-// L1 wavefronts on conv1 and is bound by them. Stores are 128-byte warp
-// rows. Any ncols and alignment.
-template <bool kAct>
-__global__ void im2col_strided_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
-                                      float* __restrict__ col, int64_t ldcol, const int32_t* __restrict__ rows, int R,
-                                      Act32 act) {
-  __shared__ int s_off[kRowsPerBlock], s_i[kRowsPerBlock], s_j[kRowsPerBlock];
-  __shared__ float s_b[kRowsPerBlock];
-  const int qb = blockIdx.x * blockDim.x * 4 + threadIdx.x;
-  int h0[4], w0[4];
-  const float* xn[4];
+      if (kInterleaved) {
 #pragma unroll
-  for (int v = 0; v < 4; ++v) {
-    const int q = min(qb + v * int(blockDim.x), ncols - 1);
-    const int n = q / g.HW, p = q - n * g.HW;
-    const int ho = p / g.Wo, wo = p - ho * g.Wo;
-    h0[v] = ho * g.sh - g.ph, w0[v] = wo * g.sw - g.pw;
-    xn[v] = x + n * image_stride;
-  }
-  for (int r0 = blockIdx.y * kRowsPerBlock; r0 < R; r0 += gridDim.y * kRowsPerBlock) {
-    __syncthreads();
-    if (threadIdx.x < kRowsPerBlock && r0 + int(threadIdx.x) < R) {
-      const int k = rows ? rows[r0 + threadIdx.x] : r0 + int(threadIdx.x);
-      const int c = k / (g.kh * g.kw), i = (k / g.kw) % g.kh, j = k % g.kw;
-      s_off[threadIdx.x] = c * g.cs;
-      s_i[threadIdx.x] = i;
-      s_j[threadIdx.x] = j;
-      if (kAct) s_b[threadIdx.x] = act.bias ? __ldg(act.bias + c) : 0.f;
-    }
-    __syncthreads();
-    if (qb >= ncols) continue;
-    const int nr = min(kRowsPerBlock, R - r0);
-    float* out = col + r0 * ldcol + qb;
-#pragma unroll 2
-    for (int t = 0; t < nr; ++t) {
-      const int off = s_off[t], di = s_i[t], dj = s_j[t];
-      float e[4];
-#pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const int h = h0[v] + di, w = w0[v] + dj;
-        e[v] = 0.f;
-        if (unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) {
-          e[v] = __ldg(xn[v] + off + h * g.W + w);
-          if (kAct) e[v] = apply_act(e[v], s_b[t], act);
-        }
+        for (int v = 0; v < 4; ++v)
+          if (q0 + v * step < ncols) out[t * ldcol + v * step] = e[v];
+      } else {
+        *reinterpret_cast<float4*>(out + t * ldcol) = make_float4(e[0], e[1], e[2], e[3]);
       }
-#pragma unroll
-      for (int v = 0; v < 4; ++v)
-        if (qb + v * int(blockDim.x) < ncols) out[t * ldcol + v * int(blockDim.x)] = e[v];
     }
   }
 }
@@ -254,27 +213,19 @@ void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch,
   if (ncols == 0 || R == 0) return;
   const int64_t row_blocks = (R + kRowsPerBlock - 1) / kRowsPerBlock;
   const unsigned grid_y = unsigned(row_blocks < kMaxGridY ? row_blocks : kMaxGridY);
-  if (g.sw > 1 && !scalar_im2col()) {
-    const int64_t per_block = int64_t(kThreads) * 4;
-    dim3 grid(unsigned((ncols + per_block - 1) / per_block), grid_y);
-    if (with_act)
-      im2col_strided_kernel<true><<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol,
-                                                                       rows, int(R), a32);
+  // The 4-column kernel: interleaved for strided convolutions, consecutive
+  // (16-byte stores) when the columns are aligned.
+  const bool interleaved = g.sw > 1;
+  if (!scalar_im2col() &&
+      (interleaved || (ncols % 4 == 0 && ldcol % 4 == 0 && reinterpret_cast<uintptr_t>(col) % 16 == 0))) {
+    dim3 grid4(unsigned((ncols + int64_t(kThreads) * 4 - 1) / (int64_t(kThreads) * 4)), grid_y);
+    auto launch = [&](auto kernel) {
+      kernel<<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows, int(R), a32);
+    };
+    if (interleaved)
+      with_act ? launch(im2col4_kernel<true, true>) : launch(im2col4_kernel<false, true>);
     else
-      im2col_strided_kernel<false><<<grid, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol,
-                                                                        rows, int(R), a32);
-    DEFTNN_CUDA_CHECK_LAUNCH();
-    return;
-  }
-  if (ncols % 4 == 0 && ldcol % 4 == 0 && reinterpret_cast<uintptr_t>(col) % 16 == 0 && !scalar_im2col()) {
-    const int64_t quads = ncols / 4;
-    dim3 grid4(unsigned((quads + kThreads - 1) / kThreads), grid_y);
-    if (with_act)
-      im2col4_kernel<true><<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
-                                                                 int(R), a32);
-    else
-      im2col4_kernel<false><<<grid4, kThreads, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, col, ldcol, rows,
-                                                                  int(R), a32);
+      with_act ? launch(im2col4_kernel<true, false>) : launch(im2col4_kernel<false, false>);
     DEFTNN_CUDA_CHECK_LAUNCH();
     return;
   }

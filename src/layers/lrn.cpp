@@ -19,65 +19,52 @@ kernels::LrnDims lrn_dims(const Shape& s, int64_t size, double alpha, double bet
   return {int(s[0]), int(s[1]), s[2] * s[3], int(size), float(alpha / double(size)), float(beta), float(k)};
 }
 
-// scale of every element of one (n) image, explicit windows (no sliding sums).
+// scale (C, HW) of every element of one (n) image whose channel c starts at
+// x + c * cs (cs = HW in NCHW, N * HW in CNHW); explicit windows (no sliding sums).
 template <class T>
-void scale_cpu(const kernels::LrnDims& d, const T* x, T* scale, T alpha_over_size, T k) {
+void scale_cpu(const kernels::LrnDims& d, const T* x, int64_t cs, T* scale, T alpha_over_size, T k) {
   int pre = (d.size - 1) / 2, post = d.size - 1 - pre;
   for (int c = 0; c < d.c; ++c)
     for (int64_t p = 0; p < d.hw; ++p) {
       T sum = 0;
-      for (int j = std::max(c - pre, 0); j <= std::min(c + post, d.c - 1); ++j) sum += x[j * d.hw + p] * x[j * d.hw + p];
+      for (int j = std::max(c - pre, 0); j <= std::min(c + post, d.c - 1); ++j) sum += x[j * cs + p] * x[j * cs + p];
       scale[c * d.hw + p] = k + alpha_over_size * sum;
     }
 }
 
 }  // namespace
 
-void LrnLayer::forward(Context& ctx, const Tensor& x, Tensor& y, bool) {
-  check_forward_args(*this, ctx, x, y, infer(x.shape()));
-  kernels::LrnDims d = lrn_dims(x.shape(), size_, alpha_, beta_, k_);
-  if (ctx.is_cuda()) {
-    kernels::lrn_forward(ctx.stream(), d, x.data<float>(), y.data<float>());
-    return;
-  }
-  dispatch_float(*this, x.dtype(), [&](auto t) {
-    using T = decltype(t);
-    int64_t image = int64_t(d.c) * d.hw;
-    std::vector<T> scale(static_cast<size_t>(image));
-    for (int n = 0; n < d.n; ++n) {
-      const T* xp = x.data<T>() + n * image;
-      T* yp = y.data<T>() + n * image;
-      scale_cpu(d, xp, scale.data(), T(alpha_ / double(size_)), T(k_));
-      for (int64_t i = 0; i < image; ++i) yp[i] = xp[i] * std::pow(scale[i], -T(beta_));
-    }
-  });
-}
+void LrnLayer::forward(Context& ctx, const Tensor& x, Tensor& y, bool) { forward_layout(ctx, x, y, false); }
 
 void LrnLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& a) {
   DEFTNN_CHECK(a.in == a.out && !a.relu && !a.defer && !a.pending.active(),
                "layer '{}' (lrn): inference runs one layout in and out with no fused epilogue, got {} -> {}", name(),
                layout_name(a.in), layout_name(a.out));
-  if (a.in == Layout::NCHW) return forward(ctx, x, y, false);
+  forward_layout(ctx, x, y, a.in == Layout::CNHW);
+}
+
+// NCHW, or CNHW: channel c of image n at (c * N + n) * HW.
+void LrnLayer::forward_layout(Context& ctx, const Tensor& x, Tensor& y, bool cnhw) {
   check_forward_args(*this, ctx, x, y, infer(x.shape()));
   kernels::LrnDims d = lrn_dims(x.shape(), size_, alpha_, beta_, k_);
   if (ctx.is_cuda()) {
-    kernels::lrn_forward(ctx.stream(), d, x.data<float>(), y.data<float>(), /*cnhw=*/true);
+    kernels::lrn_forward(ctx.stream(), d, x.data<float>(), y.data<float>(), cnhw);
     return;
   }
-  // CPU, CNHW: channel c of image n at (c * N + n) * HW; the same arithmetic as forward().
-  DEFTNN_CHECK(x.dtype() == DType::F32, "layer '{}' (lrn): CNHW inference takes F32, got {}", name(),
-               dtype_name(x.dtype()));
-  const int pre = (d.size - 1) / 2, post = d.size - 1 - pre;
-  const int64_t cs = int64_t(d.n) * d.hw;
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
-  for (int c = 0; c < d.c; ++c)
-    for (int64_t q = 0; q < cs; ++q) {  // q = n * HW + p
-      float sum = 0;
-      for (int j = std::max(c - pre, 0); j <= std::min(c + post, d.c - 1); ++j) sum += xp[j * cs + q] * xp[j * cs + q];
-      const float s = float(k_) + float(alpha_ / double(size_)) * sum;
-      yp[c * cs + q] = xp[c * cs + q] * std::pow(s, -float(beta_));
+  dispatch_float(*this, x.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const int64_t cs = cnhw ? int64_t(d.n) * d.hw : d.hw;                 // channel stride
+    const int64_t image_stride = cnhw ? d.hw : int64_t(d.c) * d.hw;
+    std::vector<T> scale(static_cast<size_t>(int64_t(d.c) * d.hw));
+    for (int n = 0; n < d.n; ++n) {
+      const T* xp = x.data<T>() + n * image_stride;
+      T* yp = y.data<T>() + n * image_stride;
+      scale_cpu(d, xp, cs, scale.data(), T(alpha_ / double(size_)), T(k_));
+      for (int c = 0; c < d.c; ++c)
+        for (int64_t p = 0; p < d.hw; ++p)
+          yp[c * cs + p] = xp[c * cs + p] * std::pow(scale[c * d.hw + p], -T(beta_));
     }
+  });
 }
 
 void LrnLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
@@ -99,7 +86,7 @@ void LrnLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const Te
     for (int n = 0; n < d.n; ++n) {
       const T *xp = x.data<T>() + n * image, *yp = y.data<T>() + n * image, *gp = dy.data<T>() + n * image;
       T* dxp = dx->data<T>() + n * image;
-      scale_cpu(d, xp, scale.data(), T(alpha_ / double(size_)), T(k_));
+      scale_cpu(d, xp, d.hw, scale.data(), T(alpha_ / double(size_)), T(k_));
       for (int64_t i = 0; i < image; ++i) ratio[i] = gp[i] * yp[i] / scale[i];
       for (int c = 0; c < d.c; ++c)
         for (int64_t p = 0; p < d.hw; ++p) {

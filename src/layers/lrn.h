@@ -24,6 +24,7 @@ class LrnLayer : public Layer {
   bool supports_layout(Layout in, Layout out) const override { return in == out; }
 
  private:
+  void forward_layout(Context& ctx, const Tensor& x, Tensor& y, bool cnhw);
   int64_t size_;
   double alpha_, beta_, k_;
 };

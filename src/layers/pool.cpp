@@ -43,10 +43,26 @@ kernels::PoolDims pool_dims(const Shape& in, const Shape& out, int64_t k, int64_
 }
 
 // CPU loops, one (n, c) plane at a time; the same arithmetic as the kernels.
+// io maps planes between layouts (kernels::PoolInferIO: plane (n, c) is
+// n * C + c in NCHW, c * N + n in CNHW) and, max only, applies a producer's
+// pending bias + ReLU after the max; the default is NCHW in and out.
+struct Planes {
+  const kernels::PoolDims& d;
+  const kernels::PoolInferIO& io;
+  // The (n, c) of output plane `plane`, and that plane's index in the input.
+  int64_t channel(int64_t plane) const { return io.out_cnhw ? plane / d.n : plane % d.c; }
+  int64_t input(int64_t plane) const {
+    const int64_t n = io.out_cnhw ? plane % d.n : plane / d.c, c = channel(plane);
+    return io.in_cnhw ? c * d.n + n : n * d.c + c;
+  }
+};
+
 template <class T>
-void max_forward_cpu(const kernels::PoolDims& d, const T* x, T* y, int32_t* mask) {
+void max_forward_cpu(const kernels::PoolDims& d, const T* x, T* y, int32_t* mask, const kernels::PoolInferIO& io = {}) {
+  const Planes planes{d, io};
   for (int64_t nc = 0; nc < int64_t(d.n) * d.c; ++nc) {
-    const T* plane = x + nc * d.h * d.w;
+    const T* plane = x + planes.input(nc) * d.h * d.w;
+    const T b = io.bias ? T(io.bias[planes.channel(nc)]) : T(0);
     for (int ph = 0; ph < d.ph; ++ph)
       for (int pw = 0; pw < d.pw; ++pw) {
         int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
@@ -57,6 +73,10 @@ void max_forward_cpu(const kernels::PoolDims& d, const T* x, T* y, int32_t* mask
         for (int h = hs; h < he; ++h)
           for (int w = ws; w < we; ++w)
             if (plane[h * d.w + w] > best) best = plane[h * d.w + w], arg = h * d.w + w;
+        if (io.bias || io.relu) {
+          best += b;
+          if (io.relu && !(best > T(0))) best *= T(io.slope);
+        }
         int64_t o = (nc * d.ph + ph) * d.pw + pw;
         y[o] = best;
         if (mask) mask[o] = arg;
@@ -86,9 +106,10 @@ inline AvgWindow avg_window(const kernels::PoolDims& d, int ph, int pw) {
 }
 
 template <class T>
-void avg_forward_cpu(const kernels::PoolDims& d, const T* x, T* y) {
+void avg_forward_cpu(const kernels::PoolDims& d, const T* x, T* y, const kernels::PoolInferIO& io = {}) {
+  const Planes planes{d, io};
   for (int64_t nc = 0; nc < int64_t(d.n) * d.c; ++nc) {
-    const T* plane = x + nc * d.h * d.w;
+    const T* plane = x + planes.input(nc) * d.h * d.w;
     for (int ph = 0; ph < d.ph; ++ph)
       for (int pw = 0; pw < d.pw; ++pw) {
         AvgWindow a = avg_window(d, ph, pw);
@@ -117,26 +138,28 @@ void avg_backward_cpu(const kernels::PoolDims& d, const T* dy, T* dx) {
 
 }  // namespace
 
-void PoolLayer::run_forward(Context& ctx, const Tensor& x, Tensor& y, bool write_mask) {
+void PoolLayer::run_forward(Context& ctx, const Tensor& x, Tensor& y, bool write_mask, const kernels::PoolInferIO& io) {
   kernels::PoolDims d = pool_dims(x.shape(), y.shape(), kernel_, stride_, pad_);
   int32_t* mask = nullptr;
   if (write_mask) {
+    DEFTNN_CHECK(mode_ == PoolMode::Max && !io.in_cnhw && !io.out_cnhw && !io.bias && !io.relu,
+                 "layer '{}': the argmax mask is written by plain NCHW max pooling only", name());
     ensure_tensor(mask_, y.shape(), DType::I32, ctx);
     mask = mask_.data<int32_t>();
   }
   if (ctx.is_cuda()) {
-    if (mode_ == PoolMode::Max)
+    if (mask)
       kernels::max_pool_forward(ctx.stream(), d, x.data<float>(), y.data<float>(), mask);
     else
-      kernels::avg_pool_forward(ctx.stream(), d, x.data<float>(), y.data<float>());
+      kernels::pool_forward_inference(ctx.stream(), d, io, x.data<float>(), y.data<float>());
     return;
   }
   dispatch_float(*this, x.dtype(), [&](auto t) {
     using T = decltype(t);
     if (mode_ == PoolMode::Max)
-      max_forward_cpu(d, x.data<T>(), y.data<T>(), mask);
+      max_forward_cpu(d, x.data<T>(), y.data<T>(), mask, io);
     else
-      avg_forward_cpu(d, x.data<T>(), y.data<T>());
+      avg_forward_cpu(d, x.data<T>(), y.data<T>(), io);
   });
 }
 
@@ -145,7 +168,7 @@ void PoolLayer::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) {
   // Inference skips the argmax mask (a quarter of the traffic); a backward
   // after it recomputes the mask.
   bool write_mask = mode_ == PoolMode::Max && train;
-  run_forward(ctx, x, y, write_mask);
+  run_forward(ctx, x, y, write_mask, infer_io(InferArgs{}));
   mask_valid_ = write_mask;
 }
 
@@ -153,46 +176,17 @@ void PoolLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, cons
   DEFTNN_CHECK(!a.relu && !a.defer, "layer '{}' ({}): no fused ReLU or deferred epilogue", name(), type());
   DEFTNN_CHECK(!a.pending.active() || can_absorb_pending(a.pending.relu ? a.pending.slope : 0.f),
                "layer '{}' ({}): cannot apply a pending bias/ReLU", name(), type());
-  if (a.plain()) return forward(ctx, x, y, false);
   check_forward_args(*this, ctx, x, y, output_shape(x.shape()));
-  DEFTNN_CHECK(x.dtype() == DType::F32, "layer '{}' ({}): inference with layouts takes F32, got {}", name(), type(),
-               dtype_name(x.dtype()));
+  run_forward(ctx, x, y, false, infer_io(a));
   mask_valid_ = false;
-  const kernels::PoolDims d = pool_dims(x.shape(), y.shape(), kernel_, stride_, pad_);
+}
+
+kernels::PoolInferIO PoolLayer::infer_io(const InferArgs& a) const {
   kernels::PoolInferIO io;
   io.max = mode_ == PoolMode::Max;
   io.in_cnhw = a.in == Layout::CNHW, io.out_cnhw = a.out == Layout::CNHW;
   io.bias = a.pending.bias, io.relu = a.pending.relu, io.slope = a.pending.slope;
-  if (ctx.is_cuda()) return kernels::pool_forward_inference(ctx.stream(), d, io, x.data<float>(), y.data<float>());
-  // CPU: the same plane mapping and arithmetic as the kernel.
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
-  const int64_t per_plane = int64_t(d.ph) * d.pw;
-  for (int64_t plane = 0; plane < int64_t(d.n) * d.c; ++plane) {
-    const int64_t n = io.out_cnhw ? plane % d.n : plane / d.c, c = io.out_cnhw ? plane / d.n : plane % d.c;
-    const float* p = xp + (io.in_cnhw ? c * d.n + n : n * d.c + c) * d.h * d.w;
-    for (int ph = 0; ph < d.ph; ++ph)
-      for (int pw = 0; pw < d.pw; ++pw) {
-        float v;
-        if (io.max) {
-          int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
-          const int he = std::min(hs + d.kernel, d.h), we = std::min(ws + d.kernel, d.w);
-          hs = std::max(hs, 0), ws = std::max(ws, 0);
-          v = std::numeric_limits<float>::lowest();
-          for (int h = hs; h < he; ++h)
-            for (int w = ws; w < we; ++w) v = std::fmax(v, p[h * d.w + w]);
-          v += io.bias ? io.bias[c] : 0.f;
-          if (io.relu && !(v > 0.f)) v *= io.slope;
-        } else {
-          const AvgWindow w = avg_window(d, ph, pw);
-          float sum = 0.f;
-          for (int h = w.hs; h < w.he; ++h)
-            for (int ww = w.ws; ww < w.we; ++ww) sum += p[h * d.w + ww];
-          v = sum / float(w.size);
-        }
-        yp[plane * per_plane + ph * d.pw + pw] = v;
-      }
-  }
+  return io;
 }
 
 void PoolLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
@@ -202,7 +196,7 @@ void PoolLayer::backward(Context& ctx, const Tensor& x, const Tensor& y, const T
   if (mode_ == PoolMode::Max &&
       !(mask_valid_ && mask_.shape() == y.shape() && mask_.device() == ctx.device())) {
     Tensor scratch = Tensor::empty(y.shape(), y.dtype(), ctx.device());
-    run_forward(ctx, x, scratch, true);
+    run_forward(ctx, x, scratch, true, infer_io(InferArgs{}));
     mask_valid_ = true;
   }
   if (ctx.is_cuda()) {

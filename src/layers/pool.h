@@ -9,6 +9,7 @@
 // input (H + p), not to the input, as Caffe does.
 #pragma once
 
+#include "layers/kernels/pool_kernels.h"
 #include "layers/layer.h"
 
 namespace deftnn {
@@ -37,7 +38,10 @@ class PoolLayer : public Layer {
   Shape output_shape(const Shape& in) const;
 
  private:
-  void run_forward(Context& ctx, const Tensor& x, Tensor& y, bool write_mask);
+  // The forward pass: the argmax mask when write_mask (plain NCHW max pool),
+  // else layouts and a pending epilogue as io says.
+  void run_forward(Context& ctx, const Tensor& x, Tensor& y, bool write_mask, const kernels::PoolInferIO& io);
+  kernels::PoolInferIO infer_io(const InferArgs& a) const;
   PoolMode mode_;
   int64_t kernel_, stride_, pad_;
   Tensor mask_;             // max pool: (N, C, H_out, W_out) I32 argmax of the last training forward

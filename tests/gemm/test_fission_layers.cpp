@@ -62,14 +62,22 @@ TEST(FissionLayers, NetsOnFissionKernelsMatchCublas) {
     }
 }
 
+// LeNet-5 (random weights from `seed`) on ctx, every GEMM layer on the fission
+// kernels with fp32 tiles (or on cuBLAS when !fission).
+Net lenet(Context& ctx, uint64_t seed, bool fission = true) {
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.init(seed);
+  net.to(ctx);
+  if (fission)
+    for (size_t i = 0; i < net.size(); ++i)
+      if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
+  return net;
+}
+
 TEST(FissionLayers, PackedWeightsFollowWeightUpdates) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
-  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
-  net.init(6);
-  net.to(*ctx);
-  for (size_t i = 0; i < net.size(); ++i)
-    if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
+  Net net = lenet(*ctx, 6);
   Tensor x = random_tensor({2, 1, 28, 28}, 22, 0.f, 1.f).to(Device::CUDA, *ctx);
   auto before = net.forward(*ctx, x, false).to_vector(*ctx);
   // Training pass, then scale every weight in place as an optimiser would:
@@ -96,14 +104,8 @@ TEST(FissionLayers, PackedWeightsFollowWeightUpdates) {
 TEST(FissionLayers, PackedWeightsFollowReplacedWeights) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
-  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
-  net.init(6);
-  net.to(*ctx);
-  for (size_t i = 0; i < net.size(); ++i)
-    if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
-  Net ref = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
-  ref.init(6);
-  ref.to(*ctx);
+  Net net = lenet(*ctx, 6);
+  Net ref = lenet(*ctx, 6, /*fission=*/false);
   Tensor x = random_tensor({2, 1, 28, 28}, 23, 0.f, 1.f).to(Device::CUDA, *ctx);
   net.forward(*ctx, x, false);  // packs every layer
 

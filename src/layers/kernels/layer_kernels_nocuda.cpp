@@ -20,7 +20,6 @@ void relu_forward(CUstream_st*, const float*, float*, int64_t, float) { unavaila
 void relu_backward(CUstream_st*, const float*, const float*, float*, int64_t, float) { unavailable("relu"); }
 void max_pool_forward(CUstream_st*, const PoolDims&, const float*, float*, int32_t*) { unavailable("max pool"); }
 void max_pool_backward(CUstream_st*, const PoolDims&, const float*, const int32_t*, float*) { unavailable("max pool"); }
-void avg_pool_forward(CUstream_st*, const PoolDims&, const float*, float*) { unavailable("avg pool"); }
 void pool_forward_inference(CUstream_st*, const PoolDims&, const PoolInferIO&, const float*, float*) {
   unavailable("pool");
 }

@@ -61,24 +61,6 @@ __global__ void max_pool_backward_kernel(PoolDims d, const float* __restrict__ d
   }
 }
 
-__global__ void avg_pool_forward_kernel(PoolDims d, const float* __restrict__ x, float* __restrict__ y) {
-  int64_t total = int64_t(d.n) * d.c * d.ph * d.pw;
-  DEFTNN_GRID_LOOP(i, total) {
-    int pw = int(i % d.pw);
-    int ph = int((i / d.pw) % d.ph);
-    int64_t nc = i / (int64_t(d.pw) * d.ph);
-    int hs = ph * d.stride - d.pad, ws = pw * d.stride - d.pad;
-    int he = min(hs + d.kernel, d.h + d.pad), we = min(ws + d.kernel, d.w + d.pad);
-    int pool_size = (he - hs) * (we - ws);
-    hs = max(hs, 0), ws = max(ws, 0), he = min(he, d.h), we = min(we, d.w);
-    const float* plane = x + nc * d.h * d.w;
-    float sum = 0.f;
-    for (int h = hs; h < he; ++h)
-      for (int w = ws; w < we; ++w) sum += plane[h * d.w + w];
-    y[i] = sum / float(pool_size);
-  }
-}
-
 __global__ void avg_pool_backward_kernel(PoolDims d, const float* __restrict__ dy, float* __restrict__ dx) {
   int64_t total = int64_t(d.n) * d.c * d.h * d.w;
   DEFTNN_GRID_LOOP(i, total) {
@@ -196,13 +178,6 @@ void max_pool_backward(CUstream_st* stream, const PoolDims& d, const float* dy, 
   int64_t total = int64_t(d.n) * d.c * d.h * d.w;
   if (total == 0) return;
   max_pool_backward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, dy, mask, dx);
-  DEFTNN_CUDA_CHECK_LAUNCH();
-}
-
-void avg_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y) {
-  int64_t total = int64_t(d.n) * d.c * d.ph * d.pw;
-  if (total == 0) return;
-  avg_pool_forward_kernel<<<blocks_for(total), kThreads, 0, stream>>>(d, x, y);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

@@ -1,4 +1,5 @@
-// Pooling kernel launchers (CUDA; plain types). Tensors are NCHW, on the device.
+// Pooling kernel launchers (CUDA; plain types). Tensors are NCHW (inference:
+// NCHW or CNHW, PoolInferIO), on the device.
 #pragma once
 
 #include <cstdint>
@@ -13,11 +14,12 @@ struct PoolDims {
   int kernel, stride, pad;
 };
 
-// y (N, C, ph, pw); mask (same shape, argmax as h * w_in + w) written when not null.
+// Training forward: y (N, C, ph, pw) and mask (same shape, argmax as
+// h * w_in + w; written when not null). Inference (no mask, average pooling
+// too) runs pool_forward_inference below.
 void max_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y, int32_t* mask);
 // dx (N, C, h, w) = sum of dy over the windows whose argmax is that element (gather, no atomics).
 void max_pool_backward(CUstream_st* stream, const PoolDims& d, const float* dy, const int32_t* mask, float* dx);
-void avg_pool_forward(CUstream_st* stream, const PoolDims& d, const float* x, float* y);
 
 // Inference forward with layouts and a producer's pending epilogue. Plane
 // (n, c) is at plane index n * C + c in NCHW, c * N + n in CNHW, for input and
