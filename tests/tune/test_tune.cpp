@@ -301,8 +301,11 @@ TEST(TuneOptimize, TinyEndToEnd) {
   tune::OptimizeResult g = tune::optimize(net2, *ctx, d, o);
   std::set<std::string> hows;
   for (const tune::Point& p : g.points) hows.insert(p.how);
-  // (uniform levels here lie on the greedy paths, which measured them first)
-  for (const char* h : {"dense", "greedy", "greedy-flops", "joint"}) EXPECT_EQ(hows.count(h), 1u) << h;
+  // (uniform levels here lie on the greedy paths, which measured them first;
+  // the FLOPs-scored path may retrace the time-scored one when the measured
+  // times order the moves the same way, which load on the machine can cause,
+  // so only the time-scored path, walked first, is sure to add points)
+  for (const char* h : {"dense", "greedy", "joint"}) EXPECT_EQ(hows.count(h), 1u) << h;
   EXPECT_EQ(hows.count("grid"), 0u);
   for (size_t i = 1; i < r.frontier.size(); ++i) EXPECT_LT(r.frontier[i].time_ms, r.frontier[i - 1].time_ms);
 }
