@@ -22,6 +22,10 @@
 #   MEMCHECK_FILTER gtest filter for memcheck (default the GPU tests, minus CUPTI/Python ones)
 #   RACECHECK_FILTER gtest filter for racecheck (default *Fission*)
 #   DEADLINE        seconds after which no new stage starts (default 560)
+#   PREV_DIR        stage "versus": source tree of an earlier commit (default .prev,
+#                   made by `git archive`), built and benchmarked against this one in
+#                   the same run (scripts/versus.py); PREV_COMMIT names it
+#   VERSUS          its configurations, NAME=BENCH_ARGS, separated by ';'
 #
 # On the device tool: carry [".data"], command e.g.
 #   DEFTNN_COMMIT=<sha> bash scripts/gpu_check.sh
@@ -106,6 +110,7 @@ if "speedup" in j:
 print(s)
 EOF
       ;;
+    versus) sed -n '/^config/,/^wrote/p' "$log" | grep -v '^wrote' | awk 'NR>1{printf "%s %s/%s ms; ", $1, $2, $3}' ;;
     peer) grep -Eo '^ +[a-z0-9-]+ +b[0-9]+ +[a-z0-9]+ +[0-9.]+ ms' "$LOGS/peer.log" | awk '{printf "%s/%s/%s %s ms; ", $1, $2, $3, $4}' ;;
   esac
 }
@@ -143,7 +148,15 @@ for stage in $STAGES; do
     peer)
       run_stage peer 180 python3 bench/peers/pytorch_nets.py --out "$RES" \
         models/caffenet-imc.json:128,1 models/cifarnet.json:128 models/lenet.json:128 ;;
-    *) echo "unknown stage '$stage' (known: build test sanitize bench gemm peer)"; ;;
+    versus)
+      PREV_DIR=${PREV_DIR:-.prev}
+      VERSUS=${VERSUS:-"caffenet-b128=models/caffenet-imc.json --batch 128;caffenet-b1=models/caffenet-imc.json --batch 1;caffenet-b128-sve50=models/caffenet-imc.json --batch 128 --density 0.5;cifarnet-b128=models/cifarnet.json --batch 128"}
+      run_stage build-prev 300 bash -c "cmake -S '$PREV_DIR' -B '$PREV_DIR/build' -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DDEFTNN_CUDA=ON -DDEFTNN_BUILD_TESTS=OFF >/dev/null && cmake --build '$PREV_DIR/build' -j '$JOBS' --target deftnn_cli" &&
+        { IFS=';' read -r -a cfgs <<<"$VERSUS"
+          run_stage versus 300 python3 scripts/versus.py --old "$PREV_DIR/build/deftnn" --new "$BIN" \
+            --out "$RES/versus.json" --rounds "${VERSUS_ROUNDS:-3}" "${cfgs[@]}"; } ;;
+    *) echo "unknown stage '$stage' (known: build test sanitize bench gemm peer versus)"; ;;
   esac
 done
 
