@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -23,7 +22,10 @@
 #include "core/cuda_check.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "core/timing.h"
+#include "bench/gemm_bench_kernels.h"
 #include "bench/kernel_names.h"
+#include "bench/timer.h"
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
 
@@ -35,25 +37,28 @@ std::vector<std::string> default_gemm_variants() {
           "offchip-deft8e4", "h2"};
 }
 
-std::vector<GemmShape> alexnet_gemm_shapes(int b) {
-  return {{"conv1", 96, 3025LL * b, 363, b},  {"conv2", 128, 729LL * b, 1200, b}, {"conv3", 384, 169LL * b, 2304, b},
-          {"conv4", 192, 169LL * b, 1728, b}, {"conv5", 128, 169LL * b, 1728, b}, {"fc6", 4096, b, 9216, b},
-          {"fc7", 4096, b, 4096, b},          {"fc8", 1000, b, 4096, b}};
+std::vector<GemmBenchShape> alexnet_gemm_shapes(int b) {
+  // {M, N, K}: W (M, K) x X (K, N), N = output positions x batch.
+  return {{"conv1", {96, 3025LL * b, 363}, b},  {"conv2", {128, 729LL * b, 1200}, b},
+          {"conv3", {384, 169LL * b, 2304}, b}, {"conv4", {192, 169LL * b, 1728}, b},
+          {"conv5", {128, 169LL * b, 1728}, b}, {"fc6", {4096, b, 9216}, b},
+          {"fc7", {4096, b, 4096}, b},          {"fc8", {1000, b, 4096}, b}};
+}
+
+double measure_ffma_peak_tflops(Context& ctx) {
+  int sms = 0;
+  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, ctx.device_index()));
+  Tensor out = Tensor::empty({1}, DType::F32, Device::CUDA);
+  const int blocks = sms * 8;
+  TimingOptions t;
+  t.warmup = 3;
+  t.reps = 9;
+  TimingStats s = time_callable(ctx, [&] { launch_ffma_probe(out.data<float>(), blocks, ctx.stream()); }, t);
+  const double flop = double(blocks) * kFfmaProbeThreads * kFfmaProbeFlopPerThread;
+  return flop / (s.median_ms * 1e-3) / 1e12;
 }
 
 namespace {
-
-std::string git_commit() {
-  std::string out;
-  if (FILE* p = popen("git rev-parse --short HEAD 2>/dev/null", "r")) {
-    char buf[64] = {0};
-    if (fgets(buf, sizeof buf, p)) out = buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  if (const char* e = std::getenv("DEFTNN_COMMIT")) out = e;
-  return out.empty() ? "unknown" : out;
-}
 
 struct Operands {
   Tensor A, B, C, Bbf, Abf;  // B (K, N) row-major fp32; bf16 copies for the context row
@@ -92,24 +97,22 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
   auto ctx = Context::cuda();
   cudaDeviceProp prop{};
   DEFTNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx->device_index()));
-  const double peak = measure_ffma_peak_tflops();
+  const double peak = measure_ffma_peak_tflops(*ctx);
   fmt::print("FFMA peak measured: {:.1f} TFLOP/s on {}\n", peak, prop.name);
   std::vector<std::string> variants = opts.variants.empty() ? default_gemm_variants() : opts.variants;
 
-  std::vector<GemmShape> shapes = opts.extra;
+  std::vector<GemmBenchShape> shapes = opts.extra;
   if (opts.alexnet)
     for (int b : opts.batches)
       for (auto& s : alexnet_gemm_shapes(b)) shapes.push_back(s);
 
   nlohmann::json J;
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const std::time_t now = std::time(nullptr);
   J["device"] = prop.name;
   J["sms"] = prop.multiProcessorCount;
   J["l2_bytes"] = prop.l2CacheSize;
-  J["commit"] = git_commit();
-  J["date"] = date;
+  J["commit"] = bench::git_commit();
+  J["date"] = bench::utc_iso_now();
   J["ffma_peak_tflops"] = peak;
   J["method"] = fmt::format(
       "CUDA events per call, {} warm-up, median of {} reps, operand sets rotated over > 2x L2, inputs U[-1,1]; "
@@ -119,7 +122,8 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
   J["results"] = nlohmann::json::array();
   const int reps = std::max(20, opts.reps);
 
-  for (const GemmShape& s : shapes) {
+  for (const GemmBenchShape& b : shapes) {
+    const GemmShape& s = b.gemm;
     const size_t nA = size_t(s.M * s.K), nB = size_t(s.K * s.N), nC = size_t(s.M * s.N);
     const size_t set_bytes = (nA + nB + nC) * 4;
     int sets = int(std::min<size_t>(64, std::max<size_t>(2, 2 * size_t(prop.l2CacheSize) / std::max<size_t>(set_bytes, 1) + 2)));
@@ -202,33 +206,23 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
         max_abs = std::max(max_abs, e);
         sq += e * e;
       }
-      for (int w = 0; w < opts.warmup; ++w) call(size_t(w) % ops.size());
-      cudaEvent_t e0, e1;
-      cudaEventCreate(&e0), cudaEventCreate(&e1);
-      std::vector<float> ms;
-      for (int r = 0; r < reps; ++r) {
-        size_t i = size_t(r) % ops.size();
-        cudaEventRecord(e0, ctx->stream());
-        call(i);
-        cudaEventRecord(e1, ctx->stream());
-        cudaEventSynchronize(e1);
-        float t;
-        cudaEventElapsedTime(&t, e0, e1);
-        ms.push_back(t);
-      }
-      cudaEventDestroy(e0), cudaEventDestroy(e1);
-      std::sort(ms.begin(), ms.end());
-      double med = ms[ms.size() / 2];
+      // Operand sets rotated call by call (warm-up included) over more than 2x L2.
+      size_t next = 0;
+      TimingOptions t;
+      t.warmup = opts.warmup;
+      t.reps = reps;
+      const TimingStats ts = time_callable(*ctx, [&] { call(next++ % ops.size()); }, t);
+      const double med = ts.median_ms;
       if (v == "cublas") cublas_ms = med;
       double tf = flop / (med * 1e-3) / 1e12;
-      nlohmann::json r = {{"shape", s.name},
-                          {"batch", s.batch},
+      nlohmann::json r = {{"shape", b.name},
+                          {"batch", b.batch},
                           {"M", s.M},
                           {"N", s.N},
                           {"K", s.K},
                           {"variant", v},
                           {"ms", med},
-                          {"ms_min", ms.front()},
+                          {"ms_min", ts.min_ms},
                           {"tflops", tf},
                           {"pct_of_ffma_peak", 100.0 * tf / peak},
                           {"speedup_vs_cublas", cublas_ms > 0 ? cublas_ms / med : 0.0},
@@ -239,7 +233,7 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
       if (!kname.empty()) r["kernel"] = kname;
       J["results"].push_back(r);
       fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} {:8.4f} ms {:6.1f} TFLOP/s {:5.1f}% x{:.2f} err {:.2e}{}\n",
-                 s.name, s.batch, s.M, s.N, s.K, v, med, tf, 100 * tf / peak, cublas_ms > 0 ? cublas_ms / med : 0.0,
+                 b.name, b.batch, s.M, s.N, s.K, v, med, tf, 100 * tf / peak, cublas_ms > 0 ? cublas_ms / med : 0.0,
                  std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30), kname.empty() ? "" : "  " + kname);
       std::fflush(stdout);
     }

@@ -1,16 +1,10 @@
-// CUDA side of the GEMM benchmark: the FFMA-peak probe,
-// bf16 conversion for the cuBLAS BF16 context row.
+// CUDA side of the GEMM benchmark (see gemm_bench_kernels.h): the FFMA-peak
+// probe, bf16 conversion for the cuBLAS BF16 context row.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <string>
-#include <vector>
-
-#include "bench/gemm_bench.h"
+#include "bench/gemm_bench_kernels.h"
 #include "core/cuda_check.h"
-
 
 namespace deftnn {
 
@@ -30,33 +24,9 @@ __global__ void ffma_probe(float* out, float a, float b) {
   if (s == 12345.f) out[0] = s;  // keeps the chains alive
 }
 
-double measure_ffma_peak_tflops() {
-  int dev = 0, sms = 0;
-  DEFTNN_CUDA_CHECK(cudaGetDevice(&dev));
-  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  float* out;
-  DEFTNN_CUDA_CHECK(cudaMalloc(&out, 4));
-  constexpr int ITERS = 1 << 14;
-  const int blocks = sms * 8, threads = 256;
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0), cudaEventCreate(&e1);
-  for (int w = 0; w < 3; ++w) ffma_probe<ITERS><<<blocks, threads>>>(out, 0.999f, 1e-3f);
-  std::vector<float> ms;
-  for (int r = 0; r < 9; ++r) {
-    cudaEventRecord(e0);
-    ffma_probe<ITERS><<<blocks, threads>>>(out, 0.999f, 1e-3f);
-    cudaEventRecord(e1);
-    cudaEventSynchronize(e1);
-    float t;
-    cudaEventElapsedTime(&t, e0, e1);
-    ms.push_back(t);
-  }
+void launch_ffma_probe(float* out, int blocks, void* stream) {
+  ffma_probe<kFfmaProbeIters><<<blocks, kFfmaProbeThreads, 0, cudaStream_t(stream)>>>(out, 0.999f, 1e-3f);
   DEFTNN_CUDA_CHECK_LAUNCH();
-  std::sort(ms.begin(), ms.end());
-  cudaEventDestroy(e0), cudaEventDestroy(e1);
-  cudaFree(out);
-  double flop = double(blocks) * threads * ITERS * 8 * 2;
-  return flop / (ms[ms.size() / 2] * 1e-3) / 1e12;
 }
 
 __global__ void f32_to_bf16_kernel(const float* in, __nv_bfloat16* out, size_t n) {

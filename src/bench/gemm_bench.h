@@ -7,17 +7,22 @@
 #include <string>
 #include <vector>
 
+#include "layers/layer.h"
+
 namespace deftnn {
 
-struct GemmShape {
+class Context;
+
+// One benchmarked product: W (M, K) x X (K, N), named for the layer it comes from.
+struct GemmBenchShape {
   std::string name;  // "conv2" or "custom"
-  int64_t M = 0, N = 0, K = 0;
-  int batch = 0;
+  GemmShape gemm;    // groups = 1
+  int batch = 0;     // images behind N (0: a custom shape)
 };
 
 struct GemmBenchOptions {
   std::vector<int> batches = {1, 16, 128};
-  std::vector<GemmShape> extra;  // from --m --n --k
+  std::vector<GemmBenchShape> extra;  // from --m --n --k
   bool alexnet = true;
   // Variant names: "cublas", "cublas-tf32", "cublas-bf16", a format name
   // (on chip), "offchip-<format>", "h2" (half2 compute).
@@ -29,12 +34,11 @@ struct GemmBenchOptions {
 
 std::vector<std::string> default_gemm_variants();
 // The paper's AlexNet GEMMs at a batch: W[M, K] x X[K, cols * batch].
-std::vector<GemmShape> alexnet_gemm_shapes(int batch);
+std::vector<GemmBenchShape> alexnet_gemm_shapes(int batch);
 // Runs everything and writes the JSON; returns its path.
 std::string run_gemm_bench(const GemmBenchOptions& opts);
 
-// CUDA helpers (gemm_bench.cu).
-double measure_ffma_peak_tflops();
-void f32_to_bf16_device(const float* in, void* out, size_t n, void* stream);
+// The FP32 FFMA peak of ctx's GPU in TFLOP/s (bench/gemm_bench_kernels.h's probe).
+double measure_ffma_peak_tflops(Context& ctx);
 
 }  // namespace deftnn

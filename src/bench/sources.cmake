@@ -1,4 +1,5 @@
-# The benchmark harness: timing (CUDA events / steady clock, graphs, L2 flush),
+# The benchmark harness, the deftnn_bench library (CMakeLists.txt): timing on
+# top of core/timing.h (graphs, L2 flush, per-layer events, environment),
 # kernel names of library baselines (CUPTI), the network benchmark and its JSON,
 # and the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw).
 set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp)
@@ -14,7 +15,7 @@ set_source_files_properties(${CMAKE_CURRENT_SOURCE_DIR}/src/bench/timer.cpp PROP
 
 # CUPTI (kernel names) when the toolkit ships it; without it the recorder is a stub.
 if(DEFTNN_CUDA AND TARGET CUDA::cupti)
-  target_link_libraries(deftnn PUBLIC CUDA::cupti)
+  target_link_libraries(deftnn_bench PUBLIC CUDA::cupti)
   set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/src/bench/kernel_names.cpp APPEND PROPERTY COMPILE_DEFINITIONS
     DEFTNN_WITH_CUPTI=1)
 endif()

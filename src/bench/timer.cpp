@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <numeric>
 
 #include "core/error.h"
 
@@ -24,29 +23,6 @@
 #endif
 
 namespace deftnn::bench {
-
-double quantile_sorted(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  double pos = std::clamp(q, 0.0, 1.0) * double(sorted.size() - 1);
-  size_t lo = size_t(std::floor(pos));
-  size_t hi = std::min(lo + 1, sorted.size() - 1);
-  double frac = pos - double(lo);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * frac;
-}
-
-TimingStats summarize(std::vector<double> samples_ms) {
-  TimingStats s;
-  s.reps = int(samples_ms.size());
-  s.samples_ms = samples_ms;
-  if (samples_ms.empty()) return s;
-  std::sort(samples_ms.begin(), samples_ms.end());
-  s.min_ms = samples_ms.front();
-  s.max_ms = samples_ms.back();
-  s.median_ms = quantile_sorted(samples_ms, 0.5);
-  s.p90_ms = quantile_sorted(samples_ms, 0.9);
-  s.mean_ms = std::accumulate(samples_ms.begin(), samples_ms.end(), 0.0) / double(samples_ms.size());
-  return s;
-}
 
 nlohmann::json to_json(const TimingStats& s, bool with_samples) {
   nlohmann::json j = {{"reps", s.reps},     {"median_ms", s.median_ms}, {"min_ms", s.min_ms},
@@ -85,48 +61,6 @@ double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// One timed run of fn: events on CUDA, the steady clock on the CPU.
-class OneShot {
- public:
-  explicit OneShot(Context& ctx) : ctx_(ctx) {
-#ifdef DEFTNN_WITH_CUDA
-    if (ctx.is_cuda()) {
-      DEFTNN_CUDA_CHECK(cudaEventCreate(&start_));
-      DEFTNN_CUDA_CHECK(cudaEventCreate(&stop_));
-    }
-#endif
-  }
-  ~OneShot() {
-#ifdef DEFTNN_WITH_CUDA
-    if (start_) cudaEventDestroy(start_);
-    if (stop_) cudaEventDestroy(stop_);
-#endif
-  }
-  double run(const std::function<void()>& fn) {
-#ifdef DEFTNN_WITH_CUDA
-    if (ctx_.is_cuda()) {
-      DEFTNN_CUDA_CHECK(cudaEventRecord(start_, ctx_.stream()));
-      fn();
-      DEFTNN_CUDA_CHECK(cudaEventRecord(stop_, ctx_.stream()));
-      DEFTNN_CUDA_CHECK(cudaEventSynchronize(stop_));
-      float ms = 0;
-      DEFTNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-      return ms;
-    }
-#endif
-    double t0 = now_ms();
-    fn();
-    ctx_.synchronize();
-    return now_ms() - t0;
-  }
-
- private:
-  Context& ctx_;
-#ifdef DEFTNN_WITH_CUDA
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-#endif
-};
-
 }  // namespace
 
 TimingStats time_fn(Context& ctx, const std::function<void()>& fn, const TimerOptions& opt) {
@@ -138,19 +72,13 @@ std::vector<TimingStats> time_interleaved(Context& ctx, const std::vector<std::f
   DEFTNN_CHECK(opt.reps > 0 && opt.warmup >= 0, "bad timing options: reps {} warmup {}", opt.reps, opt.warmup);
   std::unique_ptr<L2Flusher> flusher;
   if (opt.flush_l2 && ctx.is_cuda()) flusher = std::make_unique<L2Flusher>(ctx);
-  for (int w = 0; w < opt.warmup; ++w)
-    for (auto& fn : fns) fn();
-  ctx.synchronize();
-  OneShot shot(ctx);
-  std::vector<std::vector<double>> samples(fns.size());
-  for (int r = 0; r < opt.reps; ++r) {
-    for (size_t i = 0; i < fns.size(); ++i) {
-      if (flusher) flusher->flush();
-      samples[i].push_back(shot.run(fns[i]));
-    }
-  }
+  TimingOptions t;
+  t.warmup = opt.warmup;
+  t.reps = opt.reps;
+  t.clock = TimingClock::Events;
+  if (flusher) t.before_each = [&] { flusher->flush(); };
   std::vector<TimingStats> out;
-  for (auto& s : samples) out.push_back(summarize(std::move(s)));
+  for (auto& s : time_samples(ctx, fns, t)) out.push_back(summarize(std::move(s)));
   return out;
 }
 

@@ -1,12 +1,10 @@
-// The timing harness every deftnn benchmark uses.
-//
-// On a CUDA context a callable is timed with CUDA events recorded on the
-// context's stream around each repetition (nothing else is queued between the
-// two events); on a CPU context with std::chrono::steady_clock. Warm-up runs
-// come first and are not timed. Optionally the device L2 is flushed before
-// every repetition (outside the events), and a callable can be captured once
-// into a CUDA graph whose replays are timed, so that launch overhead between
-// kernels is not part of the figure.
+// The benchmarks' timing, built on the engine's primitive (core/timing.h:
+// CUDA events on the context's stream, the steady clock on the CPU, warm-up
+// apart from timing, statistics of the samples). Added here: flushing the
+// device L2 before every repetition (outside the events), capturing a callable
+// once into a CUDA graph whose replays are timed (so that launch overhead
+// between kernels is not part of the figure), events between the layers of
+// one pass, and the record of where and when a measurement was taken.
 //
 // Statistics are over the repetitions: median (the figure we report), min,
 // p90, mean, max, and the raw samples in milliseconds.
@@ -21,21 +19,9 @@
 
 #include "core/context.h"
 #include "core/tensor.h"
+#include "core/timing.h"
 
 namespace deftnn::bench {
-
-struct TimingStats {
-  int reps = 0;
-  double median_ms = 0, min_ms = 0, p90_ms = 0, mean_ms = 0, max_ms = 0;
-  std::vector<double> samples_ms;  // in the order they were taken
-};
-
-// Statistics of samples (milliseconds). Percentiles interpolate linearly
-// between order statistics (numpy's default): the median of an even count is
-// the mean of the two middle samples. An empty vector gives all zeros.
-TimingStats summarize(std::vector<double> samples_ms);
-// The q-quantile (0 <= q <= 1) of sorted samples, interpolated as above.
-double quantile_sorted(const std::vector<double>& sorted, double q);
 
 // {"reps", "median_ms", "min_ms", "p90_ms", "mean_ms", "max_ms", "samples_ms"}.
 nlohmann::json to_json(const TimingStats& s, bool with_samples = true);

@@ -1,1 +1,1 @@
-set(DEFTNN_SOURCES_CPU error.cpp dtype.cpp context.cpp tensor.cpp)
+set(DEFTNN_SOURCES_CPU error.cpp dtype.cpp context.cpp tensor.cpp timing.cpp)

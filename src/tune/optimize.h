@@ -3,127 +3,28 @@
 // compose variants over layers, measuring each composition's forward time and
 // validation accuracy; keep the Pareto frontier; pick the point nearest the
 // user's target; report everything as JSON.
+//
+// optimize() runs named stages, each in its own file:
+//   baseline.h       eligible layers, the dense net's accuracy, time, teacher logits
+//   layer_options.h  per optimised layer: variants and their L1 / paper twins
+//   round_timing.h   variants alone, then every composition, in interleaved rounds
+//   composition.h    which compositions are measured (grid | greedy paths + uniform levels)
+//   joint.h          joint fine-tuning of chosen compositions
+//   format_trials.h  the frontier again in each fission format (GPU)
+//   frontier_stage.h the frontier's test accuracy and twins, the selected point
+//   report.h         the report JSON
+// The options are in options.h, the result and how to install it in result.h,
+// fine-tuning in finetune.h.
 #pragma once
 
-#include <functional>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <vector>
-
 #include "train/prepare.h"
-#include "tune/frontier.h"
-#include "tune/variants.h"
+#include "tune/finetune.h"
+#include "tune/options.h"
+#include "tune/result.h"
 
 namespace deftnn::tune {
 
-struct OptimizeOptions {
-  // Thresholds per layer. Empty: the keep-count mode at `densities` (the alpha
-  // each lands on is reported), which spreads variants evenly whatever the
-  // weights' correlation structure.
-  std::vector<double> alphas;
-  std::vector<double> densities = {0.8, 0.65, 0.5, 0.4, 0.3, 0.2, 0.1};
-  int64_t align = 1;                 // kept counts rounded up to a multiple (GEMM tile K)
-  bool include_first_conv = false;   // the input layer is small and sensitive (section 5.3)
-  // Layers with less than this share of the net's GEMM FLOPs stay dense: they
-  // can save neither time nor FLOPs worth an accuracy loss (LeNet-5's ip2,
-  // 0.2%), and every variant costs fine-tuning time. 0 = optimise every layer.
-  double min_layer_flops = 0.01;
-  bool l1_baseline = true;
-  SveTransform transform = SveTransform::Fused;
-  // The SVE variant the compositions use: "sve-ls" (ours: the paper's search,
-  // then least-squares reconstruction from input statistics, sve/reconstruct.h)
-  // or "sve" (the paper's K/K' scaling). With "sve-ls" and paper_baseline the
-  // paper's variant at the same kept set is built and reported beside it.
-  std::string method = "sve-ls";
-  bool paper_baseline = true;
-  int64_t stats_images = 512;        // training images for the input statistics (sve-ls)
-  double ridge = 1e-4;               // sve-ls regularisation (relative to the mean input variance)
-  FinetuneOptions finetune = [] {   // per variant, that layer alone (composable at run time)
-    FinetuneOptions f;
-    f.iterations = 100;
-    f.distill_weight = 0.3;
-    return f;
-  }();
-  // Joint fine-tuning (the paper's step 3, Figure 3): chosen compositions
-  // (joint_flops, or joint_points spread over the composed frontier) are
-  // fine-tuned with every layer trainable, distilled from the dense net, and
-  // added as "joint" points; the final frontier is taken over all points.
-  // iterations 0 = off. The twins named by joint_twins are jointly fine-tuned
-  // the same way, for a fair comparison. The defaults are measured in
-  // docs/sve.md section 7 (LeNet-5: 3 epochs, lr 0.01 decaying linearly,
-  // distillation weight 0.3 at temperature 4).
-  FinetuneOptions joint = [] {
-    FinetuneOptions f;
-    f.iterations = 860;
-    f.lr = 0.01;
-    f.lr_policy = "linear";
-    f.distill_weight = 0.3;
-    return f;
-  }();
-  int joint_points = 6;
-  // Joint points chosen by GEMM FLOPs instead of spread over the composed
-  // frontier: for each cap, the measured composition with the best validation
-  // accuracy among those with flops_ratio <= cap (duplicates once). Empty:
-  // joint_points spread evenly over the composed frontier.
-  std::vector<double> joint_flops = {0.6, 0.5, 0.4};
-  // SGD iterations of the joint point of each cap (missing entries:
-  // joint.iterations). The point that decides the accuracy criterion (at
-  // most 60% of the FLOPs) gets the long schedule.
-  std::vector<int64_t> joint_flops_iterations = {2580};
-  // Compositions: every combination of the layers' options when there are at
-  // most this many (then each is measured), else greedy paths and uniform levels.
-  int64_t max_grid = 64;
-  // Which twins of a joint point get the same joint fine-tuning: "l1" (the
-  // L1 twin; the paper's twin is then not reported for joint points), "all"
-  // (L1 and paper), "none" (neither twin is reported for joint points).
-  std::string joint_twins = "l1";
-  // Fission formats (GPU only; Format::parse names such as "deft16q",
-  // "fp8e4m3"): every point of the frontier (after joint fine-tuning) is
-  // measured again with every GEMM layer's forward GEMM in each format, and
-  // the final frontier is taken over all points. Empty = fp32 only.
-  std::vector<std::string> fission_formats;
-  int time_reps = 3;                 // forward passes per configuration and round
-  int64_t time_batch = 256;          // images per timed forward pass
-  // Compositions are timed again after every composition is known, in
-  // time_rounds interleaved rounds (each visits every composition, in
-  // alternating order, for time_reps passes); a composition's time is its
-  // fastest pass over all rounds (CPU; the median on CUDA). Load that drifts
-  // during the run then reaches every composition alike. 0: each composition
-  // keeps the one timing taken when it was first measured.
-  int time_rounds = 4;
-  std::optional<double> target_acc, target_speedup;  // the selector's goal
-  std::function<void(const std::string&)> log;       // progress lines (may be empty)
-};
-
-struct OptimizeResult {
-  std::vector<GemmLayer> layers;     // every GEMM layer of the net
-  std::vector<size_t> optimised;     // indices into layers
-  std::vector<std::vector<Variant>> options;     // per optimised layer: [dense, sve variants by kept desc]
-  std::vector<std::vector<Variant>> l1_options;  // per optimised layer: [dense, l1 twins], same order
-  std::vector<std::vector<Variant>> paper_options;  // method sve-ls + paper_baseline: [dense, paper twins]
-  std::vector<Tensor> base;                      // every parameter of the net as given (CPU), net.params() order
-  std::vector<std::vector<Tensor>> tuned;        // per "joint" point: every parameter after joint fine-tuning
-  std::vector<Point> points, frontier;
-  size_t selected = 0;               // index into frontier (installed in the net on return)
-  nlohmann::json report;
-};
-
 // net is on ctx's device and trained; d holds train, val and test splits.
 OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o);
-
-// Installs composition `choice` (one option per optimised layer).
-// twin: "" (the compositions' method), "l1" or "paper".
-void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice,
-                    const std::string& twin = "");
-
-// Installs a point: the given net's parameters, then its composition, then
-// (a "joint" point) its jointly fine-tuned parameters, then its GEMM format
-// on every GEMM layer (fp32 when p.format is empty).
-void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p);
-
-// Fine-tunes the net as installed with SGD: ft.iterations updates of
-// ft.batch images drawn (seeded by ft.seed ^ salt) from train; parameters
-// whose trainable flag is false stay frozen. Returns the seconds taken.
-double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt);
 
 }  // namespace deftnn::tune

@@ -1,7 +1,6 @@
 #include "tune/variants.h"
 
 #include <algorithm>
-#include <chrono>
 #include <fmt/format.h>
 #include <numeric>
 #include <tuple>
@@ -10,7 +9,8 @@
 #include "layers/conv.h"
 #include "layers/im2col.h"
 #include "layers/linear.h"
-#include "train/distill.h"
+#include "core/timing.h"
+#include "train/trainer.h"
 
 namespace deftnn::tune {
 
@@ -158,95 +158,28 @@ sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, co
   return st;
 }
 
-double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt) {
-  auto t0 = std::chrono::steady_clock::now();
-  if (ft.iterations <= 0) return 0;
-  // ft.iterations batches of images drawn with replacement: epochs of at
-  // most the training split's size, so that the drawn subset is never larger
-  // than the split itself.
-  const int64_t epochs = (ft.iterations * ft.batch + train.size() - 1) / train.size();
-  const int64_t per_epoch = (ft.iterations + epochs - 1) / epochs;  // iterations per epoch
-  std::vector<int64_t> idx(size_t(per_epoch * ft.batch));
-  Rng rng(ft.seed ^ salt);
-  for (auto& i : idx) i = int64_t(rng.below(uint64_t(train.size())));
-  std::sort(idx.begin(), idx.end());
-  data::Dataset part = data::subset(train, idx, train.name + "/finetune");
-  train::TrainConfig cfg;
-  cfg.epochs = epochs;
-  cfg.batch = ft.batch;
-  DEFTNN_CHECK(ft.lr_policy == "fixed" || ft.lr_policy == "linear",
-               "fine-tuning: unknown learning-rate policy '{}' (known: fixed, linear)", ft.lr_policy);
-  cfg.lr.policy = ft.lr_policy == "linear" ? "poly" : "fixed";
-  cfg.lr.power = 1;
-  cfg.lr.max_iter = epochs * per_epoch;
-  cfg.lr.base_lr = ft.lr;
-  if (ft.distilled()) {
-    DEFTNN_CHECK(ft.teacher_logits.defined() && ft.teacher_logits.dim(0) == train.size(),
-                 "fine-tuning with distillation: teacher logits {} for the {} images of {}",
-                 ft.teacher_logits.defined() ? shape_str(ft.teacher_logits.shape()) : "undefined", train.size(),
-                 train.name);
-    cfg.distill.teacher_logits = train::gather_rows(ft.teacher_logits, idx);
-    cfg.distill.temperature = ft.distill_temperature;
-    cfg.distill.weight = ft.distill_weight;
-  }
-  cfg.momentum = ft.momentum;
-  cfg.weight_decay = ft.weight_decay;
-  cfg.seed = ft.seed;
-  cfg.keep_best = false;
-  cfg.progress = false;
-  train::Trainer trainer(net, ctx, cfg);
-  trainer.fit(part, nullptr);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::vector<double> forward_times(Net& net, Context& ctx, const Tensor& x, int reps, int warmup) {
-  using Clock = std::chrono::steady_clock;
-  DEFTNN_CHECK(reps > 0, "{}: {} timed passes", net.name(), reps);
-  for (int i = 0; i < warmup; ++i) net.forward(ctx, x, false);
-  ctx.synchronize();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto a = Clock::now();
-    net.forward(ctx, x, false);
-    ctx.synchronize();
-    t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - a).count());
-  }
-  return t;
-}
-
-double summarize_times(const Context& ctx, std::vector<double> t) {
-  DEFTNN_CHECK(!t.empty(), "no pass times to summarise");
-  std::sort(t.begin(), t.end());
-  // CPU: the fastest pass (other processes only ever add time, and this
-  // 2-core machine is shared); GPU: the median.
-  return ctx.is_cuda() ? t[t.size() / 2] : t.front();
-}
-
-double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps) {
-  return summarize_times(ctx, forward_times(net, ctx, x, reps, 2));
-}
-
-Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_slot, const LayerSetting& dense,
-                     const std::string& method, const sve::SearchResult& search, const std::vector<int32_t>& kept,
-                     SveTransform transform, const data::Dataset& train, const data::Dataset& val,
-                     const FinetuneOptions& ft, const sve::InputStats* stats, double ridge) {
+Variant make_variant(Net& net, Context& ctx, const VariantRequest& req, const data::Dataset& train,
+                     const data::Dataset& val, const FinetuneOptions& ft) {
+  const GemmLayer& l = req.layer;
+  const LayerSetting& dense = req.dense;
+  const std::string& method = req.method;
   Variant v;
-  v.layer = layer_slot;
+  v.layer = req.slot;
   v.method = method;
-  v.search = search;
-  v.alpha = search.alpha;
+  v.search = req.search;
+  v.alpha = req.search.alpha;
   const bool ls = method == "sve-ls";
-  v.plan = sve::make_plan(l.K, kept, /*scale=*/!ls);
-  v.id = method == "sve" || ls ? fmt::format("{}/{}@{:.4f}", l.name, method, search.alpha)
+  v.plan = sve::make_plan(l.K, req.search.kept, /*scale=*/!ls);
+  v.id = method == "sve" || ls ? fmt::format("{}/{}@{:.4f}", l.name, method, req.search.alpha)
                                : fmt::format("{}/{}@{}", l.name, method, v.plan.kept_k());
   LayerSetting s;
-  s.state = sve::make_state(v.plan, transform);
+  s.state = sve::make_state(v.plan, req.transform);
   s.bias = dense.bias;
   if (ls) {
     // Least-squares reconstruction from the layer's input statistics, with
     // the bias correction folded in.
-    DEFTNN_CHECK(stats, "variant {}: sve-ls needs input statistics", v.id);
-    sve::Reconstruction rec = sve::reconstruct_weight(v.plan, dense.weight.reshape({l.M, l.K}), *stats, ridge);
+    DEFTNN_CHECK(req.stats, "variant {}: sve-ls needs input statistics", v.id);
+    sve::Reconstruction rec = sve::reconstruct_weight(v.plan, dense.weight.reshape({l.M, l.K}), *req.stats, req.ridge);
     s.weight = rec.weight;
     if (dense.bias.defined()) {
       s.bias = Tensor::empty(dense.bias.shape());
@@ -261,7 +194,7 @@ Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_sl
   install(net, l, s, ctx);
   v.val_acc_before = train::evaluate(net, ctx, val).accuracy;
   // Fine-tune this layer alone: every other parameter frozen.
-  auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   std::vector<std::pair<Param*, bool>> saved;
   for (size_t i = 0; i < net.size(); ++i)
     for (Param* p : net.layer(i).params()) {
@@ -270,7 +203,7 @@ Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_sl
     }
   finetune(net, ctx, train, ft, (uint64_t(l.index) * 0x9E3779B97F4A7C15ull) ^ uint64_t(v.plan.kept_k()));
   for (auto [p, t] : saved) p->trainable = t;
-  v.finetune_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  v.finetune_s = clock.seconds();
   v.val_acc = train::evaluate(net, ctx, val).accuracy;
   v.setting = capture(net, l, ctx);
   install(net, l, dense, ctx);

@@ -15,7 +15,7 @@
 #include "sve/plan.h"
 #include "sve/reconstruct.h"
 #include "sve/search.h"
-#include "train/trainer.h"
+#include "tune/finetune.h"
 
 namespace deftnn::tune {
 
@@ -58,51 +58,30 @@ struct Variant {
   nlohmann::json to_json() const;  // without the tensors
 };
 
-struct FinetuneOptions {
-  int64_t iterations = 200;  // SGD updates per variant
-  int64_t batch = 64;
-  double lr = 0.001;
-  std::string lr_policy = "fixed";  // "fixed" | "linear" (lr decays linearly to 0 over the iterations)
-  float momentum = 0.9f, weight_decay = 5e-4f;
-  uint64_t seed = 1;
-  // Knowledge distillation from the dense net (train/distill.h): with
-  // distill_weight > 0 the loss mixes the hard labels with the teacher's
-  // softened outputs. teacher_logits: (N, C) F32 on the CPU, the dense net's
-  // logits for every image of the training split given to finetune().
-  double distill_weight = 0;
-  double distill_temperature = 4;
-  Tensor teacher_logits;
-  bool distilled() const { return distill_weight > 0; }
-};
-
 // Mean and covariance of layer l's GEMM input rows (conv: im2col columns of
 // every group; linear: input rows) over the first `images` images of ds, with
 // the layers before l as they are installed now (inference mode).
 sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, const data::Dataset& ds, int64_t images);
 
-// Builds a variant of layer `l` that keeps `kept` (from the search or the L1
-// baseline), installs it (method "sve" and "l1": the paper's truncated weight
-// scaled by K/K'; "sve-ls": sve::reconstruct_weight from `stats`, which must
-// then be given, with its bias correction), fine-tunes only that layer on `train`, measures
-// validation accuracy, and restores the dense setting. `dense` is the layer's
-// dense setting (restored afterwards).
-Variant make_variant(Net& net, Context& ctx, const GemmLayer& l, size_t layer_slot, const LayerSetting& dense,
-                     const std::string& method, const sve::SearchResult& search, const std::vector<int32_t>& kept,
-                     SveTransform transform, const data::Dataset& train, const data::Dataset& val,
-                     const FinetuneOptions& ft, const sve::InputStats* stats = nullptr, double ridge = 1e-4);
+// What make_variant builds: `layer` (slot `slot` among the optimised layers)
+// keeping search.kept (from the search, or the L1 baseline's kept set).
+struct VariantRequest {
+  const GemmLayer& layer;
+  size_t slot;
+  const LayerSetting& dense;       // the layer's dense setting (restored afterwards)
+  std::string method;              // "sve" | "sve-ls" | "l1"
+  const sve::SearchResult& search;
+  SveTransform transform;
+  const sve::InputStats* stats = nullptr;  // "sve-ls": the layer's input statistics
+  double ridge = 1e-4;                     // "sve-ls" regularisation
+};
 
-// Defined in optimize.h.
-double finetune(Net& net, Context& ctx, const data::Dataset& train, const FinetuneOptions& ft, uint64_t salt);
-
-// Forward time of the net in milliseconds over `reps` passes of `x` after two
-// warm-up passes: on the CPU the fastest pass (wall clock; interference from
-// other processes only adds time), on CUDA the median of wall-clock times
-// around synchronised passes.
-double forward_ms(Net& net, Context& ctx, const Tensor& x, int reps);
-// The wall-clock milliseconds of each of `reps` passes after `warmup` passes.
-std::vector<double> forward_times(Net& net, Context& ctx, const Tensor& x, int reps, int warmup);
-// forward_ms's statistic of a set of pass times: the fastest on the CPU, the
-// median on CUDA.
-double summarize_times(const Context& ctx, std::vector<double> t);
+// Builds the requested variant and installs it (method "sve" and "l1": the
+// paper's truncated weight scaled by K/K'; "sve-ls": sve::reconstruct_weight
+// from req.stats, with its bias correction), fine-tunes only that layer on
+// `train`, measures validation accuracy on `val`, and restores the dense
+// setting.
+Variant make_variant(Net& net, Context& ctx, const VariantRequest& req, const data::Dataset& train,
+                     const data::Dataset& val, const FinetuneOptions& ft);
 
 }  // namespace deftnn::tune

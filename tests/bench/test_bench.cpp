@@ -1,5 +1,5 @@
-// The benchmark harness: statistics on known samples, the CPU timing path,
-// the all-zero guard, and the JSON report's schema on a synthetic run.
+// The benchmark harness: the CPU timing path (built on core/timing.h, whose
+// statistics tests/core/test_timing.cpp checks), the all-zero guard, and the JSON report's schema on a synthetic run.
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -12,41 +12,6 @@
 
 using namespace deftnn;
 using namespace deftnn::bench;
-
-TEST(BenchStats, MedianMinP90OfOddCount) {
-  TimingStats s = summarize({5, 1, 4, 2, 3});
-  EXPECT_EQ(s.reps, 5);
-  EXPECT_DOUBLE_EQ(s.median_ms, 3);
-  EXPECT_DOUBLE_EQ(s.min_ms, 1);
-  EXPECT_DOUBLE_EQ(s.max_ms, 5);
-  EXPECT_DOUBLE_EQ(s.mean_ms, 3);
-  EXPECT_DOUBLE_EQ(s.p90_ms, 4.6);  // position 0.9 * 4 = 3.6, between 4 and 5
-  // Samples stay in the order they were taken.
-  EXPECT_EQ(s.samples_ms, (std::vector<double>{5, 1, 4, 2, 3}));
-}
-
-TEST(BenchStats, MedianOfEvenCountIsMeanOfMiddlePair) {
-  TimingStats s = summarize({10, 2, 8, 4});
-  EXPECT_DOUBLE_EQ(s.median_ms, 6);
-  EXPECT_DOUBLE_EQ(s.p90_ms, 9.4);  // position 2.7, between 8 and 10
-}
-
-TEST(BenchStats, SingleAndEmpty) {
-  TimingStats one = summarize({7.5});
-  EXPECT_DOUBLE_EQ(one.median_ms, 7.5);
-  EXPECT_DOUBLE_EQ(one.p90_ms, 7.5);
-  TimingStats none = summarize({});
-  EXPECT_EQ(none.reps, 0);
-  EXPECT_DOUBLE_EQ(none.median_ms, 0);
-}
-
-TEST(BenchStats, QuantileEndsAndClamp) {
-  std::vector<double> v{1, 2, 3, 4};
-  EXPECT_DOUBLE_EQ(quantile_sorted(v, 0), 1);
-  EXPECT_DOUBLE_EQ(quantile_sorted(v, 1), 4);
-  EXPECT_DOUBLE_EQ(quantile_sorted(v, 1.5), 4);
-  EXPECT_DOUBLE_EQ(quantile_sorted(v, 0.5), 2.5);
-}
 
 TEST(BenchTimer, CpuRunsWarmupThenReps) {
   auto ctx = Context::cpu();

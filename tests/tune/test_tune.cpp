@@ -164,7 +164,9 @@ TEST(TuneVariants, LeastSquaresVariantBeatsPaperScalingOnItsOwnInputs) {
   double err[2];
   int i = 0;
   for (const char* m : {"sve", "sve-ls"}) {
-    tune::Variant v = tune::make_variant(net, *ctx, l, 0, dense, m, sr, sr.kept, SveTransform::Copy, d, d, none, &st);
+    const tune::VariantRequest req{.layer = l, .slot = 0, .dense = dense, .method = m, .search = sr,
+                                   .transform = SveTransform::Copy, .stats = &st};
+    tune::Variant v = tune::make_variant(net, *ctx, req, d, d, none);
     EXPECT_EQ(v.kept(), l.K / 2);
     tune::install(net, l, v.setting, *ctx);
     auto got = net.forward(*ctx, x, false).to_vector(*ctx);

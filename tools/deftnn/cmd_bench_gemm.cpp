@@ -42,7 +42,7 @@ void register_bench_gemm_command(CLI::App& bench) {
     for (auto& v : o.variants)
       if (v != "cublas" && v != "cublas-tf32" && v != "cublas-bf16" && v != "h2")
         deftnn::Format::parse(v.rfind("offchip-", 0) == 0 ? v.substr(8) : v);  // throws on unknown names
-    if (*m && *n && *k) o.extra.push_back({"custom", *m, *n, *k, 0});
+    if (*m && *n && *k) o.extra.push_back({"custom", {*m, *n, *k}, 0});
     if (*only) o.alexnet = false;
     deftnn::run_gemm_bench(o);
   });

@@ -1,0 +1,68 @@
+#include "tune/baseline.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/timing.h"
+#include "train/distill.h"
+#include "train/trainer.h"
+#include "tune/result.h"
+#include "tune/round_timing.h"
+
+namespace deftnn::tune {
+
+std::vector<size_t> eligible_layers(const std::vector<GemmLayer>& layers, bool include_first_conv,
+                                    double min_layer_flops) {
+  int64_t dense_flops = 0;
+  for (const auto& l : layers) dense_flops += l.flops;
+  std::vector<size_t> optimised;
+  for (size_t i = 0; i < layers.size(); ++i)
+    if ((i > 0 || layers[i].type != "conv" || include_first_conv) &&
+        double(layers[i].flops) >= min_layer_flops * double(dense_flops))
+      optimised.push_back(i);
+  return optimised;
+}
+
+namespace {
+
+// A fixed batch of validation images for timing, on ctx's device.
+Tensor timing_batch(const data::Dataset& val, int64_t n, Context& ctx) {
+  n = std::min<int64_t>(n, val.size());
+  return val.images.slice0(0, n).to(ctx.device(), ctx);
+}
+
+}  // namespace
+
+Baseline measure_baseline(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o) {
+  Baseline b;
+  b.layers = gemm_layers(net);
+  DEFTNN_CHECK(!b.layers.empty(), "{}: no conv or linear layer to optimise", net.name());
+  DEFTNN_CHECK(d.val.size() > 0, "optimize needs a validation split (--val > 0)");
+  for (const auto& l : b.layers) b.gemm_flops += l.flops;
+  b.optimised = eligible_layers(b.layers, o.include_first_conv, o.min_layer_flops);
+  DEFTNN_CHECK(!b.optimised.empty(), "{}: no layer to optimise (min_layer_flops {})", net.name(), o.min_layer_flops);
+  DEFTNN_CHECK(o.joint_twins == "l1" || o.joint_twins == "all" || o.joint_twins == "none",
+               "optimize: joint_twins '{}' (known: l1, all, none)", o.joint_twins);
+  DEFTNN_CHECK(o.method == "sve" || o.method == "sve-ls", "optimize: unknown SVE method '{}' (known: sve, sve-ls)",
+               o.method);
+  b.params = params_of(net, ctx);
+  b.timing_batch = timing_batch(d.val, o.time_batch, ctx);
+  b.val_acc = train::evaluate(net, ctx, d.val).accuracy;
+  b.time_ms = forward_ms(net, ctx, b.timing_batch, o.time_reps);
+  say(o.log, fmt::format("dense: validation accuracy {:.2f}%, forward {:.3f} ms per {} images", 100 * b.val_acc,
+                         b.time_ms, b.timing_batch.dim(0)));
+  // Distillation: the dense net is the teacher; its logits for the training
+  // split are computed once and shared by every fine-tuning.
+  b.finetune = o.finetune;
+  b.joint = o.joint;
+  if (b.finetune.distilled() || b.joint.distilled()) {
+    const Stopwatch clock;
+    Tensor teacher = train::predict_logits(net, ctx, d.train);
+    b.finetune.teacher_logits = b.joint.teacher_logits = teacher;
+    say(o.log, fmt::format("teacher logits for {} training images ({:.1f} s)", d.train.size(), clock.seconds()));
+  }
+  return b;
+}
+
+}  // namespace deftnn::tune

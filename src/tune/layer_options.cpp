@@ -1,0 +1,99 @@
+#include "tune/layer_options.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <optional>
+#include <set>
+
+#include "core/timing.h"
+#include "sve/correlation.h"
+
+namespace deftnn::tune {
+
+int64_t kept_count_for_density(double density, int64_t K) {
+  return std::max<int64_t>(1, int64_t(density * double(K) + 0.5));
+}
+
+LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedData& d, const Baseline& b,
+                                 const OptimizeOptions& o) {
+  const bool ls = o.method == "sve-ls";
+  const bool paper_twin = ls && o.paper_baseline;
+  LayerOptions r;
+  for (size_t s = 0; s < b.optimised.size(); ++s) {
+    const GemmLayer& l = b.layers[b.optimised[s]];
+    LayerSetting dense = capture(net, l, ctx);
+    Variant dv;
+    dv.id = l.name + "/dense";
+    dv.layer = s;
+    dv.method = "dense";
+    dv.val_acc = dv.val_acc_before = b.val_acc;
+    dv.time_ms = b.time_ms;
+    dv.setting = dense;
+    r.sve.push_back({dv});
+    r.l1.push_back({dv});
+    r.paper.push_back({dv});
+    Tensor w = dense.weight.reshape({l.M, l.K});
+    const Stopwatch clock;
+    Tensor rho = sve::correlation_matrix(ctx, w).to(Device::CPU, ctx);
+    std::vector<sve::SearchResult> searches;
+    sve::SearchOptions so;
+    so.align = o.align;
+    if (!o.alphas.empty()) {
+      for (double a : o.alphas) {
+        so.alpha = a;
+        searches.push_back(sve::greedy_search(rho, so));
+      }
+    } else {
+      for (double dens : o.densities) searches.push_back(sve::search_keep_count(rho, kept_count_for_density(dens, l.K), so));
+    }
+    std::optional<sve::InputStats> stats;
+    // A linear layer gives one column per image: take at least 5 K images so
+    // that Sigma is well determined (conv layers give H_o * W_o per image).
+    if (ls)
+      stats = layer_input_stats(net, ctx, l, d.train, l.type == "linear" ? std::max(o.stats_images, 5 * l.K) : o.stats_images);
+    say(o.log, fmt::format("{}: K={} M={}, correlation, search{} {:.2f} s", l.name, l.K, l.M,
+                           ls ? fmt::format(" and input statistics ({} columns)", stats->count) : "", clock.seconds()));
+    std::sort(searches.begin(), searches.end(),
+              [](const auto& a, const auto& b) { return a.kept.size() > b.kept.size(); });
+    std::set<size_t> seen;
+    for (const auto& sr : searches) {
+      if (int64_t(sr.kept.size()) >= l.K || !seen.insert(sr.kept.size()).second) continue;
+      const VariantRequest req{.layer = l,
+                               .slot = s,
+                               .dense = dense,
+                               .method = o.method,
+                               .search = sr,
+                               .transform = o.transform,
+                               .stats = stats ? &*stats : nullptr,
+                               .ridge = o.ridge};
+      Variant v = make_variant(net, ctx, req, d.train, d.val, b.finetune);
+      say(o.log, fmt::format("  {}: kept {}/{} ({}{}), val {:.2f}% -> fine-tuned {:.2f}% ({:.1f} s)", v.id, v.kept(), l.K,
+                             sr.added_by_rounding ? fmt::format("+{} by rounding, ", sr.added_by_rounding) : "",
+                             fmt::format("alpha {:.4f}", sr.alpha), 100 * v.val_acc_before, 100 * v.val_acc,
+                             v.finetune_s));
+      if (o.l1_baseline) {
+        sve::SearchResult lr;
+        lr.k = l.K;
+        lr.kept = sve::l1_keep(w, v.kept());
+        const VariantRequest l1{.layer = l, .slot = s, .dense = dense, .method = "l1", .search = lr,
+                                .transform = o.transform};
+        Variant lv = make_variant(net, ctx, l1, d.train, d.val, b.finetune);
+        say(o.log, fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", lv.id, 100 * lv.val_acc_before,
+                               100 * lv.val_acc));
+        r.l1[s].push_back(std::move(lv));
+      }
+      if (paper_twin) {
+        const VariantRequest paper{.layer = l, .slot = s, .dense = dense, .method = "sve", .search = sr,
+                                   .transform = o.transform};
+        Variant pv = make_variant(net, ctx, paper, d.train, d.val, b.finetune);
+        say(o.log, fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", pv.id, 100 * pv.val_acc_before,
+                               100 * pv.val_acc));
+        r.paper[s].push_back(std::move(pv));
+      }
+      r.sve[s].push_back(std::move(v));
+    }
+  }
+  return r;
+}
+
+}  // namespace deftnn::tune
