@@ -15,7 +15,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw --format=csv > "$
 
 if has build; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cmake.log" 2>&1
-  cmake --build build -j16 --target deftnn_tests deftnn_bench_gemm > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
+  cmake --build build -j16 --target deftnn_tests deftnn_cli > "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
 fi
 if has test; then
   ./build/tests/deftnn_tests --gtest_filter='*Codec*:*Fission*:Gemm*' > "$OUT/tests.log" 2>&1
@@ -29,7 +29,7 @@ if has sanitize; then
   echo "racecheck rc=$?"; tail -3 "$OUT/racecheck.log"
 fi
 if has bench; then
-  ./build/deftnn_bench_gemm bench gemm --out "$OUT/gemm-h100.json" $BENCH_ARGS > "$OUT/bench.log" 2>&1
+  ./build/deftnn bench gemm --out "$OUT/gemm-h100.json" $BENCH_ARGS > "$OUT/bench.log" 2>&1
   echo "bench rc=$?"
 fi
 if has ncu; then
@@ -37,7 +37,7 @@ if has ncu; then
   for v in ${NCU_VARIANTS:-fp32 deft16q deft8e4 cublas}; do
     k=fission_kernel; [[ $v == cublas ]] && k=regex:gemm
     timeout 45 ncu --metrics "$M" -k "$k" --launch-skip 3 --launch-count 1 --csv \
-      ./build/deftnn_bench_gemm bench gemm --only-shape --m 384 --n 21632 --k 2304 --formats $v --reps 20 \
+      ./build/deftnn bench gemm --only-shape --m 384 --n 21632 --k 2304 --formats $v --reps 20 \
       --out "$OUT/ncu-tmp.json" > "$OUT/ncu-$v.tmp" 2>&1; grep -E "^\"" "$OUT/ncu-$v.tmp" >> "$OUT/ncu.csv"; rm -f "$OUT/ncu-$v.tmp" "$OUT/ncu-tmp.json"
     echo "ncu $v rc=$?"
   done

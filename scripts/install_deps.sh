@@ -3,18 +3,18 @@
 # (CUDA toolkit already present): build tools, the libraries we depend on, the
 # Fashion-MNIST data package and matplotlib for the report plots. Idempotent
 # and quiet when everything is already there.
+# matplotlib comes from Debian (python3-matplotlib), not pip: Debian 12 marks
+# its system Python as externally managed and pip refuses to install into it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
       libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# A matplotlib the python3 on PATH already imports (e.g. a virtual environment's) is kept.
+python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
 if ((${#missing[@]})); then
   echo "[deftnn] installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if ! python3 -c "import matplotlib" 2>/dev/null; then
-  echo "[deftnn] installing matplotlib (report plots)"
-  python3 -m pip install -q matplotlib
 fi

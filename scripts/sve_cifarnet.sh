@@ -17,7 +17,7 @@
 #   SEED             training and fine-tuning seed (default 1)
 #   EPOCHS           training epochs (default: the model's recipe, 30)
 #   ITERS, JOINT_ITERS, DENSITIES, JOINT_FLOPS, TIME_BATCH, TIME_REPS, TIME_ROUNDS, MAX_GRID
-#   OPTIMIZE_ARGS    extra `deftnn optimize` options (default --include-first-conv: CifarNet's
+#   OPTIMIZE_ARGS    extra `deftnn optimize` options (default --include-input-layer: CifarNet's
 #                    conv1 is 8% of the GEMM FLOPs; with it the frontier is denser)
 #                    optimize settings (defaults below)
 #   SMOKE=1          tiny settings (no training, one density, a few
@@ -80,7 +80,7 @@ train_args=(--device "$DEVICE" --seed "$SEED" --out "$MODEL" --checkpoint none)
 "$BIN" optimize "$MODEL" --device "$DEVICE" --seed "$SEED" \
   --density "$DENSITIES" --iters "$ITERS" \
   --joint-flops "$JOINT_FLOPS" --joint-iters "$JOINT_ITERS" --joint-lr 0.01 --joint-lr-policy linear \
-  --distill 0.3 --joint-distill 0.3 --temperature 4 --max-grid "${MAX_GRID:-64}" ${OPTIMIZE_ARGS---include-first-conv} \
+  --distill 0.3 --joint-distill 0.3 --temperature 4 --max-grid "${MAX_GRID:-64}" ${OPTIMIZE_ARGS---include-input-layer} \
   --time-batch "$TIME_BATCH" --time-reps "$TIME_REPS" --time-rounds "$TIME_ROUNDS" \
   --out "$WORK/cifarnet.sve.safetensors" --report "$OUT" 2>&1 | tee "$OUT/optimize.log"
 "$BIN" eval --device "$DEVICE" "$WORK/cifarnet.sve.safetensors" 2>&1 | tee "$OUT/eval_selected.log"

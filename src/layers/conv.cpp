@@ -5,8 +5,8 @@
 
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
-#include "layers/sve_apply.h"
-#include "sve/input_transform.h"
+#include "synapse/sve_apply.h"
+#include "synapse/input_transform.h"
 
 namespace deftnn {
 
@@ -168,13 +168,23 @@ int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_im
 
 // col (K or K' rows, nb * Ho * Wo columns, tight) for one group of nb images.
 // With swap_allowed and the Swap transform: the full matrix with the swap
-// pairs applied (its leading K' rows are the kept ones); otherwise the kept
-// rows only (Fused and Copy are the same thing for conv).
+// pairs applied (its leading K' rows are the kept ones). With swap_allowed and
+// the Copy transform: the kept rows, gathered from a full im2col written
+// after them (col must hold K' + K rows). Otherwise the kept rows only
+// (Fused: im2col writes just those).
 void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride, float* col,
                            bool swap_allowed, const PendingAct* act) {
   const int64_t ncols = nb * g.Ho() * g.Wo();
   if (!sve.active()) return im2col(ctx, x, g, nb, image_stride, col, ncols, nullptr, 0, act);
   if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
+  // SVE Copy transform (Figure 6's "copy"): full im2col, then gather the kept rows.
+  if (swap_allowed && sve.transform == SveTransform::Copy) {
+    const int64_t Kp = int64_t(sve.kept.size());
+    float* full = col + Kp * ncols;  // (K, ncols)
+    im2col(ctx, x, g, nb, image_stride, full, ncols, nullptr, 0, act);
+    deftnn::sve::copy_rows(ctx, full, ncols, ncols, sve.kept_device.data<int32_t>(), Kp, col, ncols);
+    return;
+  }
   if (swap_allowed && sve.transform == SveTransform::Swap) {
     im2col(ctx, x, g, nb, image_stride, col, ncols, nullptr, 0, act);
     if (!sve.swaps.empty())
@@ -221,7 +231,8 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
   const int64_t image_stride = in_cnhw ? HWin : C * HWin;
   const int64_t group_stride = g.C * g.chan_stride();  // input offset of group gi: gi * group_stride
   const bool swap = sve.active() && sve.transform == SveTransform::Swap;
-  const int64_t col_rows = swap ? g.K() : Kp;
+  const bool copy = sve.active() && sve.transform == SveTransform::Copy;  // SVE Copy: K' gathered + K full rows
+  const int64_t col_rows = swap ? g.K() : copy ? Kp + g.K() : Kp;
   const int64_t nb = chunk_images(ctx, N, (col_rows + (out_cnhw ? 0 : out_)) * HW * int64_t(sizeof(float)));
   const int64_t col_elems = col_rows * nb * HW, out_elems = (nb > 1 && !out_cnhw) ? out_ * nb * HW : 0;
   float* col = static_cast<float*>(ctx.workspace(size_t(col_elems + out_elems) * sizeof(float)));

@@ -22,7 +22,7 @@
 #include "layers/im2col.h"
 #include "gemm/packed_cache.h"
 #include "layers/layer.h"
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 
 namespace deftnn {
 

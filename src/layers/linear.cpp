@@ -4,8 +4,8 @@
 
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
-#include "layers/sve_apply.h"
-#include "sve/input_transform.h"
+#include "synapse/sve_apply.h"
+#include "synapse/input_transform.h"
 
 namespace deftnn {
 

@@ -17,7 +17,7 @@
 
 #include "gemm/packed_cache.h"
 #include "layers/layer.h"
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 
 namespace deftnn {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gemm/gemm.h"
-#include "sve/sve_kernels.h"
+#include "sve/correlation_kernels.h"
 
 namespace deftnn::sve {
 

@@ -1,8 +1,5 @@
 #include "sve/eliminate.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "layers/conv.h"
 #include "layers/linear.h"
 #include "sve/correlation.h"
@@ -24,17 +21,9 @@ Param* weight_of(Layer& l) {
 std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOptions& o) {
   DEFTNN_CHECK(o.density > 0 && o.density <= 1, "SVE density must be in (0, 1], got {}", o.density);
   DEFTNN_CHECK(o.method == "sve" || o.method == "l1", "unknown elimination method '{}' (known: sve, l1)", o.method);
-  std::vector<std::string> skip = o.skip;
-  if (skip.empty())
-    for (size_t i = 0; i < net.size(); ++i)
-      if (net.layer(i).has_gemm()) {
-        skip.push_back(net.layer(i).name());
-        break;
-      }
   std::vector<EliminatedLayer> done;
-  for (size_t i = 0; i < net.size(); ++i) {
+  for (size_t i : eligible_layers(net, o.layers)) {
     Layer& layer = net.layer(i);
-    if (!layer.has_gemm() || std::find(skip.begin(), skip.end(), layer.name()) != skip.end()) continue;
     auto* conv = dynamic_cast<Conv2d*>(&layer);
     auto* linear = dynamic_cast<Linear*>(&layer);
     DEFTNN_CHECK(conv || linear, "layer '{}' ({}) has a GEMM but is neither conv nor linear", layer.name(),
@@ -45,11 +34,11 @@ std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOp
     Tensor w = weight_of(layer)->value.to(Device::CPU, ctx);
     const int64_t M = w.dim(0), K = w.numel() / M;
     w = w.reshape({M, K});
-    const int64_t target = std::clamp<int64_t>(int64_t(std::llround(o.density * double(K))), 1, K);
+    const int64_t target = kept_count(o.density, K, o.align);
     EliminatedLayer e{layer.name(), K, target, 0};
     std::vector<int32_t> kept;
     if (o.method == "l1") {
-      kept = l1_keep(w, round_up_kept(target, o.align, K));
+      kept = l1_keep(w, target);
     } else {
       SearchOptions so;
       so.align = o.align;

@@ -1,5 +1,6 @@
-// Synapse vector elimination of a whole net at a fixed density: every GEMM
-// layer except those skipped keeps round(density * K) synapse vectors, chosen
+// Synapse vector elimination of a whole net at a fixed density: every eligible
+// GEMM layer (sve/eligible.h: by default all but the input layer) keeps
+// kept_count(density, K, align) synapse vectors (sve/search.h), chosen
 // by the paper's search (keep-count mode: alpha bisected to reach the count)
 // or by the L1 baseline. No fine-tuning: this is what the speed benchmarks use
 // (CaffeNet with random weights has no correlation structure, so a density,
@@ -12,15 +13,16 @@
 #include <vector>
 
 #include "core/context.h"
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 #include "net/net.h"
+#include "sve/eligible.h"
 
 namespace deftnn::sve {
 
 struct EliminateOptions {
   double density = 0.5;               // kept / K per layer, in (0, 1]
   std::string method = "sve";         // "sve" (correlation search) | "l1" (largest L1 norm)
-  std::vector<std::string> skip;      // layer names left dense; empty = the first GEMM layer
+  Eligibility layers;                 // which GEMM layers are eliminated (default: all but the input layer)
   int64_t align = 1;                  // round kept counts up to a multiple of this
   SveTransform transform = SveTransform::Fused;
 };

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 
 namespace deftnn::sve {
 
@@ -49,7 +49,7 @@ SvePlan make_plan(int64_t K, const std::vector<int32_t>& kept_set, bool scale = 
 // W' (M, K') = the plan's columns of w (M, K...) times plan.scale. CPU tensors.
 Tensor apply_to_weight(const SvePlan& plan, const Tensor& w);
 
-// The layer-side state (src/layers/sve_state.h) for this plan; the layer fills
+// The layer-side state (src/synapse/sve_state.h) for this plan; the layer fills
 // kept_device / swaps_device when it moves to a device.
 SveState make_state(const SvePlan& plan, SveTransform transform);
 

@@ -23,6 +23,13 @@ int64_t round_up_kept(int64_t kept, int64_t align, int64_t K) {
   return std::min(K, (kept + align - 1) / align * align);
 }
 
+int64_t kept_count(double density, int64_t K, int64_t align) {
+  DEFTNN_CHECK(density > 0 && density <= 1, "SVE density must be in (0, 1], got {}", density);
+  DEFTNN_CHECK(K >= 1, "SVE needs K >= 1 synapse vectors, got {}", K);
+  const int64_t nearest = std::clamp<int64_t>(std::llround(density * double(K)), 1, K);
+  return round_up_kept(nearest, align, K);
+}
+
 namespace {
 
 struct RhoView {

@@ -59,6 +59,12 @@ struct SearchResult {
 // The smallest multiple of align that is >= kept, capped at K.
 int64_t round_up_kept(int64_t kept, int64_t align, int64_t K);
 
+// How many of K synapse vectors a layer keeps at `density` (in (0, 1]): the
+// nearest integer to density * K (halves up), at least 1, then rounded up to a
+// multiple of align (capped at K). The one rule for turning a density into a
+// kept count (sve::eliminate, the optimiser's keep-count mode).
+int64_t kept_count(double density, int64_t K, int64_t align = 1);
+
 // rho: (K, K) F32 on the CPU, from correlation_matrix().
 SearchResult greedy_search(const Tensor& rho, const SearchOptions& options);
 

@@ -5,24 +5,13 @@
 
 #include "core/error.h"
 #include "core/timing.h"
+#include "sve/eligible.h"
 #include "train/distill.h"
 #include "train/trainer.h"
 #include "tune/result.h"
 #include "tune/round_timing.h"
 
 namespace deftnn::tune {
-
-std::vector<size_t> eligible_layers(const std::vector<GemmLayer>& layers, bool include_first_conv,
-                                    double min_layer_flops) {
-  int64_t dense_flops = 0;
-  for (const auto& l : layers) dense_flops += l.flops;
-  std::vector<size_t> optimised;
-  for (size_t i = 0; i < layers.size(); ++i)
-    if ((i > 0 || layers[i].type != "conv" || include_first_conv) &&
-        double(layers[i].flops) >= min_layer_flops * double(dense_flops))
-      optimised.push_back(i);
-  return optimised;
-}
 
 namespace {
 
@@ -40,7 +29,9 @@ Baseline measure_baseline(Net& net, Context& ctx, const train::PreparedData& d, 
   DEFTNN_CHECK(!b.layers.empty(), "{}: no conv or linear layer to optimise", net.name());
   DEFTNN_CHECK(d.val.size() > 0, "optimize needs a validation split (--val > 0)");
   for (const auto& l : b.layers) b.gemm_flops += l.flops;
-  b.optimised = eligible_layers(b.layers, o.include_first_conv, o.min_layer_flops);
+  std::vector<int64_t> flops;
+  for (const auto& l : b.layers) flops.push_back(l.flops);
+  b.optimised = sve::eligible_layers(flops, {o.include_input_layer, o.min_layer_flops});
   DEFTNN_CHECK(!b.optimised.empty(), "{}: no layer to optimise (min_layer_flops {})", net.name(), o.min_layer_flops);
   DEFTNN_CHECK(o.joint_twins == "l1" || o.joint_twins == "all" || o.joint_twins == "none",
                "optimize: joint_twins '{}' (known: l1, all, none)", o.joint_twins);

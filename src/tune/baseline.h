@@ -26,12 +26,6 @@ struct Baseline {
   FinetuneOptions finetune, joint;  // o.finetune and o.joint, with the dense net's logits when distilled
 };
 
-// The rule for which GEMM layers the optimiser varies: every layer but the
-// first conv (unless include_first_conv) with at least min_layer_flops of the
-// net's GEMM FLOPs.
-std::vector<size_t> eligible_layers(const std::vector<GemmLayer>& layers, bool include_first_conv,
-                                    double min_layer_flops);
-
 // Checks the options against the net and the data, then measures the dense
 // net (validation accuracy, forward time) and, when a fine-tuning is
 // distilled, its logits for the training split (the teacher of every

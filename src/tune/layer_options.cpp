@@ -7,12 +7,9 @@
 
 #include "core/timing.h"
 #include "sve/correlation.h"
+#include "sve/search.h"
 
 namespace deftnn::tune {
-
-int64_t kept_count_for_density(double density, int64_t K) {
-  return std::max<int64_t>(1, int64_t(density * double(K) + 0.5));
-}
 
 LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedData& d, const Baseline& b,
                                  const OptimizeOptions& o) {
@@ -44,7 +41,7 @@ LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedDa
         searches.push_back(sve::greedy_search(rho, so));
       }
     } else {
-      for (double dens : o.densities) searches.push_back(sve::search_keep_count(rho, kept_count_for_density(dens, l.K), so));
+      for (double dens : o.densities) searches.push_back(sve::search_keep_count(rho, sve::kept_count(dens, l.K), so));
     }
     std::optional<sve::InputStats> stats;
     // A linear layer gives one column per image: take at least 5 K images so

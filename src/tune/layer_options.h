@@ -23,9 +23,6 @@ struct LayerOptions {
   std::vector<std::vector<Variant>> sve, l1, paper;
 };
 
-// The rule for the kept count of a density: the nearest count, at least one.
-int64_t kept_count_for_density(double density, int64_t K);
-
 // Builds every variant (same seeds and order as ever: layer by layer, each
 // variant then its L1 twin then its paper twin). The net is left dense.
 LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedData& d, const Baseline& b,

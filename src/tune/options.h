@@ -26,7 +26,7 @@ struct OptimizeOptions {
   std::vector<double> alphas;
   std::vector<double> densities = {0.8, 0.65, 0.5, 0.4, 0.3, 0.2, 0.1};
   int64_t align = 1;                 // kept counts rounded up to a multiple (GEMM tile K)
-  bool include_first_conv = false;   // the input layer is small and sensitive (section 5.3)
+  bool include_input_layer = false;   // the input layer is small and sensitive (section 5.3)
   // Layers with less than this share of the net's GEMM FLOPs stay dense: they
   // can save neither time nor FLOPs worth an accuracy loss (LeNet-5's ip2,
   // 0.2%), and every variant costs fine-tuning time. 0 = optimise every layer.

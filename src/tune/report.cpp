@@ -89,7 +89,7 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
                   {"time_rounds", o.time_rounds},
                   {"time_batch", dense.timing_batch},
                   {"time_statistic", timing_statistic_name(dense.statistic)},
-                  {"include_first_conv", o.include_first_conv},
+                  {"include_input_layer", o.include_input_layer},
                   {"min_layer_flops", o.min_layer_flops}};
   return j;
 }

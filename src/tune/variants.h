@@ -10,7 +10,7 @@
 
 #include "core/context.h"
 #include "data/dataset.h"
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 #include "net/net.h"
 #include "sve/plan.h"
 #include "sve/reconstruct.h"

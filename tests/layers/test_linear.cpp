@@ -8,8 +8,9 @@
 #include <numeric>
 
 #include "layers/linear.h"
-#include "layers/sve_apply.h"
+#include "synapse/sve_apply.h"
 #include "reference/conv_ref.h"
+#include "sve/plan.h"
 #include "test_util.h"
 
 namespace deftnn::test {
@@ -164,7 +165,7 @@ SveState sve_state(int64_t K, std::vector<int32_t> kept, SveTransform t) {
   st.original_k = K;
   st.transform = t;
   if (t == SveTransform::Swap) {
-    SveSwapPlan plan = sve_swap_plan(kept, K);
+    const sve::SvePlan plan = sve::make_plan(K, kept, /*scale=*/false);  // the paper's reorder
     st.kept = plan.kept;
     st.swaps = plan.swaps;
   } else {

@@ -1,8 +1,11 @@
-// Whole-net elimination at a fixed density (sve/eliminate.h).
+// Whole-net elimination at a fixed density (sve/eliminate.h) and the rule for
+// which layers it touches (sve/eligible.h).
 #include "layers/conv.h"
 #include "layers/linear.h"
 #include "net/net.h"
+#include "sve/eligible.h"
 #include "sve/eliminate.h"
+#include "sve/search.h"
 #include "test_util.h"
 
 namespace deftnn::test {
@@ -38,7 +41,7 @@ TEST(SveEliminate, HalfDensityKeepsHalfOfEveryLayerButTheFirst) {
     auto done = sve::eliminate(net, *ctx, o);
     ASSERT_EQ(done.size(), 3u) << method;
     EXPECT_EQ(done[0].name, "conv2");
-    for (const auto& l : done) EXPECT_EQ(l.kept, (l.k + 1) / 2) << method << " " << l.name;  // llround(K/2)
+    for (const auto& l : done) EXPECT_EQ(l.kept, sve::kept_count(0.5, l.k)) << method << " " << l.name;
     auto* conv2 = dynamic_cast<Conv2d*>(net.find("conv2"));
     ASSERT_TRUE(conv2);
     EXPECT_EQ(conv2->gemm_k(), done[0].kept);
@@ -48,6 +51,53 @@ TEST(SveEliminate, HalfDensityKeepsHalfOfEveryLayerButTheFirst) {
     EXPECT_EQ(y.shape(), (Shape{2, 10}));
     for (float v : y.to_vector(*ctx)) EXPECT_TRUE(std::isfinite(v));
   }
+}
+
+TEST(SveEligible, InputLayerAndSmallLayersStayDense) {
+  using sve::eligible_layers;
+  const std::vector<int64_t> flops = {100, 500, 380, 20};  // shares 10%, 50%, 38%, 2%
+  sve::Eligibility e;
+  EXPECT_EQ(eligible_layers(flops, e), (std::vector<size_t>{1, 2, 3}));
+  e.include_input_layer = true;
+  EXPECT_EQ(eligible_layers(flops, e), (std::vector<size_t>{0, 1, 2, 3}));
+  e.min_flops_share = 0.1;  // exactly the share of layer 0: it stays eligible
+  EXPECT_EQ(eligible_layers(flops, e), (std::vector<size_t>{0, 1, 2}));
+  e.include_input_layer = false;
+  e.min_flops_share = 0.4;
+  EXPECT_EQ(eligible_layers(flops, e), (std::vector<size_t>{1}));
+  EXPECT_TRUE(eligible_layers(std::vector<int64_t>{}, e).empty());
+  e.min_flops_share = 1.5;
+  EXPECT_THROW(eligible_layers(flops, e), Error);
+}
+
+TEST(SveEligible, OverANetUsesItsGemmLayers) {
+  const Net net = lenet();  // conv1 conv2 ip1 ip2: 0.58, 3.2, 0.8, 0.01 MFLOPs per image
+  auto names = [&](const std::vector<size_t>& idx) {
+    std::vector<std::string> v;
+    for (size_t i : idx) v.push_back(net.layer(i).name());
+    return v;
+  };
+  sve::Eligibility e;
+  EXPECT_EQ(names(sve::eligible_layers(net, e)), (std::vector<std::string>{"conv2", "ip1", "ip2"}));
+  e.min_flops_share = 0.01;  // the optimiser's default: ip2 (0.2%) stays dense
+  EXPECT_EQ(names(sve::eligible_layers(net, e)), (std::vector<std::string>{"conv2", "ip1"}));
+  e.include_input_layer = true;
+  EXPECT_EQ(names(sve::eligible_layers(net, e)), (std::vector<std::string>{"conv1", "conv2", "ip1"}));
+}
+
+TEST(SveEliminate, FollowsTheEligibilityRule) {
+  auto ctx = Context::cpu();
+  Net net = lenet();
+  sve::EliminateOptions o;
+  o.density = 0.5;
+  o.method = "l1";
+  o.layers.include_input_layer = true;
+  o.layers.min_flops_share = 0.01;
+  auto done = sve::eliminate(net, *ctx, o);
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[0].name, "conv1");
+  EXPECT_EQ(done[2].name, "ip1");
+  EXPECT_FALSE(dynamic_cast<Linear*>(net.find("ip2"))->sve.active());
 }
 
 TEST(SveEliminate, RejectsBadOptions) {

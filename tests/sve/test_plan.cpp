@@ -7,7 +7,7 @@
 #include "gemm/gemm.h"
 #include "reference/gemm_ref.h"
 #include "sve/correlation.h"
-#include "sve/input_transform.h"
+#include "synapse/input_transform.h"
 #include "sve/plan.h"
 #include "sve/search.h"
 #include "test_util.h"

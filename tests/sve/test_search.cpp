@@ -162,6 +162,35 @@ TEST(SveSearch, RoundsKeptCountUpToAlignment) {
   EXPECT_EQ(sve::round_up_kept(32, 16, 100), 32);
 }
 
+TEST(SveSearch, KeptCountIsTheNearestCountAtLeastOneAligned) {
+  EXPECT_EQ(sve::kept_count(0.5, 25), 13);  // halves up
+  EXPECT_EQ(sve::kept_count(0.5, 24), 12);
+  EXPECT_EQ(sve::kept_count(0.01, 25), 1);  // never zero
+  EXPECT_EQ(sve::kept_count(1.0, 25), 25);
+  EXPECT_EQ(sve::kept_count(0.3, 100, 16), 32);  // 30 rounded up to the alignment
+  EXPECT_EQ(sve::kept_count(0.97, 100, 16), 100);  // 97 -> 112, capped at K
+  EXPECT_THROW(sve::kept_count(0.0, 25), Error);
+  EXPECT_THROW(sve::kept_count(1.5, 25), Error);
+  EXPECT_THROW(sve::kept_count(0.5, 0), Error);
+  EXPECT_THROW(sve::kept_count(0.5, 25, 0), Error);
+}
+
+// The optimiser's keep-count mode turned a density into a count with
+// max(1, int64_t(density * K + 0.5)) and let the search round it up to the
+// alignment; kept_count gives the same count for every positive density.
+TEST(SveSearch, KeptCountAgreesWithTheOptimisersFormerRule) {
+  std::vector<double> densities = {0.8, 0.65, 0.5, 0.4, 0.3, 0.2, 0.1, 1.0};  // the optimiser's defaults
+  for (int i = 1; i <= 200; ++i) densities.push_back(i / 200.0);
+  Rng rng(5);
+  for (int i = 0; i < 200; ++i) densities.push_back(1e-3 + (1 - 1e-3) * rng.uniform());
+  for (double d : densities)
+    for (int64_t K = 1; K <= 4608; K += (K < 300 ? 1 : 97))
+      for (int64_t align : {1, 4, 16}) {
+        const int64_t former = sve::round_up_kept(std::max<int64_t>(1, int64_t(d * double(K) + 0.5)), align, K);
+        ASSERT_EQ(sve::kept_count(d, K, align), former) << "density " << d << " K " << K << " align " << align;
+      }
+}
+
 TEST(SveSearch, KeepCountModeHitsTarget) {
   // Random weights (no structure): the keep-count mode still gets exactly the target.
   auto ctx = Context::cpu();

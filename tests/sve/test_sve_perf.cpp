@@ -11,7 +11,7 @@
 
 #include "gemm/gemm.h"
 #include "sve/correlation.h"
-#include "sve/input_transform.h"
+#include "synapse/input_transform.h"
 #include "sve/search.h"
 #include "sve/plan.h"
 #include "test_util.h"

@@ -19,26 +19,6 @@ tune::GemmLayer layer(const std::string& type, int64_t flops) {
   return l;
 }
 
-TEST(TuneStages, EligibleLayersSkipFirstConvAndSmallLayers) {
-  // 1000 FLOPs in all; 1% is 10.
-  std::vector<tune::GemmLayer> ls = {layer("conv", 400), layer("conv", 500), layer("linear", 91), layer("linear", 9)};
-  EXPECT_EQ(tune::eligible_layers(ls, false, 0.01), (std::vector<size_t>{1, 2}));
-  EXPECT_EQ(tune::eligible_layers(ls, true, 0.01), (std::vector<size_t>{0, 1, 2}));
-  EXPECT_EQ(tune::eligible_layers(ls, false, 0.0), (std::vector<size_t>{1, 2, 3}));
-  EXPECT_EQ(tune::eligible_layers(ls, false, 0.45), (std::vector<size_t>{1}));
-  // A first layer that is not a conv is eligible.
-  std::vector<tune::GemmLayer> fc = {layer("linear", 50), layer("linear", 50)};
-  EXPECT_EQ(tune::eligible_layers(fc, false, 0.01), (std::vector<size_t>{0, 1}));
-}
-
-TEST(TuneStages, KeptCountOfDensityRoundsToNearestAtLeastOne) {
-  EXPECT_EQ(tune::kept_count_for_density(0.5, 10), 5);
-  EXPECT_EQ(tune::kept_count_for_density(0.25, 10), 3);  // 2.5 rounds up
-  EXPECT_EQ(tune::kept_count_for_density(0.24, 10), 2);
-  EXPECT_EQ(tune::kept_count_for_density(0.01, 10), 1);
-  EXPECT_EQ(tune::kept_count_for_density(1.0, 363), 363);
-}
-
 tune::Point composed(std::vector<int> choice, double acc, double flops, double ms, const std::string& how = "greedy") {
   tune::Point p;
   p.choice = std::move(choice);

@@ -31,7 +31,7 @@ struct OptimizeCli {
   int64_t align = 1, iterations = 0, batch = 0, val = 5000, time_batch = 0;
   int time_reps = 0, time_rounds = 0;
   int threads = 2;
-  bool include_first_conv = false, no_l1 = false, quiet = false, no_paper = false;
+  bool include_input_layer = false, no_l1 = false, quiet = false, no_paper = false;
   std::string joint_twins = "l1";
   double min_layer_flops = 0.01;
   int64_t stats_images = 0, max_grid = 0;
@@ -85,7 +85,7 @@ void run_optimize(const OptimizeCli& o) {
   opt.alphas = o.alphas;
   opt.densities = o.densities;
   opt.align = o.align;
-  opt.include_first_conv = o.include_first_conv;
+  opt.include_input_layer = o.include_input_layer;
   opt.l1_baseline = !o.no_l1;
   opt.transform = sve_transform_from_name(o.transform);
   opt.finetune.iterations = o.iterations;
@@ -272,7 +272,7 @@ void register_optimize_command(CLI::App& app) {
                               "(default {}; 0 = off)", o->distill));
   sub->add_option("--transform", o->transform, "fused | copy | swap: the run-time input transform")
       ->check(CLI::IsMember({"fused", "copy", "swap"}));
-  sub->add_flag("--include-first-conv", o->include_first_conv, "optimise the first conv layer too");
+  sub->add_flag("--include-input-layer", o->include_input_layer, "optimise the first conv layer too");
   sub->add_option("--min-layer-flops", o->min_layer_flops,
                   fmt::format("leave layers with less than this share of the GEMM FLOPs dense (default {}; 0 = none)",
                               o->min_layer_flops));

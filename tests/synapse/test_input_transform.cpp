@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "sve/input_transform.h"
+#include "synapse/input_transform.h"
 #include "sve/plan.h"
 #include "test_util.h"
 

@@ -17,9 +17,14 @@
 namespace deftnn {
 
 // How the input matrix is reduced to its kept rows at run time (section 4.1.1).
+// All three feed the GEMM the same K' rows in the same order, so they give the
+// same numbers; they differ in the memory traffic before the GEMM (Figure 6).
 enum class SveTransform : uint8_t {
-  Fused,  // conv: im2col writes only the kept rows (no extra pass). linear: as Copy.
-  Copy,   // gather the kept rows into a new buffer (Figure 6's "copy")
+  Fused,  // conv: im2col writes only the kept rows (no extra pass). linear: as Copy
+          // (its input has no im2col to fuse into).
+  Copy,   // conv: im2col writes all K rows, then the kept rows are gathered into a
+          // separate (K', n) buffer (Figure 6's "copy"). linear: gather the kept
+          // input columns into a (rows, K') buffer.
   Swap,   // swap each misplaced kept row with a misplaced discarded one in place,
           // then use the leading K' rows (the paper's reorder)
 };

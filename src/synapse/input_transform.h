@@ -1,7 +1,7 @@
 // The run-time input transforms of synapse vector elimination (section 4.1.1).
 //
 // The truncated weight W' (M, K') multiplies only the kept synapse rows of the
-// input, in the plan's order (plan.h). Two layouts:
+// input, in the plan's order (sve/plan.h). Two layouts:
 //   rows:    X (K, n) row-major, row stride ldx >= n: the GEMM's B operand as
 //            conv's im2col writes it; synapse k is row k.
 //   columns: X (rows, K) row-major, row stride ldx >= K: a linear layer's input

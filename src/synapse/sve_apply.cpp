@@ -1,10 +1,11 @@
-#include "layers/sve_apply.h"
+#include "synapse/sve_apply.h"
 
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 
 #include "core/error.h"
+#include "synapse/input_transform.h"
 
 namespace deftnn {
 
@@ -33,31 +34,8 @@ void check_sve(const SveState& s, int64_t K, const std::string& layer) {
   }
   DEFTNN_CHECK(std::equal(s.kept.begin(), s.kept.end(), perm.begin()),
                "layer '{}': the SVE swaps do not leave the kept rows, in weight-column order, in rows 0..{} "
-               "(build them with sve_swap_plan)",
+               "(build them with sve::make_plan)",
                layer, Kp - 1);
-}
-
-SveSwapPlan sve_swap_plan(std::vector<int32_t> kept_set, int64_t K) {
-  const int64_t Kp = int64_t(kept_set.size());
-  std::vector<char> keep(size_t(K), 0);
-  for (int32_t k : kept_set) {
-    DEFTNN_CHECK(k >= 0 && k < K, "SVE kept row {} outside [0, {})", k, K);
-    keep[size_t(k)] = 1;
-  }
-  std::vector<int32_t> holes, movers;
-  for (int64_t r = 0; r < Kp; ++r)
-    if (!keep[size_t(r)]) holes.push_back(int32_t(r));
-  for (int64_t r = Kp; r < K; ++r)
-    if (keep[size_t(r)]) movers.push_back(int32_t(r));
-  DEFTNN_CHECK(holes.size() == movers.size(), "SVE kept rows are not distinct");
-  SveSwapPlan plan;
-  plan.kept.resize(size_t(Kp));
-  for (int64_t r = 0; r < Kp; ++r) plan.kept[size_t(r)] = int32_t(r);
-  for (size_t t = 0; t < holes.size(); ++t) {
-    plan.swaps.emplace_back(movers[t], holes[t]);
-    plan.kept[size_t(holes[t])] = movers[t];
-  }
-  return plan;
 }
 
 namespace {
@@ -71,9 +49,7 @@ Tensor upload_i32(const std::vector<int32_t>& v, Context& ctx) {
 
 void sve_upload(SveState& s, Context& ctx) {
   s.kept_device = upload_i32(s.kept, ctx);
-  std::vector<int32_t> flat;
-  for (auto [a, b] : s.swaps) flat.push_back(a), flat.push_back(b);
-  s.swaps_device = upload_i32(flat, ctx);
+  s.swaps_device = upload_i32(sve::flatten_pairs(s.swaps), ctx);
 }
 
 nlohmann::json sve_to_json(const SveState& s) {

@@ -1,4 +1,4 @@
-#include "layers/sve_state.h"
+#include "synapse/sve_state.h"
 
 #include "core/error.h"
 

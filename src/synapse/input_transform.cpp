@@ -1,10 +1,10 @@
-#include "sve/input_transform.h"
+#include "synapse/input_transform.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
-#include "sve/sve_kernels.h"
+#include "synapse/transform_kernels.h"
 
 namespace deftnn::sve {
 

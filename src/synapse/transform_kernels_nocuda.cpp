@@ -1,13 +1,11 @@
-// Without CUDA the SVE kernels do not exist; every launcher says why.
+// Without CUDA the input transform kernels do not exist; every launcher says why.
 #include "core/error.h"
-#include "sve/sve_kernels.h"
+#include "synapse/transform_kernels.h"
 
 namespace deftnn::sve::cuda {
 
 #define DEFTNN_SVE_NO_CUDA(what) DEFTNN_FAIL("SVE {} on the GPU: {}", what, cuda_unavailable_reason())
 
-void centre_columns(Context&, const float*, int64_t, int64_t, float*, int32_t*) { DEFTNN_SVE_NO_CUDA("correlation"); }
-void fix_correlation(Context&, float*, int64_t, const int32_t*) { DEFTNN_SVE_NO_CUDA("correlation"); }
 void swap_rows(Context&, float*, int64_t, int64_t, const int32_t*, int64_t) { DEFTNN_SVE_NO_CUDA("swap_rows"); }
 void copy_rows(Context&, const float*, int64_t, int64_t, const int32_t*, int64_t, float*, int64_t) {
   DEFTNN_SVE_NO_CUDA("copy_rows");
