@@ -39,7 +39,7 @@ std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOp
     auto* linear = dynamic_cast<Linear*>(&layer);
     DEFTNN_CHECK(conv || linear, "layer '{}' ({}) has a GEMM but is neither conv nor linear", layer.name(),
                  layer.type());
-    DEFTNN_CHECK(!(conv ? conv->sve : linear->sve).active(), "layer '{}' already has SVE applied", layer.name());
+    DEFTNN_CHECK(!layer.as_gemm()->sve().active(), "layer '{}' already has SVE applied", layer.name());
     // The synapse vectors are the K columns of W (M, K); a conv weight
     // (out, C/g, kh, kw) is searched as one (out, K) matrix over all groups.
     Tensor w = weight_of(layer)->value.to(Device::CPU, ctx);

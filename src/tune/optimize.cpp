@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "layers/gemm_layer.h"
 #include "sve/correlation.h"
 #include "train/distill.h"
 
@@ -51,19 +52,29 @@ std::vector<Tensor> get_params(Net& net, Context& ctx) {
 
 }  // namespace
 
+namespace {
+
+std::vector<std::string> format_names(const std::vector<Format>& formats) {
+  std::vector<std::string> v;
+  for (const Format& f : formats) v.push_back(f.name());
+  return v;
+}
+
+}  // namespace
+
 void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p) {
   set_params(net, ctx, r.base);
   install_choice(net, ctx, r, p.choice);
   if (p.tuned >= 0) set_params(net, ctx, r.tuned[size_t(p.tuned)]);
-  GemmConfig cfg;  // fp32: cuBLAS / OpenBLAS
-  if (!p.format.empty()) cfg.format = Format::parse(p.format);  // Auto backend: the fission kernels
-  for (const GemmLayer& l : r.layers) net.layer(l.index).gemm_config = cfg;
+  LayerExec exec;  // fp32: cuBLAS / OpenBLAS; another format: the fission kernels (KernelFamily::Auto)
+  exec.format = p.format;
+  for (const GemmLayer& l : r.layers) net.layer(l.index).as_gemm()->set_exec(exec);
 }
 
 OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, const OptimizeOptions& o) {
   if (!o.fission_formats.empty()) {  // refuse before any work
     std::string names;
-    for (const std::string& f : o.fission_formats) names += (names.empty() ? "" : ", ") + Format::parse(f).name();
+    for (const Format& f : o.fission_formats) names += (names.empty() ? "" : ", ") + f.name();
     DEFTNN_CHECK(ctx.is_cuda(), "optimize: fission formats ({}) need the GPU; this run is on {}", names,
                  device_name(ctx.device()));
   }
@@ -352,19 +363,18 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
   // format's rounding of weights and activations: no fine-tuning).
   if (!o.fission_formats.empty()) {
     const std::vector<Point> fp32_frontier = pareto_frontier(r.points);
-    for (const std::string& f : o.fission_formats) {
-      const Format fmt_ = Format::parse(f);  // throws on an unknown name, before any work
-      if (fmt_.kind == FormatKind::FP32) continue;
+    for (const Format& f : o.fission_formats) {
+      if (f.kind == FormatKind::FP32) continue;
       for (const Point& q : fp32_frontier) {
         Point p = q;
-        p.format = fmt_.name();
-        p.how = q.how + "+" + p.format;
+        p.format = f;
+        p.how = q.how + "+" + f.name();
         install_point(net, ctx, r, p);
         p.val_acc = train::evaluate(net, ctx, d.val).accuracy;
         p.time_ms = forward_ms(net, ctx, tx, o.time_reps * std::max(1, o.time_rounds));
         p.speedup = dense_point_ms / p.time_ms;
         log(fmt::format("{} at {:.0f}% FLOPs with {}: validation {:.2f}% -> {:.2f}%, {:.3f} -> {:.3f} ms", q.how,
-                        100 * q.flops_ratio, p.format, 100 * q.val_acc, 100 * p.val_acc, q.time_ms, p.time_ms));
+                        100 * q.flops_ratio, f.name(), 100 * q.val_acc, 100 * p.val_acc, q.time_ms, p.time_ms));
         r.points.push_back(p);
       }
     }
@@ -479,7 +489,7 @@ OptimizeResult optimize(Net& net, Context& ctx, const train::PreparedData& d, co
                   {"finetune_iterations", o.finetune.iterations},
                   {"finetune_batch", o.finetune.batch},
                   {"finetune_lr", o.finetune.lr},
-                  {"fission_formats", o.fission_formats},
+                  {"fission_formats", format_names(o.fission_formats)},
                   {"finetune_lr_policy", o.finetune.lr_policy},
                   {"distillation",
                    {{"teacher", "the dense model as given"},

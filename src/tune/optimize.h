@@ -77,11 +77,11 @@ struct OptimizeOptions {
   // L1 twin; the paper's twin is then not reported for joint points), "all"
   // (L1 and paper), "none" (neither twin is reported for joint points).
   std::string joint_twins = "l1";
-  // Fission formats (GPU only; Format::parse names such as "deft16q",
-  // "fp8e4m3"): every point of the frontier (after joint fine-tuning) is
+  // Fission formats (GPU only; the CLI's --format, parsed at plan::parse_formats):
+  // every point of the frontier (after joint fine-tuning) is
   // measured again with every GEMM layer's forward GEMM in each format, and
   // the final frontier is taken over all points. Empty = fp32 only.
-  std::vector<std::string> fission_formats;
+  std::vector<Format> fission_formats;
   int time_reps = 3;                 // forward passes per configuration and round
   int64_t time_batch = 256;          // images per timed forward pass
   // Compositions are timed again after every composition is known, in
@@ -118,7 +118,7 @@ void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::
 
 // Installs a point: the given net's parameters, then its composition, then
 // (a "joint" point) its jointly fine-tuned parameters, then its GEMM format
-// on every GEMM layer (fp32 when p.format is empty).
+// on every GEMM layer (a LayerExec with p.format).
 void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point& p);
 
 // Fine-tunes the net as installed with SGD: ft.iterations updates of

@@ -619,12 +619,12 @@ void fission_pack_device(Context& ctx, const float* A, int64_t lda, int64_t M, i
   });
 }
 
-void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
+void fission_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan) {
   DEFTNN_CHECK(!a.trans_a, "fission GEMM does not take a transposed A (weights are packed (M, K)); pack A first");
   DEFTNN_CHECK(ctx.is_cuda(), "fission GEMM needs a CUDA context");
   DEFTNN_CHECK(a.M < (1 << 30) && a.N < (1 << 30) && a.K < (1 << 30), "fission GEMM: sizes over 2^30");
   if (a.M == 0 || a.N == 0) return;
-  const Format f = placement_format(config.format, config.placement);
+  const Format f = placement_format(plan.format, plan.placement);
   // One workspace request: [packed A (when packing on the fly)][split-K partial sums].
   const size_t pack_bytes =
       a.packed_a || a.K == 0 ? 0 : (size_t(packed_kp(a.K) * packed_row_bytes(f, a.M)) + 255) / 256 * 256;
@@ -656,7 +656,7 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
   p.vec_b = a.trans_b ? (a.ldb % 2 == 0 && bp % 8 == 0) : (a.ldb % 4 == 0 && bp % 16 == 0);
   cudaStream_t s = ctx.stream();
   const int id = fk::format_id(f);
-  switch (config.placement) {
+  switch (plan.placement) {
     case FissionPlacement::Compute16: fk::launch<fk::F16, fk::F16, true>(partial_base, p, s); return;
     case FissionPlacement::OnChip:
       fk::dispatch_format(id, [&]<int F>() { fk::launch<F, F, false>(partial_base, p, s); });
