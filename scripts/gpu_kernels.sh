@@ -37,7 +37,7 @@ if has ncu; then
   for v in ${NCU_VARIANTS:-fp32 deft16q deft8e4 cublas}; do
     k=fission_kernel; [[ $v == cublas ]] && k=regex:gemm
     timeout 45 ncu --metrics "$M" -k "$k" --launch-skip 3 --launch-count 1 --csv \
-      ./build/deftnn bench gemm --only-shape --m 384 --n 21632 --k 2304 --formats $v --reps 20 \
+      ./build/deftnn bench gemm --only-shape --m 384 --n 21632 --k 2304 --format $v --reps 20 \
       --out "$OUT/ncu-tmp.json" > "$OUT/ncu-$v.tmp" 2>&1; grep -E "^\"" "$OUT/ncu-$v.tmp" >> "$OUT/ncu.csv"; rm -f "$OUT/ncu-$v.tmp" "$OUT/ncu-tmp.json"
     echo "ncu $v rc=$?"
   done

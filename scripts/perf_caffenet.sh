@@ -57,8 +57,8 @@ for r in $RUNS; do
     b128-nchw) args=(-b 128 --no-trunk --tag baseline-nchw) ;;
     b1) args=(-b 1 --tag baseline) ;;
     sve50) args=(-b 128 --compare --density 0.5) ;;
-    sve50-d16q) args=(-b 128 --compare --density 0.5 --fission deft16q) ;;
-    d16q) args=(-b 128 --compare --fission deft16q) ;;
+    sve50-d16q) args=(-b 128 --compare --density 0.5 --format deft16q) ;;
+    d16q) args=(-b 128 --compare --format deft16q) ;;
     chunk*) mb=${r#chunk}; args=(-b 128 --tag "baseline-chunk${mb}mb") ;;
     *) say "unknown run $r"; continue ;;
   esac

@@ -28,6 +28,7 @@
 #include "bench/timer.h"
 #include "gemm/gemm.h"
 #include "gemm/pack.h"
+#include "plan/parse.h"
 
 namespace deftnn {
 
@@ -159,14 +160,14 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
     for (const std::string& v : variants) {
       GemmConfig cfg;
       bool bf16 = false;
-      if (v == "cublas") cfg.backend = GemmBackend::Cublas;
-      else if (v == "cublas-tf32") cfg.backend = GemmBackend::CublasTF32;
+      if (v == "cublas") cfg.kernel = KernelFamily::Cublas;
+      else if (v == "cublas-tf32") cfg.kernel = KernelFamily::Cublas, cfg.precision = Precision::TF32;
       else if (v == "cublas-bf16") bf16 = true;
-      else if (v == "h2") cfg = {GemmBackend::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
+      else if (v == "h2") cfg = {KernelFamily::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
       else if (v.rfind("offchip-", 0) == 0)
-        cfg = {GemmBackend::Fission, Format::parse(v.substr(8)), FissionPlacement::OffChip};
-      else cfg = {GemmBackend::Fission, Format::parse(v), FissionPlacement::OnChip};
-      const bool fission = cfg.backend == GemmBackend::Fission;
+        cfg = {KernelFamily::Fission, plan::parse_format(v.substr(8)), FissionPlacement::OffChip};
+      else cfg = {KernelFamily::Fission, plan::parse_format(v), FissionPlacement::OnChip};
+      const bool fission = cfg.kernel == KernelFamily::Fission;
       // preparation, not timed: packing weights, bf16 conversion
       for (auto& o : ops) {
         if (fission) o.packed = pack_matrix(*ctx, o.A, cfg.format, cfg.placement);
@@ -191,7 +192,7 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
       // poison outputs, then one checked call
       for (auto& o : ops) o.C.fill_(std::nanf(""), *ctx);
       std::string kname;
-      if (cfg.backend == GemmBackend::Cublas || cfg.backend == GemmBackend::CublasTF32 || bf16)
+      if (cfg.kernel == KernelFamily::Cublas || bf16)
         kname = library_kernel_names(*ctx, [&] { call(0); });
       else
         call(0);

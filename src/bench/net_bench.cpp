@@ -8,7 +8,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "layers/conv.h"
+#include "layers/gemm_layer.h"
+#include "plan/apply.h"
 
 namespace deftnn::bench {
 
@@ -17,49 +18,16 @@ namespace deftnn::bench {
 
 NetConfig baseline_config(const Context& ctx) {
   NetConfig c;
-  c.backend = ctx.is_cuda() ? gemm_backend_name(GemmBackend::Cublas) : gemm_backend_name(GemmBackend::CpuBlas);
+  c.backend = ctx.is_cuda() ? "cublas" : "cpu-blas";
   c.formats = "fp32";
   c.tag = ctx.is_cuda() ? "fp32-cublas" : "fp32-cpublas";
   return c;
 }
 
-void apply_config(Net& net, const NetConfig& cfg) {
-  // "cudnn": convolutions through cuDNN's fp32 path (Conv2d::use_cudnn), the
-  // other GEMM layers through cuBLAS fp32.
-  const bool cudnn = cfg.backend == "cudnn";
-  std::optional<GemmBackend> backend;
-  if (cudnn)
-    backend = GemmBackend::Cublas;
-  else if (!cfg.backend.empty())
-    backend = gemm_backend_from_name(cfg.backend);
-  std::optional<Format> all;
-  std::map<std::string, Format> per_layer;
-  if (cfg.formats.find('=') == std::string::npos) {
-    if (!cfg.formats.empty()) all = Format::parse(cfg.formats);
-  } else {
-    size_t pos = 0;
-    while (pos < cfg.formats.size()) {
-      size_t comma = cfg.formats.find(',', pos);
-      if (comma == std::string::npos) comma = cfg.formats.size();
-      std::string item = cfg.formats.substr(pos, comma - pos);
-      size_t eq = item.find('=');
-      DEFTNN_CHECK(eq != std::string::npos && eq > 0, "bad fission format entry '{}' (want LAYER=FORMAT)", item);
-      std::string layer = item.substr(0, eq);
-      Layer* l = net.find(layer);
-      DEFTNN_CHECK(l, "--fission names layer '{}', which {} does not have", layer, net.name());
-      DEFTNN_CHECK(l->has_gemm(), "--fission names layer '{}' ({}), which has no GEMM", layer, l->type());
-      per_layer[layer] = Format::parse(item.substr(eq + 1));
-      pos = comma + 1;
-    }
-  }
-  for (size_t i = 0; i < net.size(); ++i) {
-    Layer& l = net.layer(i);
-    if (!l.has_gemm()) continue;
-    if (backend) l.gemm_config.backend = *backend;
-    if (auto* conv = dynamic_cast<Conv2d*>(&l); conv && !cfg.backend.empty()) conv->use_cudnn = cudnn;
-    if (all) l.gemm_config.format = *all;
-    if (auto it = per_layer.find(l.name()); it != per_layer.end()) l.gemm_config.format = it->second;
-  }
+ExecPlan baseline_plan(const Context& ctx) {
+  ExecPlan p;
+  p.defaults.kernel = ctx.is_cuda() ? KernelFamily::Cublas : KernelFamily::CpuBlas;
+  return p;
 }
 
 // ---------------------------------------------------------------------------
@@ -180,11 +148,11 @@ NetRun describe(Context& ctx, Net& net, const std::string& model, const NetConfi
     r.out_shape = net.output_shape(i, batch);
     Shape in = net.input_shape_of(i, batch);
     r.flops = l.flops(in);
-    if (l.has_gemm()) {
+    if (const GemmLayer* g = l.as_gemm()) {
       r.gemm = l.gemm_shape(in);
-      auto* conv = dynamic_cast<Conv2d*>(&l);
-      r.backend = conv && conv->use_cudnn ? "cudnn" : gemm_backend_name(resolve_backend(ctx, l.gemm_config));
-      r.format = l.gemm_config.format.name();
+      const LayerExec& e = g->exec();
+      r.backend = e.kernel == KernelFamily::Cudnn ? "cudnn" : gemm_backend_name(resolve_gemm(ctx, gemm_config(e)).backend);
+      r.format = e.format.name();
     }
     run.layers.push_back(std::move(r));
   }
@@ -201,8 +169,8 @@ NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConf
   time_layers(ctx, net, forward.input(), opt, run);
   run.total = time_fn(ctx, [&] { forward(); }, opt.timer);
   for (size_t i = 0; i < net.size(); ++i)
-    if (auto* conv = dynamic_cast<Conv2d*>(&net.layer(i)); conv && conv->use_cudnn)
-      run.layers[i].backend = "cudnn:" + conv->cudnn_algo();
+    if (const GemmLayer* g = net.layer(i).as_gemm(); g && !g->library_algo().empty())
+      run.layers[i].backend += ":" + g->library_algo();
   run.total_method = forward.method();
   run.graph_error = forward.graph_error();
   return run;
@@ -211,7 +179,11 @@ NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConf
 std::pair<NetRun, NetRun> bench_compare(Context& ctx, Net& baseline, Net& candidate, const std::string& model,
                                         const NetConfig& candidate_cfg, const NetBenchOptions& opt) {
   NetConfig base_cfg = baseline_config(ctx);
-  apply_config(baseline, base_cfg);
+  ExecPlan base_plan = baseline_plan(ctx);
+  const ExecPlan as_is = plan::plan_of(baseline);
+  base_plan.fuse_inference = as_is.fuse_inference;
+  base_plan.trunk = as_is.trunk;
+  plan::apply_plan(baseline, base_plan, ctx.device());
   NetRun base = bench_net(ctx, baseline, model, base_cfg, opt);
   NetRun cand = bench_net(ctx, candidate, model, candidate_cfg, opt);
   // The whole passes again, interleaved, so that the speedup is taken under

@@ -17,17 +17,15 @@
 #include <vector>
 
 #include "bench/net_report.h"
-#include "gemm/gemm.h"
-#include "layers/layer.h"
 #include "net/net.h"
+#include "plan/exec_plan.h"
 
 namespace deftnn::bench {
 
-// The fp32 cuBLAS baseline (CPU BLAS on a CPU context).
+// The fp32 cuBLAS baseline (CPU BLAS on a CPU context): its report label and
+// its plan (every GEMM layer on that kernel, fp32 weights; default layout).
 NetConfig baseline_config(const Context& ctx);
-// Sets gemm_config of every GEMM layer from cfg. Throws on an unknown layer
-// name, backend or format.
-void apply_config(Net& net, const NetConfig& cfg);
+ExecPlan baseline_plan(const Context& ctx);
 
 // Runs the whole forward pass of `net` on a fixed random input, eagerly or as a
 // CUDA graph replay; the benchmark times whole passes through it.
@@ -51,11 +49,13 @@ class ForwardRunner {
 // on ctx's device; checked to be non-zero.
 Tensor random_input(Context& ctx, const Net& net, int64_t batch, uint64_t seed);
 
-// Benchmarks net (configured with apply_config) on ctx's device; `model` labels the run.
+// Benchmarks net (its plan applied: plan::apply_plan) on ctx's device; `model`
+// and cfg label the run.
 NetRun bench_net(Context& ctx, Net& net, const std::string& model, const NetConfig& cfg, const NetBenchOptions& opt);
 
 // Baseline and candidate side by side: each is benchmarked per layer, then
-// their whole passes are timed interleaved (NetRun::total of both).
+// their whole passes are timed interleaved (NetRun::total of both). The
+// baseline net gets baseline_plan's kernels and keeps its layout settings.
 std::pair<NetRun, NetRun> bench_compare(Context& ctx, Net& baseline, Net& candidate, const std::string& model,
                                         const NetConfig& candidate_cfg, const NetBenchOptions& opt);
 

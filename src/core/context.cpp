@@ -26,9 +26,9 @@ std::string cuda_unavailable_reason() {
   cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear the sticky error so later calls start clean
-    return fmt::format("no CUDA device: {}", cudaGetErrorString(e));
+    return fmt::format("the driver says: {}", cudaGetErrorString(e));
   }
-  if (n == 0) return "no CUDA device: the driver reports 0 devices";
+  if (n == 0) return "the driver reports 0 devices";
   return "";
 #else
   return "this build of deftnn has no CUDA support (configured with DEFTNN_CUDA=OFF)";
@@ -41,7 +41,7 @@ std::unique_ptr<Context> Context::cpu() { return std::unique_ptr<Context>(new Co
 
 std::unique_ptr<Context> Context::cuda(int device) {
   std::string why = cuda_unavailable_reason();
-  DEFTNN_CHECK(why.empty(), "cannot use the GPU: {}", why);
+  DEFTNN_CHECK(why.empty(), "no usable CUDA GPU ({}); use --device cpu", why);
 #ifdef DEFTNN_WITH_CUDA
   std::unique_ptr<Context> c(new Context());
   c->device_ = Device::CUDA;

@@ -23,7 +23,7 @@ Device device_from_name(const std::string& name);  // "cpu" | "cuda" | "gpu"
 // True when this build has CUDA and the machine has at least one usable GPU.
 bool cuda_available();
 // A one-line reason why cuda_available() is false ("built without CUDA",
-// "no CUDA device: <driver message>"), or "" when it is true.
+// "the driver says: <its message>"), or "" when it is true.
 std::string cuda_unavailable_reason();
 
 class Context {

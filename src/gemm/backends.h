@@ -9,8 +9,9 @@ namespace deftnn {
 GemmArgs with_tight_strides(GemmArgs a);
 void cpu_blas_gemm(const GemmArgs& a);
 // cublas_backend.cpp (throws without CUDA).
-void cublas_gemm(Context& ctx, const GemmArgs& a, GemmBackend which);
+// tf32: CUBLAS_COMPUTE_32F_FAST_TF32 instead of plain fp32 FFMA.
+void cublas_gemm(Context& ctx, const GemmArgs& a, bool tf32);
 // kernels/fission_gemm.cu (throws without CUDA).
-void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config);
+void fission_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan);
 
 }  // namespace deftnn

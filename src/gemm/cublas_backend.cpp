@@ -12,7 +12,7 @@
 
 namespace deftnn {
 
-void cublas_gemm(Context& ctx, const GemmArgs& a, GemmBackend which) {
+void cublas_gemm(Context& ctx, const GemmArgs& a, bool tf32) {
 #ifdef DEFTNN_WITH_CUDA
   if (a.M == 0 || a.N == 0) return;
   cublasHandle_t h = ctx.cublas();
@@ -30,23 +30,11 @@ void cublas_gemm(Context& ctx, const GemmArgs& a, GemmBackend which) {
     opY = a.trans_b ? CUBLAS_OP_N : CUBLAS_OP_T;
     m = int(a.M), n = int(a.N);
   }
-  switch (which) {
-    case GemmBackend::Cublas:
-      DEFTNN_CUBLAS_CHECK(cublasGemmEx(h, opX, opY, m, n, k, &a.alpha, X, CUDA_R_32F, ldx, Y, CUDA_R_32F, ldy, &a.beta, a.C, CUDA_R_32F, int(a.ldc), CUBLAS_COMPUTE_32F,
-                                       CUBLAS_GEMM_DEFAULT));
-      return;
-    case GemmBackend::CublasTF32:
-      DEFTNN_CUBLAS_CHECK(cublasGemmEx(h, opX, opY, m, n, k, &a.alpha, X, CUDA_R_32F, ldx, Y, CUDA_R_32F, ldy, &a.beta, a.C, CUDA_R_32F, int(a.ldc),
-                                       CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
-      return;
-    case GemmBackend::CublasBF16: {
-      DEFTNN_FAIL("cublas-bf16 takes bf16 operands: use cublas_gemm_bf16 from the benchmark");
-    }
-    default: break;
-  }
-  DEFTNN_FAIL("not a cuBLAS backend: {}", gemm_backend_name(which));
+  const cublasComputeType_t compute = tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  DEFTNN_CUBLAS_CHECK(cublasGemmEx(h, opX, opY, m, n, k, &a.alpha, X, CUDA_R_32F, ldx, Y, CUDA_R_32F, ldy, &a.beta,
+                                   a.C, CUDA_R_32F, int(a.ldc), compute, CUBLAS_GEMM_DEFAULT));
 #else
-  DEFTNN_FAIL("GEMM backend {}: {}", gemm_backend_name(which), cuda_unavailable_reason());
+  DEFTNN_FAIL("GEMM backend {}: {}", tf32 ? "cublas-tf32" : "cublas", cuda_unavailable_reason());
 #endif
 }
 

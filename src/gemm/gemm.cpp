@@ -8,42 +8,75 @@ namespace deftnn {
 
 const char* gemm_backend_name(GemmBackend b) {
   switch (b) {
-    case GemmBackend::Auto: return "auto";
     case GemmBackend::CpuBlas: return "cpu-blas";
     case GemmBackend::Cublas: return "cublas";
     case GemmBackend::CublasTF32: return "cublas-tf32";
-    case GemmBackend::CublasBF16: return "cublas-bf16";
     case GemmBackend::Fission: return "fission";
   }
   return "?";
 }
 
-GemmBackend gemm_backend_from_name(const std::string& name) {
-  for (GemmBackend b : {GemmBackend::Auto, GemmBackend::CpuBlas, GemmBackend::Cublas, GemmBackend::CublasTF32,
-                        GemmBackend::CublasBF16, GemmBackend::Fission})
-    if (name == gemm_backend_name(b)) return b;
-  DEFTNN_FAIL("unknown GEMM backend '{}' (known: auto, cpu-blas, cublas, cublas-tf32, cublas-bf16, fission)", name);
+namespace {
+
+// The kernel family Auto stands for on a device.
+KernelFamily concrete_kernel(const GemmConfig& c, Device device) {
+  if (c.kernel != KernelFamily::Auto) return c.kernel;
+  if (device == Device::CPU) return KernelFamily::CpuBlas;
+  return c.format.kind == FormatKind::FP32 ? KernelFamily::Cublas : KernelFamily::Fission;
 }
 
-const char* fission_placement_name(FissionPlacement p) {
-  switch (p) {
-    case FissionPlacement::OnChip: return "onchip";
-    case FissionPlacement::OffChip: return "offchip";
-    case FissionPlacement::Compute16: return "compute16";
+}  // namespace
+
+std::string gemm_can_implement(const GemmConfig& c, Device device) {
+  const bool fp32_format = c.format.kind == FormatKind::FP32;
+  if (c.precision != Precision::FP32 && c.precision != Precision::TF32)
+    return DEFTNN_FORMAT("precision {}: no kernel yet in this build (the tensor-core work adds them); exists: fp32 "
+                         "on cpu-blas, cublas, cudnn, fission; tf32 on cublas",
+                         precision_name(c.precision));
+  if (c.precision == Precision::TF32 && device == Device::CPU)
+    return "precision tf32 runs on cublas (CUDA) only; on the CPU: fp32";
+  const KernelFamily k = concrete_kernel(c, device);
+  // Auto on the CPU runs fp32 whatever the weight format: a model tuned for
+  // the GPU still evaluates there (the format is a GPU storage choice).
+  if (c.kernel == KernelFamily::Auto && device == Device::CPU) return "";
+  if (!fp32_format && device == Device::CPU)
+    return DEFTNN_FORMAT("format {} runs on the fission kernels, CUDA only; on the CPU: fp32", c.format.name());
+  switch (k) {
+    case KernelFamily::Auto: break;
+    case KernelFamily::CpuBlas:
+      if (device != Device::CPU) return "kernel cpu-blas runs on the CPU only; on CUDA: auto, cublas, cudnn, fission";
+      break;
+    case KernelFamily::Cublas:
+    case KernelFamily::Fission:
+      if (device != Device::CUDA)
+        return DEFTNN_FORMAT("kernel {} runs on CUDA only; on the CPU: auto, cpu-blas", kernel_family_name(k));
+      break;
+    case KernelFamily::Cudnn:
+      return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission";
   }
-  return "?";
+  if (c.precision == Precision::TF32 && k != KernelFamily::Cublas)
+    return DEFTNN_FORMAT("precision tf32 runs on cublas only, not {}", kernel_family_name(k));
+  if (!fp32_format && k != KernelFamily::Fission)
+    return DEFTNN_FORMAT("format {} is a fission format: it needs kernel fission (or auto); {} reads fp32 weights",
+                         c.format.name(), kernel_family_name(k));
+  return "";
 }
 
-FissionPlacement fission_placement_from_name(const std::string& name) {
-  for (FissionPlacement p : {FissionPlacement::OnChip, FissionPlacement::OffChip, FissionPlacement::Compute16})
-    if (name == fission_placement_name(p)) return p;
-  DEFTNN_FAIL("unknown fission placement '{}' (known: onchip, offchip, compute16)", name);
-}
-
-GemmBackend resolve_backend(const Context& ctx, const GemmConfig& config) {
-  if (config.backend != GemmBackend::Auto) return config.backend;
-  if (!ctx.is_cuda()) return GemmBackend::CpuBlas;
-  return config.format.kind == FormatKind::FP32 ? GemmBackend::Cublas : GemmBackend::Fission;
+GemmPlan resolve_gemm(const Context& ctx, const GemmConfig& c) {
+  const std::string why = gemm_can_implement(c, ctx.device());
+  DEFTNN_CHECK(why.empty(), "GEMM on {}: {}", device_name(ctx.device()), why);
+  GemmPlan p;
+  p.format = c.format, p.placement = c.placement;
+  switch (concrete_kernel(c, ctx.device())) {
+    case KernelFamily::CpuBlas: p.backend = GemmBackend::CpuBlas; break;
+    case KernelFamily::Cublas:
+      p.backend = c.precision == Precision::TF32 ? GemmBackend::CublasTF32 : GemmBackend::Cublas;
+      break;
+    case KernelFamily::Fission: p.backend = GemmBackend::Fission; break;
+    case KernelFamily::Auto:
+    case KernelFamily::Cudnn: DEFTNN_FAIL("unreachable GEMM kernel {}", kernel_family_name(c.kernel));
+  }
+  return p;
 }
 
 namespace {
@@ -80,22 +113,21 @@ void cpu_blas_gemm(const GemmArgs& a) {
               int(a.M), int(a.N), int(a.K), a.alpha, a.A, int(a.lda), a.B, int(a.ldb), a.beta, a.C, int(a.ldc));
 }
 
-void gemm(Context& ctx, const GemmArgs& args, const GemmConfig& config) {
+void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
   check_args(args);
   GemmArgs a = with_tight_strides(args);
-  GemmBackend b = resolve_backend(ctx, config);
-  bool gpu_backend = b != GemmBackend::CpuBlas;
-  DEFTNN_CHECK(gpu_backend == ctx.is_cuda(), "GEMM backend {} cannot run on a {} context", gemm_backend_name(b),
-               device_name(ctx.device()));
-  switch (b) {
+  const bool gpu_backend = plan.backend != GemmBackend::CpuBlas;
+  DEFTNN_CHECK(gpu_backend == ctx.is_cuda(), "GEMM backend {} cannot run on a {} context",
+               gemm_backend_name(plan.backend), device_name(ctx.device()));
+  switch (plan.backend) {
     case GemmBackend::CpuBlas: cpu_blas_gemm(a); return;
-    case GemmBackend::Cublas:
-    case GemmBackend::CublasTF32:
-    case GemmBackend::CublasBF16: cublas_gemm(ctx, a, b); return;
-    case GemmBackend::Fission: fission_gemm(ctx, a, config); return;
-    case GemmBackend::Auto: break;
+    case GemmBackend::Cublas: cublas_gemm(ctx, a, false); return;
+    case GemmBackend::CublasTF32: cublas_gemm(ctx, a, true); return;
+    case GemmBackend::Fission: fission_gemm(ctx, a, plan); return;
   }
   DEFTNN_FAIL("unreachable GEMM backend");
 }
+
+void gemm(Context& ctx, const GemmArgs& args, const GemmConfig& config) { gemm(ctx, args, resolve_gemm(ctx, config)); }
 
 }  // namespace deftnn

@@ -1,7 +1,8 @@
 // The one front door for matrix products. Every conv and fully connected
 // layer reaches the hardware through gemm(); the backend (CPU BLAS, cuBLAS,
 // the fission kernels) and the on-chip number format are chosen by the
-// GemmConfig, so nothing else in the engine needs to know about them.
+// GemmConfig, resolved once (resolve_gemm), so nothing else in the engine
+// needs to know about them.
 //
 // Convention (Caffe's): row-major, C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C.
 // For a layer, A is the weight matrix W (M x K) and B the input X (K x N).
@@ -15,35 +16,43 @@
 #include "core/context.h"
 #include "core/tensor.h"
 #include "formats/format.h"
+#include "plan/exec_types.h"
 
 namespace deftnn {
 
+// How the caller wants the product run (derived from the layer's LayerExec,
+// plan/exec_plan.h; the default is plain fp32 on the context's device).
+struct GemmConfig {
+  KernelFamily kernel = KernelFamily::Auto;  // Cudnn is not a GEMM kernel: refused here
+  Format format;                             // weight storage format; fp32 = no fission
+  FissionPlacement placement = FissionPlacement::OnChip;
+  Precision precision = Precision::FP32;     // TF32 on cuBLAS only
+  bool operator==(const GemmConfig&) const = default;
+};
+
+// The backend a GemmConfig resolves to on a device.
 enum class GemmBackend : uint8_t {
-  Auto,        // CPU: OpenBLAS; CUDA: cuBLAS fp32, or the fission kernels when format != fp32
   CpuBlas,     // OpenBLAS sgemm
   Cublas,      // cuBLAS, CUBLAS_COMPUTE_32F: plain fp32 FFMA, no TF32 (the baseline)
   CublasTF32,  // cuBLAS with TF32 tensor cores (context only, never a baseline)
-  CublasBF16,  // cuBLAS bf16 inputs, fp32 accumulate (context only; converts inputs each call)
-  Fission,     // our SIMT kernels with the on-chip format of GemmConfig::format
+  Fission,     // our SIMT kernels with the on-chip format of the config
 };
-const char* gemm_backend_name(GemmBackend b);
-GemmBackend gemm_backend_from_name(const std::string& name);
+const char* gemm_backend_name(GemmBackend b);  // "cpu-blas" | "cublas" | "cublas-tf32" | "fission"
 
-// How the fission kernels place the narrow format (issue 3; Figure 18).
-enum class FissionPlacement : uint8_t {
-  OnChip,     // narrow values in shared memory, fp32 FMA (near-compute data fission)
-  OffChip,    // narrow values in global memory, fp32 in shared memory (off-chip packing)
-  Compute16,  // half in shared memory and half2 FMA (the paper's FP16 comparison)
-};
-
-struct GemmConfig {
-  GemmBackend backend = GemmBackend::Auto;
-  Format format;  // fp32 = no fission
+// A GemmConfig resolved once on a device: what gemm() runs and what the
+// packed-weight cache packs for.
+struct GemmPlan {
+  GemmBackend backend = GemmBackend::CpuBlas;
+  Format format;
   FissionPlacement placement = FissionPlacement::OnChip;
-  bool operator==(const GemmConfig&) const = default;
 };
-const char* fission_placement_name(FissionPlacement p);  // "onchip" | "offchip" | "compute16"
-FissionPlacement fission_placement_from_name(const std::string& name);
+
+// "" when `config` can run on `device`, else why not and what exists (the
+// rule plan::can_implement uses for a layer's GEMM).
+std::string gemm_can_implement(const GemmConfig& config, Device device);
+// The backend for `config` on ctx's device. Throws deftnn::Error with
+// gemm_can_implement's reason when there is none.
+GemmPlan resolve_gemm(const Context& ctx, const GemmConfig& config);
 
 // Weights packed once, offline, into a fission format; the kernel reads them
 // with no per-call conversion. Layout is private to the kernels.
@@ -67,16 +76,16 @@ struct GemmArgs {
   int64_t ldb = 0;
   float* C = nullptr;
   int64_t ldc = 0;
-  // Optional: A already packed in config.format (only for !trans_a). When
+  // Optional: A already packed in the plan's format (only for !trans_a). When
   // absent the fission backend packs A itself on every call (slower).
   const PackedMatrix* packed_a = nullptr;
 };
 
-// C = alpha * op(A) * op(B) + beta * C on ctx's device. Throws deftnn::Error
-// on bad shapes, a backend that does not exist on ctx's device, or a failure.
+// C = alpha * op(A) * op(B) + beta * C on ctx's device with a resolved plan
+// (ctx's device must be the one it was resolved for). Throws deftnn::Error on
+// bad shapes or a failure.
+void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan);
+// The same, resolving `config` first (backward passes, tests, benchmarks).
 void gemm(Context& ctx, const GemmArgs& args, const GemmConfig& config = {});
-
-// The backend gemm() will actually use for this config on ctx's device.
-GemmBackend resolve_backend(const Context& ctx, const GemmConfig& config);
 
 }  // namespace deftnn

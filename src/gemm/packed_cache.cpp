@@ -4,23 +4,23 @@
 
 namespace deftnn {
 
-const PackedMatrix* PackedWeightCache::get(Context& ctx, const GemmConfig& config, const Tensor& w, int64_t groups,
+const PackedMatrix* PackedWeightCache::get(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups,
                                            int64_t g) {
-  if (resolve_backend(ctx, config) != GemmBackend::Fission) return nullptr;
+  if (plan.backend != GemmBackend::Fission) return nullptr;
   DEFTNN_CHECK(groups >= 1 && g >= 0 && g < groups && w.dim(0) % groups == 0,
                "packed weight: group {} of {} for a weight of shape {}", g, groups, shape_str(w.shape()));
   // The buffer address alone is not enough: a new weight may reuse a freed
   // one's address (owners also call invalidate() when they replace weights).
   const int64_t rows = w.dim(0) / groups, K = w.numel() / w.dim(0);
-  const bool stale = packed_.size() != size_t(groups) || !(format_ == config.format) ||
-                     placement_ != config.placement || source_ != w.raw() || packed_[0].rows != rows ||
+  const bool stale = packed_.size() != size_t(groups) || !(format_ == plan.format) ||
+                     placement_ != plan.placement || source_ != w.raw() || packed_[0].rows != rows ||
                      packed_[0].cols != K;
   if (stale) {
     packed_.clear();
     const Tensor w2 = w.reshape({w.dim(0), K});  // (groups * M, K)
     for (int64_t i = 0; i < groups; ++i)
-      packed_.push_back(pack_matrix(ctx, w2.slice0(i * rows, (i + 1) * rows), config.format, config.placement));
-    format_ = config.format, placement_ = config.placement, source_ = w.raw();
+      packed_.push_back(pack_matrix(ctx, w2.slice0(i * rows, (i + 1) * rows), plan.format, plan.placement));
+    format_ = plan.format, placement_ = plan.placement, source_ = w.raw();
   }
   return &packed_[size_t(g)];
 }

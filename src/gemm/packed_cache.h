@@ -17,8 +17,9 @@ namespace deftnn {
 class PackedWeightCache {
  public:
   // The packed block of group `g` of w, the weight viewed as (groups * M, K)
-  // row-major; null unless `config` runs the fission kernels on ctx.
-  const PackedMatrix* get(Context& ctx, const GemmConfig& config, const Tensor& w, int64_t groups, int64_t g);
+  // row-major; null unless `plan` (resolve_gemm's, the one the GEMM then
+  // runs with) is the fission backend.
+  const PackedMatrix* get(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups, int64_t g);
   void invalidate() { packed_.clear(); }
 
  private:

@@ -30,7 +30,7 @@ nlohmann::json pair_json(int64_t h, int64_t w) {
 
 }  // namespace
 
-Conv2d::Conv2d(const nlohmann::json& spec) : Layer(spec.value("name", std::string())) {
+Conv2d::Conv2d(const nlohmann::json& spec) : GemmLayer(spec.value("name", std::string())) {
   const std::string& nm = name();
   DEFTNN_CHECK(!nm.empty(), "conv layer without a \"name\": {}", spec.dump());
   DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(), "layer '{}': conv needs an integer \"out\"",
@@ -51,7 +51,7 @@ Conv2d::Conv2d(const nlohmann::json& spec) : Layer(spec.value("name", std::strin
   DEFTNN_CHECK(groups_ > 0, "layer '{}': groups = {} must be positive", nm, groups_);
   DEFTNN_CHECK(out_ % groups_ == 0, "layer '{}': out = {} is not divisible by groups = {}", nm, out_, groups_);
   check_filler(filler_, nm);
-  if (spec.contains("sve")) sve = sve_from_json(spec.at("sve"));
+  if (spec.contains("sve")) set_sve_from_config(sve_from_json(spec.at("sve")));
   weight_.name = "weight";
   bias_.name = "bias";
 }
@@ -79,8 +79,8 @@ Shape Conv2d::infer(const Shape& in) {
   if (in_c_ == 0) {
     in_c_ = in[1];
     const int64_t K = full_k();
-    if (sve.active()) check_sve(sve, K, name());
-    const Shape ws = sve.active() ? Shape{out_, gemm_k()} : Shape{out_, in_c_ / groups_, kh_, kw_};
+    if (sve().active()) check_sve(sve(), K, name());
+    const Shape ws = sve().active() ? Shape{out_, gemm_k()} : Shape{out_, in_c_ / groups_, kh_, kw_};
     if (!weight_.value.defined()) {
       weight_.value = Tensor::empty(ws);
       weight_.grad = Tensor::empty(ws);
@@ -116,36 +116,9 @@ GemmShape Conv2d::gemm_shape(const Shape& in) const {
   GemmShape s;
   s.M = out_ / groups_;
   s.N = in[0] * g.Ho() * g.Wo();
-  s.K = sve.active() ? int64_t(sve.kept.size()) : g.K();
+  s.K = sve().active() ? gemm_k() : g.K();
   s.groups = groups_;
   return s;
-}
-
-int64_t Conv2d::flops(const Shape& in) const {
-  const GemmShape s = gemm_shape(in);
-  return 2 * s.M * s.N * s.K * s.groups;
-}
-
-void Conv2d::set_sve(SveState s, Tensor truncated_weight) {
-  DEFTNN_CHECK(in_c_ > 0, "layer '{}': set_sve before infer (the input channel count is not known)", name());
-  check_sve(s, full_k(), name());
-  const int64_t Kp = int64_t(s.kept.size());
-  DEFTNN_CHECK(truncated_weight.defined() && truncated_weight.dtype() == DType::F32 &&
-                   truncated_weight.numel() == out_ * Kp && truncated_weight.ndim() == 2 &&
-                   truncated_weight.dim(0) == out_,
-               "layer '{}': truncated weight must be ({}, {}), got {}", name(), out_, Kp,
-               truncated_weight.defined() ? shape_str(truncated_weight.shape()) : std::string("undefined"));
-  s.kept_device = Tensor();
-  s.swaps_device = Tensor();
-  sve = std::move(s);
-  packed_.invalidate();
-  weight_.value = truncated_weight;
-  weight_.grad = Tensor::empty(truncated_weight.shape(), DType::F32, truncated_weight.device());
-}
-
-void Conv2d::on_device_change(Context& ctx) {
-  packed_.invalidate();
-  if (sve.active()) sve_upload(sve, ctx);
 }
 
 int64_t Conv2d::max_column_bytes() {
@@ -175,8 +148,8 @@ int64_t Conv2d::chunk_images(const Context& ctx, int64_t N, int64_t bytes_per_im
 void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int64_t nb, int64_t image_stride, float* col,
                            bool swap_allowed, const PendingAct* act) {
   const int64_t ncols = nb * g.Ho() * g.Wo();
+  const SveState& sve = sve_on(ctx);
   if (!sve.active()) return im2col(ctx, x, g, nb, image_stride, col, ncols, nullptr, 0, act);
-  if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
   // SVE Copy transform (Figure 6's "copy"): full im2col, then gather the kept rows.
   if (swap_allowed && sve.transform == SveTransform::Copy) {
     const int64_t Kp = int64_t(sve.kept.size());
@@ -197,14 +170,14 @@ void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int6
 void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, InferArgs{}); }
 
 void Conv2d::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) {
-  DEFTNN_CHECK(!use_cudnn, "layer '{}': the cuDNN forward cannot fuse a ReLU", name());
+  DEFTNN_CHECK(!cudnn(), "layer '{}': the cuDNN forward cannot fuse a ReLU", name());
   InferArgs a;
   a.relu = true, a.slope = slope;
   forward_impl(ctx, x, y, a);
 }
 
 void Conv2d::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
-  DEFTNN_CHECK(!use_cudnn || args.plain(), "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue",
+  DEFTNN_CHECK(!cudnn() || args.plain(), "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue",
                name());
   forward_impl(ctx, x, y, args);
 }
@@ -221,7 +194,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
   DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
                "layer '{}': input on {}, output on {}, weight on {}, context on {}", name(), device_name(x.device()),
                device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
-  if (use_cudnn) return forward_cudnn(ctx, x, y);
+  if (cudnn()) return forward_cudnn(ctx, x, y);
 
   ConvGeom g = geom(x.shape());
   const int64_t N = x.dim(0), C = in_c_, HWin = g.H * g.W, HW = g.Ho() * g.Wo();
@@ -230,8 +203,8 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
   if (in_cnhw) g.cs = N * HWin;
   const int64_t image_stride = in_cnhw ? HWin : C * HWin;
   const int64_t group_stride = g.C * g.chan_stride();  // input offset of group gi: gi * group_stride
-  const bool swap = sve.active() && sve.transform == SveTransform::Swap;
-  const bool copy = sve.active() && sve.transform == SveTransform::Copy;  // SVE Copy: K' gathered + K full rows
+  const bool swap = sve().active() && sve().transform == SveTransform::Swap;
+  const bool copy = sve().active() && sve().transform == SveTransform::Copy;  // SVE Copy: K' gathered + K full rows
   const int64_t col_rows = swap ? g.K() : copy ? Kp + g.K() : Kp;
   const int64_t nb = chunk_images(ctx, N, (col_rows + (out_cnhw ? 0 : out_)) * HW * int64_t(sizeof(float)));
   const int64_t col_elems = col_rows * nb * HW, out_elems = (nb > 1 && !out_cnhw) ? out_ * nb * HW : 0;
@@ -242,6 +215,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
   const float* bp = has_bias_ && !args.defer ? bias_.value.data<float>() : nullptr;
   const bool relu = args.relu && !args.defer;
   float* yp = y.data<float>();
+  const GemmPlan plan = forward_gemm_plan(ctx);
 
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t nbc = std::min(nb, N - n0), ncols = nbc * HW;
@@ -258,8 +232,8 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
       a.A = wp + gi * M * Kp, a.lda = Kp;
       a.B = col, a.ldb = ncols;
       a.C = dst + gi * M * ldd, a.ldc = ldd;
-      a.packed_a = packed_.get(ctx, gemm_config, weight_.value, groups_, gi);
-      gemm(ctx, a, gemm_config);
+      a.packed_a = packed_.get(ctx, plan, weight_.value, groups_, gi);
+      gemm(ctx, a, plan);
     }
     if (!out_cnhw && (nbc > 1 || bp || relu)) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, args.slope);
   }
@@ -321,6 +295,7 @@ void Conv2d::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
       b.B = dyg, b.ldb = ncols;
       b.C = dcol, b.ldc = ncols;
       gemm(ctx, b);
+      const SveState& sve = sve_on(ctx);
       const int32_t* kept = sve.active() ? sve.kept_device.data<int32_t>() : nullptr;
       col2im(ctx, dcol, g, nbc, C * HWin, ncols, dx->data<float>() + xoff, kept, sve.active() ? Kp : 0);
     }
@@ -338,7 +313,7 @@ nlohmann::json Conv2d::config() const {
                       {"bias", has_bias_},
                       {"weight_filler", filler_},
                       {"bias_value", bias_value_}};
-  if (sve.active()) j["sve"] = sve_to_json(sve);
+  if (sve().active()) j["sve"] = sve_to_json(sve());
   return j;
 }
 

@@ -1,6 +1,6 @@
 // Conv2d, Caffe's convolution: per group g, Y_g (M, N) = W_g (M, K) x col_g (K, N)
 // with M = out/groups, K = C_in/groups * kh * kw and N the output positions,
-// through gemm() (the forward with `gemm_config`, the backward in plain fp32).
+// through gemm() (the forward as its LayerExec says, the backward in plain fp32).
 //
 // Graph entry: {"type": "conv", "name", "out", "kernel": k | [kh, kw],
 //   "stride": 1 | [sh, sw], "pad": 0 | [ph, pw], "groups": 1, "bias": true,
@@ -19,18 +19,17 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "layers/gemm_layer.h"
 #include "layers/im2col.h"
-#include "gemm/packed_cache.h"
-#include "layers/layer.h"
-#include "synapse/sve_state.h"
 
 namespace deftnn {
 
-class Conv2d : public Layer {
+class Conv2d : public GemmLayer {
  public:
   explicit Conv2d(const nlohmann::json& spec);
   ~Conv2d() override;
   std::string type() const override { return "conv"; }
+  LayerKind kind() const override { return LayerKind::Conv; }
 
   Shape infer(const Shape& in) override;
   void init_params(Rng& rng) override;
@@ -38,33 +37,22 @@ class Conv2d : public Layer {
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) override;
   nlohmann::json config() const override;
-  // The ReLU goes into the bias + permute epilogue (not with use_cudnn).
-  bool can_fuse_relu() const override { return !use_cudnn; }
+  // The ReLU goes into the bias + permute epilogue (not on cuDNN).
+  bool can_fuse_relu() const override { return !cudnn(); }
   void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) override;
   // Inference: reads NCHW or CNHW (im2col takes the channel stride), writes
   // NCHW (bias + permute epilogue) or CNHW (the GEMM writes the output in
   // place, no permute); may defer bias + ReLU to its consumer, and applies a
-  // producer's pending bias + ReLU inside im2col. Not with use_cudnn.
+  // producer's pending bias + ReLU inside im2col. Not on cuDNN.
   void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) override;
   bool supports_layout(Layout in, Layout out) const override {
-    return !use_cudnn || (in == Layout::NCHW && out == Layout::NCHW);
+    return !cudnn() || (in == Layout::NCHW && out == Layout::NCHW);
   }
-  bool can_defer_epilogue() const override { return !use_cudnn; }
+  bool can_defer_epilogue() const override { return !cudnn(); }
   const float* deferred_bias() const override { return has_bias_ ? bias_.value.data<float>() : nullptr; }
-  bool can_absorb_pending(float) const override { return !use_cudnn; }
+  bool can_absorb_pending(float) const override { return !cudnn(); }
 
-  bool has_gemm() const override { return true; }
   GemmShape gemm_shape(const Shape& in) const override;
-  int64_t flops(const Shape& in) const override;
-
-  // Installs an SVE state and its truncated weight (out, K'), K' = kept.size().
-  // The layer's input channel count must be known (infer() called) so that K
-  // can be checked; the weight's gradient is resized to match.
-  void set_sve(SveState s, Tensor truncated_weight);
-  // After the Net moved the params to ctx's device: moves the SVE index lists
-  // (kept_device, swaps_device) there too.
-  void on_device_change(Context& ctx);
-  void on_params_changed() override { packed_.invalidate(); }
 
   int64_t out_channels() const { return out_; }
   int64_t groups() const { return groups_; }
@@ -72,17 +60,15 @@ class Conv2d : public Layer {
   int64_t kernel_h() const { return kh_; }
   int64_t kernel_w() const { return kw_; }
   // K of one group before SVE: C_in/groups * kh * kw.
-  int64_t full_k() const { return in_c_ / groups_ * kh_ * kw_; }
-  // K the forward GEMM runs with (K' under SVE).
-  int64_t gemm_k() const { return sve.active() ? int64_t(sve.kept.size()) : full_k(); }
+  int64_t full_k() const override { return in_c_ / groups_ * kh_ * kw_; }
 
-  SveState sve;
-  // Forward through cuDNN's fp32 convolution (CUDNN_FMA_MATH, no TF32) instead
-  // of im2col + gemm(): the second baseline. Set by benchmarks; GPU only, no SVE.
-  bool use_cudnn = false;
+  // The forward runs through cuDNN's fp32 convolution (CUDNN_FMA_MATH, no
+  // TF32) instead of im2col + gemm(): the second baseline, KernelFamily::Cudnn
+  // in the layer's LayerExec (GPU only, no SVE).
+  bool cudnn() const { return exec().kernel == KernelFamily::Cudnn; }
   // The cuDNN forward algorithm chosen (cudnnFind, fastest FMA-math result)
-  // for the last input shape, for benchmark records; "" before the first use.
-  std::string cudnn_algo() const;
+  // for the last input shape; "" before the first cuDNN forward.
+  std::string library_algo() const override;
 
   // On the GPU, column matrices larger than this are split into several
   // batch chunks. DEFTNN_CONV_CHUNK_MB overrides it (benchmark experiments:
@@ -104,13 +90,12 @@ class Conv2d : public Layer {
   void forward_cudnn(Context& ctx, const Tensor& x, Tensor& y);
   void forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args);
 
-  PackedWeightCache packed_;  // the weight in the fission format, per group (fission backend only)
-  int64_t out_ = 0, kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;
+  int64_t kh_ = 1, kw_ = 1, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, groups_ = 1;
   bool has_bias_ = true;
   nlohmann::json filler_;
   float bias_value_ = 0.f;
   int64_t in_c_ = 0;
-  Param weight_, bias_;
+  Param bias_;
 
   struct CudnnPlan;
   std::shared_ptr<CudnnPlan> cudnn_;  // shared_ptr: CudnnPlan is complete only in conv_cudnn.cpp

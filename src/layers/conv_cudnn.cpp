@@ -52,11 +52,11 @@ struct Conv2d::CudnnPlan {
 
 Conv2d::~Conv2d() = default;
 
-std::string Conv2d::cudnn_algo() const { return cudnn_ ? cudnn_->algo_name : std::string(); }
+std::string Conv2d::library_algo() const { return cudnn() && cudnn_ ? cudnn_->algo_name : std::string(); }
 
 void Conv2d::forward_cudnn(Context& ctx, const Tensor& x, Tensor& y) {
   DEFTNN_CHECK(ctx.is_cuda(), "layer '{}': the cuDNN convolution needs a CUDA context", name());
-  DEFTNN_CHECK(!sve.active(), "layer '{}': the cuDNN convolution does not take an SVE-truncated weight", name());
+  DEFTNN_CHECK(!sve().active(), "layer '{}': the cuDNN convolution does not take an SVE-truncated weight", name());
 #ifdef DEFTNN_WITH_CUDA
   cudnnHandle_t h = ctx.cudnn();
   if (!cudnn_ || cudnn_->in != x.shape()) {

@@ -14,7 +14,6 @@
 #include "core/context.h"
 #include "core/rng.h"
 #include "core/tensor.h"
-#include "gemm/gemm.h"
 #include "layers/infer_args.h"
 
 namespace deftnn {
@@ -34,6 +33,8 @@ struct Param {
 struct GemmShape {
   int64_t M = 0, N = 0, K = 0, groups = 1;
 };
+
+class GemmLayer;
 
 class Layer {
  public:
@@ -93,13 +94,14 @@ class Layer {
   // (train = false) skips them and hands their input on, with no copy.
   virtual bool identity_at_inference() const { return false; }
 
-  // GEMM layers (conv, linear) only.
-  virtual bool has_gemm() const { return false; }
+  // GEMM layers (conv, linear; layers/gemm_layer.h) return themselves: their
+  // weight, SVE state and execution settings. Null for every other layer.
+  virtual GemmLayer* as_gemm() { return nullptr; }
+  virtual const GemmLayer* as_gemm() const { return nullptr; }
+  bool has_gemm() const { return as_gemm() != nullptr; }
   virtual GemmShape gemm_shape(const Shape& in) const { return {}; }
   // Multiply-adds x 2 of one forward pass for input shape `in` (whole batch).
   virtual int64_t flops(const Shape& in) const { return 0; }
-  // How the forward GEMM runs (backend, fission format). Backward is fp32 always.
-  GemmConfig gemm_config;
 
  private:
   std::string name_;

@@ -9,7 +9,7 @@
 
 namespace deftnn {
 
-Linear::Linear(const nlohmann::json& spec) : Layer(spec.value("name", std::string())) {
+Linear::Linear(const nlohmann::json& spec) : GemmLayer(spec.value("name", std::string())) {
   const std::string& nm = name();
   DEFTNN_CHECK(!nm.empty(), "linear layer without a \"name\": {}", spec.dump());
   DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(),
@@ -20,7 +20,7 @@ Linear::Linear(const nlohmann::json& spec) : Layer(spec.value("name", std::strin
   filler_ = spec.value("weight_filler", nlohmann::json{{"type", "xavier"}});
   bias_value_ = spec.value("bias_value", 0.f);
   check_filler(filler_, nm);
-  if (spec.contains("sve")) sve = sve_from_json(spec.at("sve"));
+  if (spec.contains("sve")) set_sve_from_config(sve_from_json(spec.at("sve")));
   weight_.name = "weight";
   bias_.name = "bias";
 }
@@ -39,7 +39,7 @@ Shape Linear::infer(const Shape& in) {
   const int64_t f = features(in);
   if (in_f_ == 0) {
     in_f_ = f;
-    if (sve.active()) check_sve(sve, in_f_, name());
+    if (sve().active()) check_sve(sve(), in_f_, name());
     if (!weight_.value.defined()) {
       const Shape ws{out_, gemm_k()};
       weight_.value = Tensor::empty(ws);
@@ -72,34 +72,8 @@ std::vector<Param*> Linear::params() {
 
 GemmShape Linear::gemm_shape(const Shape& in) const {
   GemmShape s;
-  s.M = out_, s.N = in.empty() ? 0 : in[0], s.K = sve.active() ? int64_t(sve.kept.size()) : features(in);
+  s.M = out_, s.N = in.empty() ? 0 : in[0], s.K = sve().active() ? gemm_k() : features(in);
   return s;
-}
-
-int64_t Linear::flops(const Shape& in) const {
-  const GemmShape s = gemm_shape(in);
-  return 2 * s.M * s.N * s.K;
-}
-
-void Linear::set_sve(SveState s, Tensor truncated_weight) {
-  DEFTNN_CHECK(in_f_ > 0, "layer '{}': set_sve before infer (the input feature count is not known)", name());
-  check_sve(s, in_f_, name());
-  const int64_t Kp = int64_t(s.kept.size());
-  DEFTNN_CHECK(truncated_weight.defined() && truncated_weight.dtype() == DType::F32 &&
-                   truncated_weight.shape() == Shape({out_, Kp}),
-               "layer '{}': truncated weight must be ({}, {}), got {}", name(), out_, Kp,
-               truncated_weight.defined() ? shape_str(truncated_weight.shape()) : std::string("undefined"));
-  s.kept_device = Tensor();
-  s.swaps_device = Tensor();
-  sve = std::move(s);
-  packed_.invalidate();
-  weight_.value = truncated_weight;
-  weight_.grad = Tensor::empty(truncated_weight.shape(), DType::F32, truncated_weight.device());
-}
-
-void Linear::on_device_change(Context& ctx) {
-  packed_.invalidate();
-  if (sve.active()) sve_upload(sve, ctx);
 }
 
 void Linear::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, false, 0.f); }
@@ -122,8 +96,8 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
   a.B = x.data<float>(), a.ldb = F;
   a.trans_c = true;
   a.C = y.data<float>(), a.ldc = out_;
+  const SveState& sve = sve_on(ctx);
   if (sve.active()) {
-    if (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device()) sve_upload(sve, ctx);
     if (sve.transform == SveTransform::Swap) {
       float* xs = static_cast<float*>(ctx.workspace(size_t(N * F) * sizeof(float)));
       copy_f32(ctx, x.data<float>(), N * F, xs);
@@ -135,8 +109,9 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
       a.B = xk, a.ldb = Kp;
     }
   }
-  a.packed_a = packed_.get(ctx, gemm_config, weight_.value, 1, 0);
-  gemm(ctx, a, gemm_config);
+  const GemmPlan plan = forward_gemm_plan(ctx);
+  a.packed_a = packed_.get(ctx, plan, weight_.value, 1, 0);
+  gemm(ctx, a, plan);
   if (has_bias_ || relu)
     add_row_bias(ctx, y.data<float>(), N, out_, has_bias_ ? bias_.value.data<float>() : nullptr, relu, slope);
 }
@@ -152,8 +127,8 @@ void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
                    weight_.grad.device() == ctx.device(),
                "layer '{}': tensors and context on different devices", name());
   const int64_t N = x.dim(0), F = in_f_, Kp = gemm_k();
+  const SveState& sve = sve_on(ctx);
   const bool sub = sve.active();
-  if (sub && (!sve.kept_device.defined() || sve.kept_device.device() != ctx.device())) sve_upload(sve, ctx);
   if (has_bias_) column_sums(ctx, dy.data<float>(), N, out_, bias_.grad.data<float>());
   // The kept input columns (N, K'), in weight-column order.
   const float* xk = x.data<float>();
@@ -183,7 +158,7 @@ void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
 nlohmann::json Linear::config() const {
   nlohmann::json j = {{"type", "linear"},       {"name", name()},           {"out", out_},
                       {"bias", has_bias_},      {"weight_filler", filler_}, {"bias_value", bias_value_}};
-  if (sve.active()) j["sve"] = sve_to_json(sve);
+  if (sve().active()) j["sve"] = sve_to_json(sve());
   return j;
 }
 

@@ -15,16 +15,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "gemm/packed_cache.h"
-#include "layers/layer.h"
-#include "synapse/sve_state.h"
+#include "layers/gemm_layer.h"
 
 namespace deftnn {
 
-class Linear : public Layer {
+class Linear : public GemmLayer {
  public:
   explicit Linear(const nlohmann::json& spec);
   std::string type() const override { return "linear"; }
+  LayerKind kind() const override { return LayerKind::Linear; }
 
   Shape infer(const Shape& in) override;
   void init_params(Rng& rng) override;
@@ -36,34 +35,21 @@ class Linear : public Layer {
   bool can_fuse_relu() const override { return true; }
   void forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) override;
 
-  bool has_gemm() const override { return true; }
   GemmShape gemm_shape(const Shape& in) const override;
-  int64_t flops(const Shape& in) const override;
-
-  // Installs an SVE state and its truncated weight (out, K'); infer() must
-  // have run (F known). The weight's gradient is resized to match.
-  void set_sve(SveState s, Tensor truncated_weight);
-  // After the Net moved the params to ctx's device: moves kept/swaps there.
-  void on_device_change(Context& ctx);
-  void on_params_changed() override { packed_.invalidate(); }
 
   int64_t out_features() const { return out_; }
   int64_t in_features() const { return in_f_; }  // 0 until infer()
-  int64_t gemm_k() const { return sve.active() ? int64_t(sve.kept.size()) : in_f_; }
-
-  SveState sve;
+  int64_t full_k() const override { return in_f_; }
 
  private:
   int64_t features(const Shape& in) const;
   void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
-  PackedWeightCache packed_;  // the weight in the fission format (fission backend only)
-  int64_t out_ = 0;
   bool has_bias_ = true;
   nlohmann::json filler_;
   float bias_value_ = 0.f;
   int64_t in_f_ = 0;
-  Param weight_, bias_;
+  Param bias_;
 };
 
 std::unique_ptr<Layer> make_linear(const nlohmann::json& spec);

@@ -1,4 +1,4 @@
-set(DEFTNN_SOURCES_CPU filler.cpp im2col.cpp gemm_layer_kernels.cpp conv.cpp conv_cudnn.cpp
+set(DEFTNN_SOURCES_CPU filler.cpp im2col.cpp gemm_layer_kernels.cpp gemm_layer.cpp conv.cpp conv_cudnn.cpp
     linear.cpp layer_util.cpp registry.cpp relu.cpp pool.cpp lrn.cpp dropout.cpp flatten.cpp batchnorm.cpp
     softmax.cpp loss.cpp)
 set(DEFTNN_SOURCES_CUDA im2col.cu gemm_layer_kernels.cu kernels/relu_kernels.cu kernels/pool_kernels.cu

@@ -1,15 +1,16 @@
 #include "net/net.h"
 
-#include "gemm/gemm_json.h"
-
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "layers/gemm_layer.h"
 #include "layers/relu.h"
 #include "net/safetensors.h"
+#include "plan/apply.h"
+#include "plan/parse.h"
 
 namespace deftnn {
 
@@ -20,6 +21,7 @@ using nlohmann::json;
 constexpr const char* kGraphKey = "deftnn.graph";
 constexpr const char* kMetaKey = "deftnn.meta";
 constexpr const char* kVersionKey = "deftnn.version";
+constexpr const char* kPlanKey = "deftnn.plan";  // plan::to_json of the execution plan
 constexpr const char* kFormatVersion = "1";
 
 // Rethrows e with `prefix` in front of its message, keeping where it failed.
@@ -93,9 +95,9 @@ Net Net::from_graph(const json& graph, const std::string& source) {
                  "{}: layers[{}]: name '{}' contains '.', which separates layer and parameter in model files", source,
                  i, lname);
     DEFTNN_CHECK(names.insert(lname).second, "{}: layers[{}]: duplicate layer name '{}'", source, i, lname);
-    // "gemm": how a conv/linear layer's forward GEMM runs (backend, fission
-    // format, placement): recorded by the Net, not by the layer, so every
-    // GEMM layer gets it the same way (see gemm_config_to_json).
+    // "gemm": how a conv/linear layer's forward GEMM runs, as older model
+    // files recorded it (backend, fission format, placement); converted at
+    // the plan's door. Files written now keep the plan in __metadata__.
     json gemm_spec;
     if (s.contains("gemm")) {
       gemm_spec = s["gemm"];
@@ -104,8 +106,9 @@ Net Net::from_graph(const json& graph, const std::string& source) {
     try {
       net.layers_.push_back(make_layer(s));
       if (!gemm_spec.is_null()) {
-        DEFTNN_CHECK(net.layers_.back()->has_gemm(), "'gemm' given for a {} layer, which runs no GEMM", s["type"].dump());
-        net.layers_.back()->gemm_config = gemm_config_from_json(gemm_spec);
+        GemmLayer* g = net.layers_.back()->as_gemm();
+        DEFTNN_CHECK(g, "'gemm' given for a {} layer, which runs no GEMM", s["type"].dump());
+        g->set_exec(plan::layer_exec_from_legacy_gemm(gemm_spec));
       }
     } catch (const Error& e) {
       rethrow_with(e, DEFTNN_FORMAT("{}: layers[{}] '{}': ", source, i, lname));
@@ -198,6 +201,15 @@ Net Net::load(const std::string& path) {
     }
     DEFTNN_CHECK(net.metadata_.is_object(), "{}: __metadata__ '{}' must hold a JSON object", path, kMetaKey);
   }
+  if (auto p = tf.metadata.find(kPlanKey); p != tf.metadata.end()) {
+    try {
+      plan::apply_plan(net, plan::from_json(json::parse(p->second)), std::nullopt);
+    } catch (const json::parse_error& e) {
+      DEFTNN_FAIL("{}: __metadata__ '{}' is not valid JSON: {}", path, kPlanKey, e.what());
+    } catch (const Error& e) {
+      rethrow_with(e, DEFTNN_FORMAT("{}: __metadata__ '{}': ", path, kPlanKey));
+    }
+  }
 
   auto cpu = Context::cpu();
   std::set<std::string> used;
@@ -237,6 +249,7 @@ void Net::save(const std::string& path, const Context& ctx) const {
   tf.metadata[kGraphKey] = graph().dump();
   tf.metadata[kMetaKey] = metadata_.dump();
   tf.metadata[kVersionKey] = kFormatVersion;
+  tf.metadata[kPlanKey] = plan::to_json(plan::plan_of(*this)).dump();
   write_safetensors(path, tf, &ctx);
 }
 
@@ -460,11 +473,7 @@ json Net::graph() const {
   g["classes"] = classes_;
   if (!notes_.empty()) g["notes"] = notes_;
   json layers = json::array();
-  for (const auto& l : layers_) {
-    json c = l->config();
-    if (l->has_gemm() && !(l->gemm_config == GemmConfig{})) c["gemm"] = gemm_config_to_json(l->gemm_config);
-    layers.push_back(c);
-  }
+  for (const auto& l : layers_) layers.push_back(l->config());
   g["layers"] = layers;
   return g;
 }

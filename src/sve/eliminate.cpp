@@ -1,7 +1,6 @@
 #include "sve/eliminate.h"
 
-#include "layers/conv.h"
-#include "layers/linear.h"
+#include "layers/gemm_layer.h"
 #include "sve/correlation.h"
 #include "sve/plan.h"
 #include "sve/search.h"
@@ -24,11 +23,9 @@ std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOp
   std::vector<EliminatedLayer> done;
   for (size_t i : eligible_layers(net, o.layers)) {
     Layer& layer = net.layer(i);
-    auto* conv = dynamic_cast<Conv2d*>(&layer);
-    auto* linear = dynamic_cast<Linear*>(&layer);
-    DEFTNN_CHECK(conv || linear, "layer '{}' ({}) has a GEMM but is neither conv nor linear", layer.name(),
-                 layer.type());
-    DEFTNN_CHECK(!(conv ? conv->sve : linear->sve).active(), "layer '{}' already has SVE applied", layer.name());
+    GemmLayer* gemm = layer.as_gemm();
+    DEFTNN_CHECK(gemm, "layer '{}' ({}) runs no GEMM", layer.name(), layer.type());
+    DEFTNN_CHECK(!gemm->sve().active(), "layer '{}' already has SVE applied", layer.name());
     // The synapse vectors are the K columns of W (M, K); a conv weight
     // (out, C/g, kh, kw) is searched as one (out, K) matrix over all groups.
     Tensor w = weight_of(layer)->value.to(Device::CPU, ctx);
@@ -54,8 +51,7 @@ std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOp
     const Device where = weight_of(layer)->value.device();
     Tensor truncated = apply_to_weight(plan, w).to(where, ctx);  // (M, K')
     SveState state = make_state(plan, o.transform);
-    if (conv) conv->set_sve(std::move(state), truncated);
-    else linear->set_sve(std::move(state), truncated);
+    gemm->set_sve(std::move(state), truncated);
     if (where == ctx.device()) layer.on_device_change(ctx);
     done.push_back(e);
   }

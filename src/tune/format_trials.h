@@ -16,15 +16,14 @@
 
 namespace deftnn::tune {
 
-// Throws, before any work, on an unknown format name or when formats are
-// asked for on a CPU context.
-void check_fission_formats(const std::vector<std::string>& formats, const Context& ctx);
+// Throws, before any work, when formats are asked for on a CPU context.
+void check_fission_formats(const std::vector<Format>& formats, const Context& ctx);
 
 // The new points ("<how>+<format>", Point::format set), one per frontier
 // point of r.points and non-fp32 format, in that order: validation accuracy,
 // and the forward time over x in reps passes, with speedup against
 // dense_time_ms.
-std::vector<Point> format_trials(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<std::string>& formats,
+std::vector<Point> format_trials(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<Format>& formats,
                                  const Tensor& x, int reps, double dense_time_ms, const data::Dataset& val,
                                  const Log& log);
 

@@ -9,7 +9,7 @@ namespace deftnn::tune {
 nlohmann::json Point::to_json() const {
   nlohmann::json j = {{"choice", choice},   {"val_acc", val_acc},       {"time_ms", time_ms},
                       {"speedup", speedup}, {"flops_ratio", flops_ratio}, {"how", how}};
-  j["format"] = format.empty() ? "fp32" : format;
+  j["format"] = format.name();
   if (test_acc >= 0) j["test_acc"] = test_acc;
   if (l1_val_acc >= 0) j["l1_val_acc"] = l1_val_acc;
   if (l1_test_acc >= 0) j["l1_test_acc"] = l1_test_acc;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/format.h"
+
 namespace deftnn::tune {
 
 struct Point {
@@ -22,7 +24,7 @@ struct Point {
                                                    // composition uses sve-ls)
   std::string how;           // "dense" | "greedy" | "uniform" | "joint" (composed, then all layers fine-tuned),
                              // then "+FORMAT" for a point run with fission
-  std::string format;        // "" = fp32 GEMMs; else every GEMM layer's forward in this fission format
+  Format format;             // fp32 = fp32 GEMMs; else every GEMM layer's forward in this fission format
   int tuned = -1;            // "joint": index into OptimizeResult::tuned (the fine-tuned parameters)
   double composed_val_acc = -1;  // "joint": the composition's validation accuracy before joint fine-tuning
   double joint_s = 0;        // "joint": seconds of joint fine-tuning

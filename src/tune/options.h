@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "layers/sve_state.h"
+#include "formats/format.h"
+#include "synapse/sve_state.h"
 #include "tune/finetune.h"
 
 namespace deftnn::tune {
@@ -84,7 +85,7 @@ struct OptimizeOptions {
   // "fp8e4m3"): every point of the frontier (after joint fine-tuning) is
   // measured again with every GEMM layer's forward GEMM in each format, and
   // the final frontier is taken over all points. Empty = fp32 only.
-  std::vector<std::string> fission_formats;
+  std::vector<Format> fission_formats;
   int time_reps = 3;                 // forward passes per configuration and round
   int64_t time_batch = 256;          // images per timed forward pass
   // Compositions are timed again after every composition is known, in

@@ -4,6 +4,16 @@
 
 namespace deftnn::tune {
 
+namespace {
+
+std::vector<std::string> format_names(const std::vector<Format>& formats) {
+  std::vector<std::string> v;
+  for (const Format& f : formats) v.push_back(f.name());
+  return v;
+}
+
+}  // namespace
+
 nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o, const DenseSummary& dense) {
   const bool paper_twin = o.method == "sve-ls" && o.paper_baseline;
   const size_t L = r.optimised.size();
@@ -78,7 +88,7 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
                   {"finetune_iterations", o.finetune.iterations},
                   {"finetune_batch", o.finetune.batch},
                   {"finetune_lr", o.finetune.lr},
-                  {"fission_formats", o.fission_formats},
+                  {"fission_formats", format_names(o.fission_formats)},
                   {"finetune_lr_policy", o.finetune.lr_policy},
                   {"distillation",
                    {{"teacher", "the dense model as given"},

@@ -1,6 +1,7 @@
 #include "tune/result.h"
 
 #include "core/error.h"
+#include "layers/gemm_layer.h"
 
 namespace deftnn::tune {
 
@@ -30,9 +31,9 @@ void install_point(Net& net, Context& ctx, const OptimizeResult& r, const Point&
   set_params(net, ctx, r.base);
   install_choice(net, ctx, r, p.choice);
   if (p.tuned >= 0) set_params(net, ctx, r.tuned[size_t(p.tuned)]);
-  GemmConfig cfg;  // fp32: cuBLAS / OpenBLAS
-  if (!p.format.empty()) cfg.format = Format::parse(p.format);  // Auto backend: the fission kernels
-  for (const GemmLayer& l : r.layers) net.layer(l.index).gemm_config = cfg;
+  LayerExec exec;  // fp32: cuBLAS / OpenBLAS; another format: the fission kernels (KernelFamily::Auto)
+  exec.format = p.format;
+  for (const GemmLayer& l : r.layers) net.layer(l.index).as_gemm()->set_exec(exec);
 }
 
 }  // namespace deftnn::tune

@@ -6,10 +6,10 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "layers/conv.h"
+#include "layers/gemm_layer.h"
 #include "layers/im2col.h"
-#include "layers/linear.h"
 #include "core/timing.h"
+#include "train/distill.h"
 #include "train/trainer.h"
 
 namespace deftnn::tune {
@@ -22,10 +22,10 @@ Param* param_named(Layer& layer, const std::string& name) {
   return nullptr;
 }
 
-SveState& sve_of(Layer& layer) {
-  if (auto* c = dynamic_cast<Conv2d*>(&layer)) return c->sve;
-  if (auto* f = dynamic_cast<Linear*>(&layer)) return f->sve;
-  DEFTNN_FAIL("layer '{}' ({}) is not a GEMM layer", layer.name(), layer.type());
+deftnn::GemmLayer& gemm_of(Layer& layer) {
+  deftnn::GemmLayer* g = layer.as_gemm();
+  DEFTNN_CHECK(g, "layer '{}' ({}) is not a GEMM layer", layer.name(), layer.type());
+  return *g;
 }
 
 }  // namespace
@@ -43,9 +43,7 @@ std::vector<GemmLayer> gemm_layers(Net& net) {
     GemmShape s = layer.gemm_shape(in);
     g.groups = s.groups;
     g.M = s.M * s.groups;
-    if (auto* c = dynamic_cast<Conv2d*>(&layer)) g.K = c->full_k();
-    else if (auto* f = dynamic_cast<Linear*>(&layer)) g.K = f->in_features();
-    else DEFTNN_FAIL("layer '{}' has a GEMM but is neither conv nor linear", layer.name());
+    g.K = gemm_of(layer).full_k();
     g.flops = 2 * g.M * g.K * s.N;
     v.push_back(g);
   }
@@ -55,7 +53,7 @@ std::vector<GemmLayer> gemm_layers(Net& net) {
 LayerSetting capture(Net& net, const GemmLayer& l, Context& ctx) {
   Layer& layer = net.layer(l.index);
   LayerSetting s;
-  s.state = sve_of(layer);
+  s.state = gemm_of(layer).sve();
   s.state.kept_device = Tensor();
   s.state.swaps_device = Tensor();
   Param* w = param_named(layer, "weight");
@@ -69,16 +67,7 @@ LayerSetting capture(Net& net, const GemmLayer& l, Context& ctx) {
 void install(Net& net, const GemmLayer& l, const LayerSetting& s, Context& ctx) {
   Layer& layer = net.layer(l.index);
   Tensor w = s.weight.to(ctx.device(), ctx);
-  if (s.state.active()) {
-    SveState st = s.state;
-    if (auto* c = dynamic_cast<Conv2d*>(&layer)) c->set_sve(std::move(st), w);
-    else if (auto* f = dynamic_cast<Linear*>(&layer)) f->set_sve(std::move(st), w);
-  } else {
-    sve_of(layer) = SveState{};
-    Param* p = param_named(layer, "weight");
-    p->value = w;
-    p->grad = Tensor::empty(w.shape(), DType::F32, w.device());
-  }
+  gemm_of(layer).set_sve(s.state, w);  // an inactive state: the dense weight
   if (s.bias.defined()) param_named(layer, "bias")->value = s.bias.to(ctx.device(), ctx);
   layer.on_device_change(ctx);
 }
@@ -112,7 +101,7 @@ sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, co
   auto cpu = Context::make(Device::CPU);
   sve::InputStats st(l.K);
   Layer& layer = net.layer(l.index);
-  auto* conv = dynamic_cast<Conv2d*>(&layer);
+  const bool conv = gemm_of(layer).kind() == LayerKind::Conv;
   const int64_t chunk = 128;
   for (int64_t b = 0; b < images; b += chunk) {
     const int64_t n = std::min(chunk, images - b);
@@ -125,7 +114,7 @@ sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, co
     Tensor x = cur.to(Device::CPU, ctx);
     ctx.synchronize();
     if (conv) {
-      nlohmann::json cfg = conv->config();
+      nlohmann::json cfg = layer.config();
       auto pair = [&](const char* key) {
         const nlohmann::json& v = cfg.at(key);
         return v.is_array() ? std::pair<int64_t, int64_t>{v.at(0).get<int64_t>(), v.at(1).get<int64_t>()}

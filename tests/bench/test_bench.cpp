@@ -199,7 +199,7 @@ TEST(BenchGpu, EventsAndGraphReplayTimeAGemm) {
   g.B = b.data<float>();
   g.C = c.data<float>();
   GemmConfig cfg;
-  cfg.backend = GemmBackend::Cublas;
+  cfg.kernel = KernelFamily::Cublas;
   auto fn = [&] { gemm(*ctx, g, cfg); };
   TimingStats eager = time_fn(*ctx, fn, TimerOptions{2, 5, true});
   EXPECT_EQ(eager.reps, 5);
@@ -237,7 +237,7 @@ TEST(BenchKernelNames, RecordsTheCublasKernelOnGpu) {
   g.B = a.data<float>();
   g.C = c.data<float>();
   GemmConfig cfg;
-  cfg.backend = GemmBackend::Cublas;
+  cfg.kernel = KernelFamily::Cublas;
   gemm(*ctx, g, cfg);  // cuBLAS initialises outside the recording
   KernelNameRecorder rec(*ctx);
   gemm(*ctx, g, cfg);

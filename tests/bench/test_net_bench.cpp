@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "bench/net_bench.h"
+#include "layers/gemm_layer.h"
 #include "net/net.h"
+#include "plan/apply.h"
+#include "plan/parse.h"
 #include "test_util.h"
 
 using namespace deftnn;
@@ -22,7 +25,7 @@ TEST(BenchNet, LeNetOnCpuTimesEveryLayerAndWritesAReport) {
   Net net = lenet();
   NetConfig cfg = baseline_config(*ctx);
   EXPECT_EQ(cfg.tag, "fp32-cpublas");
-  apply_config(net, cfg);
+  plan::apply_plan(net, baseline_plan(*ctx), ctx->device());
   NetBenchOptions opt;
   opt.batch = 2;
   opt.timer = TimerOptions{1, 3, true};
@@ -34,6 +37,8 @@ TEST(BenchNet, LeNetOnCpuTimesEveryLayerAndWritesAReport) {
   EXPECT_EQ(run.layers[0].name, "conv1");
   EXPECT_EQ(run.layers[0].out_shape, (Shape{2, 20, 24, 24}));
   EXPECT_EQ(run.layers[0].time.reps, 3);
+  EXPECT_EQ(run.layers[0].backend, "cpu-blas");
+  EXPECT_EQ(run.layers[0].format, "fp32");
   EXPECT_EQ(run.layers.back().out_shape, (Shape{2, 10}));
   nlohmann::json j = report_json({run}, opt, environment(*ctx));
   EXPECT_EQ(j["runs"][0]["layers"].size(), net.size());
@@ -45,7 +50,6 @@ TEST(BenchNet, LeNetCompareOnCpuGivesASpeedupNearOne) {
   Net base = lenet(), cand = lenet();
   NetConfig cfg;
   cfg.tag = "asloaded";
-  apply_config(cand, cfg);
   NetBenchOptions opt;
   opt.batch = 1;
   opt.timer = TimerOptions{1, 3, false};
@@ -56,14 +60,21 @@ TEST(BenchNet, LeNetCompareOnCpuGivesASpeedupNearOne) {
   EXPECT_GT(j["speedup"].get<double>(), 0);
 }
 
-TEST(BenchNet, ConfigErrorsNameTheLayer) {
+// The bench's flags go through the plan's door; errors name the layer.
+TEST(BenchNet, PlanErrorsNameTheLayer) {
   Net net = lenet();
-  EXPECT_THROW(apply_config(net, NetConfig{"x", "", "nosuch=deft16"}), Error);
-  EXPECT_THROW(apply_config(net, NetConfig{"x", "", "pool1=deft16"}), Error);
-  EXPECT_THROW(apply_config(net, NetConfig{"x", "warp-drive", ""}), Error);
-  apply_config(net, NetConfig{"x", "fission", "conv1=deft16,ip1=deft8e4"});
-  EXPECT_EQ(net.find("conv1")->gemm_config.format.name(), "deft16");
-  EXPECT_EQ(net.find("ip1")->gemm_config.format.name(), "deft8e4");
-  EXPECT_EQ(net.find("conv2")->gemm_config.format.name(), "fp32");
-  EXPECT_EQ(net.find("conv2")->gemm_config.backend, GemmBackend::Fission);
+  auto flags = [](std::vector<std::string> format, std::string kernel) {
+    plan::PlanFlags f;
+    f.format = std::move(format);
+    f.kernel = std::move(kernel);
+    return f;
+  };
+  EXPECT_THROW(plan::apply_plan(net, plan::from_flags(flags({"nosuch=deft16"}, "")), Device::CUDA), Error);
+  EXPECT_THROW(plan::apply_plan(net, plan::from_flags(flags({"pool1=deft16"}, "")), Device::CUDA), Error);
+  EXPECT_THROW(plan::from_flags(flags({}, "warp-drive")), Error);
+  plan::apply_plan(net, plan::from_flags(flags({"conv1=deft16", "ip1=deft8e4"}, "fission")), Device::CUDA);
+  EXPECT_EQ(net.find("conv1")->as_gemm()->exec().format.name(), "deft16");
+  EXPECT_EQ(net.find("ip1")->as_gemm()->exec().format.name(), "deft8e4");
+  EXPECT_EQ(net.find("conv2")->as_gemm()->exec().format.name(), "fp32");
+  EXPECT_EQ(net.find("conv2")->as_gemm()->exec().kernel, KernelFamily::Fission);
 }

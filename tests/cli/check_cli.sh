@@ -30,9 +30,29 @@ expect bad-header "header.safetensors" -- "$BIN" eval "$T/header.safetensors"
 expect missing-data "$T/nodata" -- "$BIN" train "$(dirname "$0")/../../models/lenet.json" --data "$T/nodata" --epochs 1 --out "$T/out.safetensors"
 [ -e "$T/out.safetensors" ] && { echo "FAIL missing-data left $T/out.safetensors"; fail=1; }
 if ! "$BIN" bench --help >/dev/null 2>&1; then echo "FAIL bench --help"; fail=1; fi
-# Asking for the GPU on a machine without one.
+# --version: the version and the commit, exit 0.
+v=$("$BIN" --version 2>&1)
+if [ $? -ne 0 ] || ! grep -q "^deftnn [0-9].*commit " <<<"$v"; then echo "FAIL --version: $v"; fail=1; else echo "ok   version: $v"; fi
+# The plan flags: unknown names list the known ones; a layer the net lacks is named.
+LENET="$(dirname "$0")/../../models/lenet.json"
+B=(bench "$LENET" --device cpu --reps 1 --warmup 1 --no-kernel-names --out "$T/bench.json")
+expect unknown-kernel "unknown kernel 'warp' (known: auto, cpu-blas, cublas, cudnn, fission)" -- "$BIN" "${B[@]}" --kernel warp
+expect unknown-format "unknown number format 'deft9'" -- "$BIN" "${B[@]}" --format deft9
+expect unknown-precision "unknown precision 'fp64'" -- "$BIN" "${B[@]}" --precision fp64
+expect bf16-no-kernel "no kernel yet in this build" -- "$BIN" "${B[@]}" --precision bf16
+expect plan-layer "layer 'nosuch', which lenet does not have (GEMM layers: conv1, conv2, ip1, ip2)" -- "$BIN" "${B[@]}" --format nosuch=deft16
+expect cudnn-on-cpu "cudnn runs on CUDA only" -- "$BIN" "${B[@]}" --kernel cudnn
+expect old-flag "--fission" -- "$BIN" "${B[@]}" --fission deft16
+expect bench-gemm-format "unknown number format 'deft9'" -- "$BIN" bench gemm --format cublas,deft9
+[ -e "$T/bench.json" ] && { echo "FAIL a refused bench left $T/bench.json"; fail=1; }
+# Asking for the GPU on a machine without one: a plain message with the
+# driver's reason and the way out.
 if ! nvidia-smi >/dev/null 2>&1; then
-  expect no-gpu "cannot use the GPU" -- "$BIN" train "$(dirname "$0")/../../models/lenet.json" --device cuda --epochs 1 --out "$T/gpu.safetensors"
+  expect no-gpu "no usable CUDA GPU (" -- "$BIN" train "$LENET" --device cuda --epochs 1 --out "$T/gpu.safetensors"
+  expect no-gpu-hint "; use --device cpu" -- "$BIN" train "$LENET" --device cuda --epochs 1 --out "$T/gpu.safetensors"
   [ -e "$T/gpu.safetensors" ] && { echo "FAIL no-gpu left an output file"; fail=1; }
+  expect no-gpu-bench "no usable CUDA GPU (" -- "$BIN" bench "$LENET" --device cuda --out "$T/bench.json"
+  # A plan only CUDA can run, on the CPU the machine falls back to.
+  expect no-gpu-plan "no usable CUDA GPU" -- "$BIN" bench "$LENET" --kernel fission --out "$T/bench.json"
 fi
 exit $fail

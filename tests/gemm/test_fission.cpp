@@ -96,7 +96,7 @@ void check_variant(Context& ctx, const Variant& var, uint64_t& seed) {
           GemmArgs gg = g;
           gg.A = a.data<float>(), gg.B = b.data<float>(), gg.C = c.data<float>();
           gg.packed_a = (pre && !pk.empty()) ? &pk : nullptr;
-          gemm(ctx, gg, {GemmBackend::Fission, var.f, var.p});
+          gemm(ctx, gg, {KernelFamily::Fission, var.f, var.p});
           std::vector<float> got = c.to_vector(ctx);
           double tol;
           if (var.p == FissionPlacement::Compute16) tol = std::ldexp(1.0, -9) * double(s.K) * 4 + 1e-3;
@@ -166,7 +166,7 @@ TEST(FissionGemm, RejectsTransposedA) {
   Tensor a = Tensor::zeros({4}, *ctx), b = Tensor::zeros({4}, *ctx), c = Tensor::zeros({4}, *ctx);
   GemmArgs g;
   g.M = g.N = g.K = 2, g.trans_a = true, g.A = a.data<float>(), g.B = b.data<float>(), g.C = c.data<float>();
-  EXPECT_THROW(gemm(*ctx, g, {GemmBackend::Fission, {FormatKind::Deft16Q}}), Error);
+  EXPECT_THROW(gemm(*ctx, g, {KernelFamily::Fission, {FormatKind::Deft16Q}}), Error);
 }
 
 TEST(FissionPack, HostLayoutRoundTrips) {

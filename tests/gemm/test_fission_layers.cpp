@@ -6,6 +6,7 @@
 
 #include "layers/conv.h"
 #include "net/net.h"
+#include "plan/parse.h"
 #include "test_util.h"
 
 namespace deftnn::test {
@@ -26,9 +27,11 @@ std::vector<float> logits(Context& ctx, const std::string& model, const std::str
   net.init(5);
   net.to(ctx);
   for (size_t i = 0; i < net.size(); ++i)
-    if (net.layer(i).has_gemm() && !format.empty()) {
-      net.layer(i).gemm_config.backend = GemmBackend::Fission;
-      net.layer(i).gemm_config.format = Format::parse(format);
+    if (GemmLayer* g = net.layer(i).as_gemm(); g && !format.empty()) {
+      LayerExec e;
+      e.kernel = KernelFamily::Fission;
+      e.format = plan::parse_format(format);
+      g->set_exec(e);
     }
   Shape in = {batch};
   for (int64_t d : net.input_shape()) in.push_back(d);
@@ -70,7 +73,11 @@ Net lenet(Context& ctx, uint64_t seed, bool fission = true) {
   net.to(ctx);
   if (fission)
     for (size_t i = 0; i < net.size(); ++i)
-      if (net.layer(i).has_gemm()) net.layer(i).gemm_config = {GemmBackend::Fission, Format::parse("fp32")};
+      if (GemmLayer* g = net.layer(i).as_gemm()) {
+        LayerExec e;  // fp32 tiles on the fission kernels
+        e.kernel = KernelFamily::Fission;
+        g->set_exec(e);
+      }
   return net;
 }
 

@@ -35,18 +35,18 @@ std::vector<float> run(Context& ctx, const GemmArgs& shape, const std::vector<fl
   return c.to_vector(ctx);
 }
 
-void check_backend(Context& ctx, GemmBackend backend) {
+void check_backend(Context& ctx, KernelFamily kernel) {
   uint64_t seed = 1;
   for (const Case& k : cases()) {
     GemmArgs g;
     g.M = k.M, g.N = k.N, g.K = k.K, g.trans_a = k.ta, g.trans_b = k.tb, g.trans_c = k.tc;
-    std::string what = fmt::format("{} M={} N={} K={} ta={} tb={} tc={}", gemm_backend_name(backend), k.M, k.N, k.K,
+    std::string what = fmt::format("{} M={} N={} K={} ta={} tb={} tc={}", kernel_family_name(kernel), k.M, k.N, k.K,
                                    k.ta, k.tb, k.tc);
     // Exact: small integers, beta = 0 over a NaN-poisoned C (every element must be written).
     auto A = small_int_vector(size_t(k.M * k.K), seed++), B = small_int_vector(size_t(k.K * k.N), seed++);
     std::vector<float> C0(size_t(k.M * k.N), std::nanf(""));
     auto ref = gemm_reference(g, A, B, C0);
-    EXPECT_TRUE(all_close(run(ctx, g, A, B, C0, {backend}), ref, 0, 0, "exact " + what));
+    EXPECT_TRUE(all_close(run(ctx, g, A, B, C0, {kernel}), ref, 0, 0, "exact " + what));
     // Random values, alpha and beta: fp32 rounding error grows like eps * sqrt(K)
     // for random signs; 4 eps sqrt(K) sum|a b| bounds it with margin.
     A = random_vector(A.size(), seed++), B = random_vector(B.size(), seed++);
@@ -54,24 +54,42 @@ void check_backend(Context& ctx, GemmBackend backend) {
     g.alpha = 0.75f, g.beta = -0.5f;
     ref = gemm_reference(g, A, B, C0);
     double tol = 4 * 1.19e-7 * std::sqrt(double(k.K)) * double(k.K) + 1e-6;
-    EXPECT_TRUE(all_close(run(ctx, g, A, B, C0, {backend}), ref, tol, 0, "random " + what));
+    EXPECT_TRUE(all_close(run(ctx, g, A, B, C0, {kernel}), ref, tol, 0, "random " + what));
   }
 }
 
 TEST(Gemm, CpuBlasMatchesReference) {
   auto ctx = Context::cpu();
-  check_backend(*ctx, GemmBackend::CpuBlas);
+  check_backend(*ctx, KernelFamily::CpuBlas);
 }
 
 TEST(Gemm, CublasMatchesReference) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
-  check_backend(*ctx, GemmBackend::Cublas);
+  check_backend(*ctx, KernelFamily::Cublas);
 }
 
 TEST(Gemm, AutoPicksCpuBlasOnCpu) {
   auto ctx = Context::cpu();
-  EXPECT_EQ(resolve_backend(*ctx, {}), GemmBackend::CpuBlas);
+  EXPECT_EQ(resolve_gemm(*ctx, {}).backend, GemmBackend::CpuBlas);
+  // ... whatever the weight format (a GPU-tuned model evaluates on the CPU in fp32).
+  EXPECT_EQ(resolve_gemm(*ctx, {KernelFamily::Auto, {FormatKind::Deft16Q}}).backend, GemmBackend::CpuBlas);
+}
+
+// The one resolution of a GemmConfig, per device (gemm() and the packed-weight
+// cache both take its result).
+TEST(Gemm, ResolvesEachConfigOnce) {
+  const GemmConfig fission{KernelFamily::Auto, {FormatKind::Deft16Q}};
+  EXPECT_EQ(gemm_can_implement({}, Device::CUDA), "");
+  EXPECT_EQ(gemm_can_implement(fission, Device::CUDA), "");
+  EXPECT_EQ(gemm_can_implement({KernelFamily::Cublas, {}, FissionPlacement::OnChip, Precision::TF32}, Device::CUDA), "");
+  EXPECT_NE(gemm_can_implement({KernelFamily::Fission}, Device::CPU), "");
+  EXPECT_NE(gemm_can_implement({KernelFamily::Cudnn}, Device::CUDA).find("not GEMMs"), std::string::npos);
+  EXPECT_NE(gemm_can_implement({KernelFamily::Cublas, {}, FissionPlacement::OnChip, Precision::BF16}, Device::CUDA)
+                .find("no kernel yet"),
+            std::string::npos);
+  auto ctx = Context::cpu();
+  EXPECT_THROW(resolve_gemm(*ctx, {KernelFamily::Cublas}), Error);
 }
 
 TEST(Gemm, RejectsGpuBackendOnCpuContext) {
@@ -80,7 +98,10 @@ TEST(Gemm, RejectsGpuBackendOnCpuContext) {
   g.M = g.N = g.K = 1;
   float a = 1, b = 1, c = 0;
   g.A = &a, g.B = &b, g.C = &c;
-  EXPECT_THROW(gemm(*ctx, g, {GemmBackend::Cublas}), Error);
+  EXPECT_THROW(gemm(*ctx, g, {KernelFamily::Cublas}), Error);
+  GemmPlan cublas;  // a plan resolved for another device
+  cublas.backend = GemmBackend::Cublas;
+  EXPECT_THROW(gemm(*ctx, g, cublas), Error);
 }
 
 TEST(Gemm, RejectsTooSmallStride) {

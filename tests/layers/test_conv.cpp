@@ -368,9 +368,9 @@ TEST(Conv2dSve, ConfigRoundTrips) {
   EXPECT_EQ(again->config(), j);
   Conv2d& c2 = static_cast<Conv2d&>(*again);
   EXPECT_EQ(c2.infer(in_shape(s)), out_shape(s));
-  EXPECT_EQ(c2.sve.kept, st.kept);
-  EXPECT_EQ(c2.sve.swaps, st.swaps);
-  EXPECT_EQ(c2.sve.transform, SveTransform::Swap);
+  EXPECT_EQ(c2.sve().kept, st.kept);
+  EXPECT_EQ(c2.sve().swaps, st.swaps);
+  EXPECT_EQ(c2.sve().transform, SveTransform::Swap);
   EXPECT_EQ(c2.params()[0]->value.shape(), Shape({s.out, 4}));
   EXPECT_EQ(c2.gemm_shape(in_shape(s)).K, 4);
 }
@@ -385,10 +385,12 @@ TEST(Conv2d, CudnnMatchesDirectConvolution) {
     const ConvRefShape s = random_shape(rng);
     const Data d = random_data(s, 6100 + uint64_t(c) * 10);
     auto layer = make(*ctx, s, d.w, d.b);
-    layer->use_cudnn = true;
+    LayerExec cudnn;  // the plan's kernel family: whole convolutions through cuDNN
+    cudnn.kernel = KernelFamily::Cudnn;
+    layer->set_exec(cudnn);
     const Outputs o = run(*ctx, *layer, s, d.x, d.dy, false);
     check_against_reference(o, s, d.x, to_double(d.w), d.b, d.dy, {}, "cudnn " + describe(s), false);
-    EXPECT_FALSE(layer->cudnn_algo().empty());
+    EXPECT_FALSE(layer->library_algo().empty());
   }
 }
 

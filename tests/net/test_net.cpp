@@ -592,20 +592,18 @@ TEST(NetFusion, CudaFusedInferenceMatchesUnfused) {
 namespace deftnn::test {
 namespace {
 
-// The GEMM configuration chosen per layer (backend, fission format) travels
-// with the model: graph() writes it, from_graph() reads it back.
-TEST(NetGemmConfig, PerLayerFormatRoundTripsThroughTheGraph) {
-  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
-  net.find("conv2")->gemm_config = {GemmBackend::Fission, Format::parse("deft16q"), FissionPlacement::OnChip};
-  net.find("ip1")->gemm_config = {GemmBackend::Fission, Format::parse("deft8e3"), FissionPlacement::OffChip};
-  nlohmann::json g = net.graph();
-  Net back = Net::from_graph(g, "round trip");
-  EXPECT_EQ(back.find("conv2")->gemm_config, net.find("conv2")->gemm_config);
-  EXPECT_EQ(back.find("ip1")->gemm_config, net.find("ip1")->gemm_config);
-  EXPECT_EQ(back.find("conv1")->gemm_config, GemmConfig{});
-  EXPECT_EQ(back.graph(), g);
-  // A layer left at the default writes no "gemm" key, so old graphs stay as they are.
-  EXPECT_FALSE(g["layers"][0].contains("gemm"));
+// Old graphs carry the GEMM configuration per layer ("gemm"); it loads into
+// the layers' LayerExec. graph() no longer writes it: model files keep the
+// execution plan in their metadata (tests/plan/test_exec_plan.cpp).
+TEST(NetGemmConfig, OldPerLayerEntriesLoadAndAreNotWrittenBack) {
+  nlohmann::json g = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json").graph();
+  g["layers"][2]["gemm"] = {{"backend", "fission"}, {"format", "deft16q"}, {"placement", "onchip"}};
+  Net net = Net::from_graph(g, "old.json");
+  const LayerExec& e = net.find("conv2")->as_gemm()->exec();
+  EXPECT_EQ(e.kernel, KernelFamily::Fission);
+  EXPECT_EQ(e.format, (Format{FormatKind::Deft16Q}));
+  EXPECT_EQ(net.find("conv1")->as_gemm()->exec(), LayerExec{});
+  EXPECT_FALSE(net.graph()["layers"][2].contains("gemm"));
 }
 
 TEST(NetGemmConfig, BadGemmEntriesNameTheProblem) {
@@ -622,7 +620,7 @@ TEST(NetGemmConfig, BadGemmEntriesNameTheProblem) {
     }
   };
   expect_error({{"format", "deft9"}}, 0, "unknown number format 'deft9'");
-  expect_error({{"backend", "magic"}}, 0, "unknown GEMM backend 'magic'");
+  expect_error({{"backend", "magic"}}, 0, "unknown kernel 'magic' (known: auto, cpu-blas");
   expect_error({{"speed", "fast"}}, 0, "unknown key 'gemm.speed'");
   expect_error({{"format", "half"}}, 1, "runs no GEMM");  // pool1
 }

@@ -45,7 +45,7 @@ TEST(SveEliminate, HalfDensityKeepsHalfOfEveryLayerButTheFirst) {
     auto* conv2 = dynamic_cast<Conv2d*>(net.find("conv2"));
     ASSERT_TRUE(conv2);
     EXPECT_EQ(conv2->gemm_k(), done[0].kept);
-    EXPECT_FALSE(dynamic_cast<Conv2d*>(net.find("conv1"))->sve.active());
+    EXPECT_FALSE(net.find("conv1")->as_gemm()->sve().active());
     Tensor x = random_tensor({2, 1, 28, 28}, 12);
     Tensor y = net.forward(*ctx, x, false);
     EXPECT_EQ(y.shape(), (Shape{2, 10}));
@@ -97,7 +97,7 @@ TEST(SveEliminate, FollowsTheEligibilityRule) {
   ASSERT_EQ(done.size(), 3u);
   EXPECT_EQ(done[0].name, "conv1");
   EXPECT_EQ(done[2].name, "ip1");
-  EXPECT_FALSE(dynamic_cast<Linear*>(net.find("ip2"))->sve.active());
+  EXPECT_FALSE(net.find("ip2")->as_gemm()->sve().active());
 }
 
 TEST(SveEliminate, RejectsBadOptions) {

@@ -83,7 +83,7 @@ TEST(SvePerf, DISABLED_TransformsAgainstGemmAlexNet) {
       GemmArgs g;
       g.M = l.M, g.N = l.N, g.K = K, g.A = a.data<float>(), g.B = b.data<float>(), g.C = y.data<float>();
       if (l.linear) g.trans_b = true, g.trans_c = true;  // X (N, K), Y (N, M)
-      gemm(*ctx, g, {GemmBackend::Cublas});
+      gemm(*ctx, g, {KernelFamily::Cublas});
     };
     double dense = median_ms(*ctx, [&] { run_gemm(w, l.K, x); });
     double small = median_ms(*ctx, [&] { run_gemm(wp, Kp, xk); });

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <set>
 
+#include "layers/gemm_layer.h"
 #include "net/net.h"
 #include "sve/plan.h"
 #include "test_util.h"
@@ -334,7 +335,7 @@ TEST(TuneFission, FormatsNeedTheGpu) {
   net.to(*ctx);
   train::PreparedData d{teacher_data(96, 1), teacher_data(48, 2), teacher_data(48, 3), {}};
   tune::OptimizeOptions o = tiny_options();
-  o.fission_formats = {"deft16q"};
+  o.fission_formats = {Format{FormatKind::Deft16Q}};
   try {
     tune::optimize(net, *ctx, d, o);
     ADD_FAILURE() << "no error";
@@ -354,28 +355,29 @@ TEST(TuneFission, FormatPointsOnTheGpu) {
   net.to(*ctx);
   train::PreparedData d{teacher_data(96, 1), teacher_data(48, 2), teacher_data(48, 3), {}};
   tune::OptimizeOptions o = tiny_options();
-  o.fission_formats = {"deft16q", "fp8e4m3"};
+  o.fission_formats = {Format{FormatKind::Deft16Q}, Format{FormatKind::FP8E4M3}};
   tune::OptimizeResult r = tune::optimize(net, *ctx, d, o);
   size_t fp32 = 0, d16q = 0, fp8 = 0;
   for (const tune::Point& p : r.points) {
-    (p.format.empty() ? fp32 : p.format == "deft16q" ? d16q : fp8)++;
+    const std::string f = p.format.name();
+    (f == "fp32" ? fp32 : f == "deft16q" ? d16q : fp8)++;
     EXPECT_GT(p.time_ms, 0);
     EXPECT_GE(p.val_acc, 0);
     EXPECT_LE(p.val_acc, 1);
-    if (!p.format.empty()) EXPECT_NE(p.how.find("+" + p.format), std::string::npos) << p.how;
+    if (f != "fp32") EXPECT_NE(p.how.find("+" + f), std::string::npos) << p.how;
   }
   EXPECT_GT(fp32, 0u);
   EXPECT_GT(d16q, 0u);
   EXPECT_EQ(d16q, fp8);  // each format over the same fp32 frontier
   EXPECT_EQ(r.report["options"]["fission_formats"], nlohmann::json({"deft16q", "fp8e4m3"}));
   for (const tune::Point& p : r.points) {
-    if (p.format.empty()) continue;
+    if (p.format.kind == FormatKind::FP32) continue;
     tune::install_point(net, *ctx, r, p);
-    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).gemm_config.format.name(), p.format);
+    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).as_gemm()->exec().format, p.format);
     // The net runs with it and its accuracy is the point's.
     EXPECT_NEAR(train::evaluate(net, *ctx, d.val).accuracy, p.val_acc, 1e-9);
     tune::install_point(net, *ctx, r, r.points.front());
-    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).gemm_config, GemmConfig{});
+    for (const auto& l : r.layers) EXPECT_EQ(net.layer(l.index).as_gemm()->exec(), LayerExec{});
     break;
   }
 }

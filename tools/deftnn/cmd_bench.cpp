@@ -11,9 +11,13 @@
 #include "core/context.h"
 #include "core/error.h"
 #include "net/net.h"
+#include "plan/apply.h"
+#include "plan/parse.h"
 #include "sve/eliminate.h"
 
 namespace fs = std::filesystem;
+
+#include "plan_options.h"
 
 // tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
 void register_bench_gemm_command(CLI::App& bench);
@@ -25,10 +29,11 @@ struct BenchArgs {
   int64_t batch = 1;
   std::string device;
   int reps = 50, warmup = 10;
-  std::string fission, backend, sve, out = "bench/results", tag;
+  deftnn::plan::PlanFlags plan;  // --format --kernel --precision --transform --no-fuse --no-trunk
+  std::string sve, out = "bench/results", tag;
   double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
-  std::string density_method = "sve", transform = "fused";
-  bool compare = false, no_fuse = false, no_trunk = false, no_graph = false, no_flush = false, no_kernel_names = false;
+  std::string density_method = "sve";
+  bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
   uint64_t seed = 1, init_seed = 1;
 };
 
@@ -43,6 +48,16 @@ deftnn::Net load_net(const std::string& path, uint64_t init_seed) {
   // on their values, only on their not being zero). Model files keep theirs.
   if (fs::path(path).extension() == ".json") net.init(init_seed);
   return net;
+}
+
+// The report's label of the plan flags: kernel (with a precision other than
+// fp32) and formats as given.
+deftnn::bench::NetConfig flags_config(const deftnn::plan::PlanFlags& f) {
+  deftnn::bench::NetConfig c;
+  c.backend = f.kernel;
+  if (!f.precision.empty() && f.precision != "fp32") c.backend += (c.backend.empty() ? "" : "-") + f.precision;
+  for (const std::string& item : f.format) c.formats += (c.formats.empty() ? "" : ",") + item;
+  return c;
 }
 
 std::string default_tag(const deftnn::bench::NetConfig& c, bool sve) {
@@ -70,20 +85,26 @@ void run_bench(const BenchArgs& a) {
   opt.kernel_names = !a.no_kernel_names;
   opt.seed = a.seed;
 
-  // The candidate configuration: the model (or --sve's model file) with
-  // --backend and --fission applied. Without either, the baseline.
-  const bool custom = !a.backend.empty() || !a.fission.empty() || !a.sve.empty() || a.density > 0;
-  NetConfig cfg = custom || a.compare ? NetConfig{} : baseline_config(*ctx);
+  // The candidate: the model (or --sve's model file) with the plan flags
+  // applied over the plan it was loaded with. Without any, the baseline.
+  const plan::PlanFlags& f = a.plan;
+  const bool custom = !f.format.empty() || !f.kernel.empty() || !f.precision.empty() || !f.transform.empty() ||
+                      !a.sve.empty() || a.density > 0;
+  NetConfig cfg = custom || a.compare ? flags_config(f) : baseline_config(*ctx);
   if (custom || a.compare) {
-    cfg.backend = a.backend;
-    // No backend forced for --fission: a layer whose format is not fp32 runs
-    // the fission kernels (resolve_backend), the others stay on cuBLAS, so a
-    // per-layer list (fc6=fp8e4m3,...) changes only the layers it names.
-    cfg.formats = a.fission;
+    // No kernel forced for --format: a layer whose format is not fp32 runs
+    // the fission kernels (KernelFamily::Auto), the others stay on cuBLAS, so
+    // a per-layer list (fc6=fp8e4m3,...) changes only the layers it names.
     cfg.tag = default_tag(cfg, !a.sve.empty() || a.density > 0);
     if (a.density > 0) cfg.tag += fmt::format("{:.0f}", a.density * 100);
   }
   if (!a.tag.empty()) cfg.tag = a.tag;
+  auto candidate_plan = [&](const Net& net) {
+    return plan::from_flags(f, custom || a.compare ? plan::plan_of(net) : baseline_plan(*ctx));
+  };
+  // The layout flags (--no-fuse, --no-trunk) hold for the baseline of --compare too.
+  plan::PlanFlags layout;
+  layout.no_fuse = f.no_fuse, layout.no_trunk = f.no_trunk;
 
   Net model = load_net(a.model, a.init_seed);
   const std::string label = model_label(model, a.model);
@@ -91,33 +112,35 @@ void run_bench(const BenchArgs& a) {
   nlohmann::json extra = {{"model_path", a.model}, {"sve_model_path", a.sve.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.sve)}};
   // --density: the candidate is the model with synapse vector elimination at a
   // fixed density in every GEMM layer but the first (no fine-tuning: timing only).
+  const SveTransform transform = f.transform.empty() ? SveTransform::Fused : plan::parse_transform(f.transform);
   auto eliminate = [&](Net& net) {
     if (a.density <= 0) return;
     sve::EliminateOptions eo;
     eo.density = a.density;
     eo.method = a.density_method;
-    eo.transform = sve_transform_from_name(a.transform);
-    extra["sve_density"] = {{"method", eo.method}, {"transform", a.transform}, {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
+    eo.transform = transform;
+    extra["sve_density"] = {{"method", eo.method},
+                            {"transform", sve_transform_name(transform)},
+                            {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
   };
 
-  extra["inference_fusion"] = {{"fuse", !a.no_fuse}, {"channel_major_trunk", !a.no_fuse && !a.no_trunk}};
+  extra["inference_fusion"] = {{"fuse", !f.no_fuse}, {"channel_major_trunk", !f.no_fuse && !f.no_trunk}};
   if (a.compare) {
     Net candidate = load_net(a.sve.empty() ? a.model : a.sve, a.init_seed);
     eliminate(candidate);
-    model.fuse_inference = candidate.fuse_inference = !a.no_fuse;
-    if (a.no_trunk) model.trunk_fusion = candidate.trunk_fusion = Net::TrunkFusion::Off;
-    apply_config(candidate, cfg);
+    plan::apply_plan(model, plan::from_flags(layout, plan::plan_of(model)), dev);
+    plan::apply_plan(candidate, candidate_plan(candidate), dev);
     if (candidate.metadata().contains("sve")) extra["sve"] = candidate.metadata()["sve"];
+    extra["plan"] = plan::to_json(plan::plan_of(candidate));
     auto [base, cand] = bench_compare(*ctx, model, candidate, label, cfg, opt);
     fmt::print("{}\n{}", format_table(base), format_table(cand, &base));
     runs = {std::move(base), std::move(cand)};
   } else {
     Net net = a.sve.empty() ? std::move(model) : load_net(a.sve, a.init_seed);
     eliminate(net);
-    net.fuse_inference = !a.no_fuse;
-    if (a.no_trunk) net.trunk_fusion = Net::TrunkFusion::Off;
-    apply_config(net, cfg);
+    plan::apply_plan(net, candidate_plan(net), dev);
     if (net.metadata().contains("sve")) extra["sve"] = net.metadata()["sve"];
+    extra["plan"] = plan::to_json(plan::plan_of(net));
     runs.push_back(bench_net(*ctx, net, label, cfg, opt));
     fmt::print("{}", format_table(runs[0]));
   }
@@ -153,28 +176,17 @@ void register_bench_command(CLI::App& app) {
   bench->add_option("--device", args->device, "cpu or cuda (default: cuda when a GPU is usable)");
   bench->add_option("--reps", args->reps, "timed repetitions")->capture_default_str();
   bench->add_option("--warmup", args->warmup, "untimed warm-up runs")->capture_default_str();
-  bench->add_option("--fission", args->fission,
-                    "fission format for every GEMM layer (deft16, deft16q, deft8e4, half, ...) or per layer "
-                    "(conv1=deft16,fc6=deft8e4)");
-  bench->add_option("--backend", args->backend, "GEMM backend of every GEMM layer: cublas, cudnn (convs), fission, "
-                                                "cublas-tf32, cublas-bf16, cpu-blas, auto");
+  add_plan_options(*bench, args->plan);
   bench->add_option("--sve", args->sve, "a model file with SVE state to benchmark (against MODEL with --compare)");
   bench->add_option("--density", args->density,
                     "synapse vector elimination at this density (0..1] in every GEMM layer but the first, "
                     "applied to the candidate before timing (no fine-tuning)");
   bench->add_option("--density-method", args->density_method, "how --density picks the kept vectors: sve or l1")
       ->capture_default_str();
-  bench->add_option("--sve-transform", args->transform, "run-time input transform under SVE: fused, copy or swap")
-      ->capture_default_str();
   bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
   bench->add_flag("--compare", args->compare,
                   "also run the fp32 cuBLAS baseline in this process, interleaved, and report the speedup");
-  bench->add_flag("--no-fuse", args->no_fuse,
-                  "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
-  bench->add_flag("--no-trunk", args->no_trunk,
-                  "keep activations NCHW (a bias + permute pass after every conv GEMM) instead of the channel-major "
-                  "conv trunk with deferred bias + ReLU");
   bench->add_flag("--no-graph", args->no_graph, "time the whole pass eagerly, not as a CUDA graph replay");
   bench->add_flag("--no-flush-l2", args->no_flush, "do not flush the L2 between repetitions");
   bench->add_flag("--no-kernel-names", args->no_kernel_names, "skip the CUPTI pass that records kernel names");

@@ -2,46 +2,34 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <sstream>
-
 #include "bench/gemm_bench.h"
-#include "formats/format.h"
-
-namespace {
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(t);
-  return out;
-}
-}  // namespace
+#include "plan/parse.h"
 
 void register_bench_gemm_command(CLI::App& bench) {
   auto opts = std::make_shared<deftnn::GemmBenchOptions>();
   auto m = std::make_shared<int64_t>(0), n = std::make_shared<int64_t>(0), k = std::make_shared<int64_t>(0);
-  auto batch = std::make_shared<std::string>("1,16,128");
-  auto formats = std::make_shared<std::string>("");
+  auto batch = std::make_shared<std::vector<int>>(std::vector<int>{1, 16, 128});
+  auto formats = std::make_shared<std::vector<std::string>>();
   auto only = std::make_shared<bool>(false);
   CLI::App* cmd = bench.add_subcommand("gemm", "time the fission GEMM variants beside cuBLAS (writes bench/results/gemm-*.json)");
   cmd->add_option("--m", *m, "M of an extra shape (rows of W)");
   cmd->add_option("--n", *n, "N of an extra shape (columns of X)");
   cmd->add_option("--k", *k, "K of an extra shape");
-  cmd->add_option("--batch", *batch, "AlexNet batches, comma separated (default 1,16,128)");
-  cmd->add_option("--formats", *formats,
-                  "variants, comma separated: cublas, cublas-tf32, cublas-bf16, <format> (on chip), offchip-<format>, h2 "
-                  "(default: all)");
+  cmd->add_option("--batch", *batch, "AlexNet batches, comma separated (default 1,16,128)")->delimiter(',');
+  cmd->add_option("--format", *formats,
+                  "variants to time, comma separated: cublas, cublas-tf32, cublas-bf16 (bf16 operands, context only), "
+                  "<format> (fission on chip), offchip-<format>, h2 (default: all)")
+      ->delimiter(',');
   cmd->add_option("--reps", opts->reps, "timed repetitions (median; at least 20)");
   cmd->add_option("--out", opts->out, "JSON path (default bench/results/gemm-<date>.json)");
   cmd->add_flag("--only-shape", *only, "with --m --n --k: skip the AlexNet shapes");
   cmd->callback([=] {
     deftnn::GemmBenchOptions o = *opts;
-    o.batches.clear();
-    for (auto& b : split(*batch)) o.batches.push_back(std::stoi(b));
-    o.variants = split(*formats);
+    o.batches = *batch;
+    o.variants = *formats;
     for (auto& v : o.variants)
       if (v != "cublas" && v != "cublas-tf32" && v != "cublas-bf16" && v != "h2")
-        deftnn::Format::parse(v.rfind("offchip-", 0) == 0 ? v.substr(8) : v);  // throws on unknown names
+        deftnn::plan::parse_format(v.rfind("offchip-", 0) == 0 ? v.substr(8) : v);  // throws on unknown names
     if (*m && *n && *k) o.extra.push_back({"custom", {*m, *n, *k}, 0});
     if (*only) o.alexnet = false;
     deftnn::run_gemm_bench(o);

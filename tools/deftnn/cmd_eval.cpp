@@ -7,6 +7,8 @@
 
 #include "core/context.h"
 #include "net/net.h"
+#include "plan/apply.h"
+#include "plan_options.h"
 #include "train/prepare.h"
 #include "train/trainer.h"
 
@@ -16,6 +18,7 @@ struct EvalOptions {
   std::string model, data_dir, dataset, device = "auto";
   int64_t batch = 256;
   int threads = 2;
+  deftnn::plan::PlanFlags plan;  // applied over the plan the model was saved with
   CLI::Option* dataset_opt = nullptr;
 };
 
@@ -38,6 +41,7 @@ void run_eval(const EvalOptions& o) {
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
   Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
   auto ctx = Context::make(dev);
+  plan::apply_plan(net, plan::from_flags(o.plan, plan::plan_of(net)), dev);
   net.to(*ctx);
   train::EvalResult r = train::evaluate(net, *ctx, d.test, o.batch);
   fmt::print("{} on {} test ({} images, {}): accuracy {:.2f}%, loss {:.4f}\n", net.name(), popt.dataset, r.count,
@@ -56,5 +60,6 @@ void register_eval_command(CLI::App& app) {
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--batch", o->batch, "batch size");
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
+  add_plan_options(*sub, o->plan);
   sub->callback([o] { run_eval(*o); });
 }

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "net/net.h"
+#include "plan/apply.h"
+#include "plan/parse.h"
 
 namespace {
 
@@ -43,6 +45,7 @@ std::string grouped(int64_t v) {
 void run_inspect(const InspectOptions& o) {
   if (o.batch < 1) throw deftnn::Error(fmt::format("--batch must be at least 1, got {}", o.batch), "", __FILE__, __LINE__);
   deftnn::Net net = deftnn::Net::load(o.model);
+  const deftnn::ExecPlan plan = deftnn::plan::plan_of(net);  // as stored in the model file
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   int64_t total_params = 0, total_flops = 0;
   for (size_t i = 0; i < net.size(); ++i) {
@@ -67,7 +70,8 @@ void run_inspect(const InspectOptions& o) {
                           {"batch", o.batch},
                           {"layers", layers},
                           {"total_params", total_params},
-                          {"total_flops", total_flops}};
+                          {"total_flops", total_flops},
+                          {"plan", deftnn::plan::to_json(plan)}};
     fmt::print("{}\n", doc.dump(2));
     return;
   }
@@ -89,6 +93,10 @@ void run_inspect(const InspectOptions& o) {
   }
   fmt::print("\ntotal: {} parameters, {} FLOPs per batch of {} ({:.3f} GFLOPs)\n", grouped(total_params),
              grouped(total_flops), o.batch, double(total_flops) * 1e-9);
+  if (plan == deftnn::ExecPlan{})
+    fmt::print("execution plan: the default (fp32: cuBLAS on CUDA, OpenBLAS on the CPU)\n");
+  else
+    fmt::print("execution plan: {}\n", deftnn::plan::to_json(plan).dump());
 }
 
 }  // namespace
@@ -96,7 +104,8 @@ void run_inspect(const InspectOptions& o) {
 void register_inspect_command(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "inspect", "Print a network's layers: output shape, parameters, FLOPs and GEMM shapes (M, N, K, groups)");
+      "inspect",
+      "Print a network's layers: output shape, parameters, FLOPs and GEMM shapes (M, N, K, groups), and its execution plan");
   cmd->add_option("model", o->model, "graph file (.json) or model file (.safetensors)")->required();
   cmd->add_option("--batch,-b", o->batch, "batch size for shapes, FLOPs and GEMM N")->capture_default_str();
   cmd->add_flag("--json", o->json, "print JSON instead of a table");

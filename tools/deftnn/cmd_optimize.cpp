@@ -18,13 +18,14 @@
 #include "net/net.h"
 #include "train/prepare.h"
 #include "net/safetensors.h"
+#include "plan/parse.h"
 #include "tune/optimize.h"
 
 namespace {
 
 struct OptimizeCli {
   std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
-  std::vector<std::string> fission_formats = {"auto"};
+  std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
   // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
   double target_acc = -1, target_speedup = -1, lr = 0;
@@ -87,7 +88,7 @@ void run_optimize(const OptimizeCli& o) {
   opt.align = o.align;
   opt.include_input_layer = o.include_input_layer;
   opt.l1_baseline = !o.no_l1;
-  opt.transform = sve_transform_from_name(o.transform);
+  opt.transform = plan::parse_transform(o.transform);
   opt.finetune.iterations = o.iterations;
   opt.finetune.batch = o.batch;
   opt.finetune.lr = o.lr;
@@ -118,11 +119,11 @@ void run_optimize(const OptimizeCli& o) {
   opt.time_batch = o.time_batch;
   // Fission formats: "auto" = Deft-16Q and fp8 e4m3 on the GPU, none on the CPU.
   // tune::optimize checks the names and refuses a list on the CPU.
-  const std::vector<std::string>& ff = o.fission_formats;
+  const std::vector<std::string>& ff = o.formats;
   if (ff == std::vector<std::string>{"auto"}) {
-    if (ctx->is_cuda()) opt.fission_formats = {"deft16q", "fp8e4m3"};
+    if (ctx->is_cuda()) opt.fission_formats = plan::parse_formats({"deft16q", "fp8e4m3"});
   } else if (ff != std::vector<std::string>{"none"}) {
-    opt.fission_formats = ff;
+    opt.fission_formats = plan::parse_formats(ff);
   }
   if (o.target_acc >= 0) opt.target_acc = o.target_acc > 1 ? o.target_acc / 100 : o.target_acc;
   if (o.target_speedup > 0) opt.target_speedup = o.target_speedup;
@@ -312,7 +313,7 @@ void register_optimize_command(CLI::App& app) {
       ->check(CLI::IsMember({"l1", "all", "none"}));
   sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
-  sub->add_option("--fission-formats", o->fission_formats,
+  sub->add_option("--format", o->formats,
                   "fission formats tried on every frontier point (GPU): auto (deft16q,fp8e4m3 on the GPU, none on "
                   "the CPU) | none | a list such as deft16q,deft8e4")
       ->delimiter(',')

@@ -3,6 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <functional>
+#include <string>
+
+#include "bench/timer.h"
 #include "core/error.h"
 
 void register_inspect_command(CLI::App& app);
@@ -14,6 +18,9 @@ void register_optimize_command(CLI::App& app);
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::function<std::string()>([] {
+                         return fmt::format("deftnn {} (commit {})", DEFTNN_VERSION, deftnn::bench::git_commit());
+                       }));
   register_inspect_command(app);
   register_train_command(app);
   register_eval_command(app);

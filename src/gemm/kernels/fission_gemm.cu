@@ -33,17 +33,28 @@
 namespace deftnn {
 namespace fk {
 
-// Format ids used as template arguments.
-enum : int { F32 = 0, F16 = 1, D16 = 2, D16Q = 3, D8_1 = 4, D8_7 = 10, E4M3 = 11, E5M2 = 12 };
-__host__ __device__ constexpr int fbytes(int f) { return f == F32 ? 4 : (f <= D16Q ? 2 : 1); }
-__host__ __device__ constexpr bool is_d8(int f) { return f >= D8_1 && f <= D8_7; }
-__host__ __device__ constexpr int d8e(int f) { return f - D8_1 + 1; }
+// The device code takes formats/format.h's Format itself as a template
+// argument (a structural type), so there is no second numbering of the
+// formats. nvcc's host stubs of __global__ templates cannot spell a class-type
+// argument, so the kernels take the Format's two fields (FormatKind, exponent
+// bits) and hand the rebuilt Format to their body, a __device__ template;
+// DEFTNN_FK_FORMAT_ARGS(F) spells the fields at a launch.
+constexpr Format F32{FormatKind::FP32}, F16{FormatKind::Half}, D16{FormatKind::Deft16}, D16Q{FormatKind::Deft16Q},
+    E4M3{FormatKind::FP8E4M3}, E5M2{FormatKind::FP8E5M2};
+__host__ __device__ constexpr int fbytes(Format f) {
+  return f.kind == FormatKind::FP32 ? 4
+         : (f.kind == FormatKind::Half || f.kind == FormatKind::Deft16 || f.kind == FormatKind::Deft16Q) ? 2
+                                                                                                         : 1;
+}
+__host__ __device__ constexpr bool is_d8(Format f) { return f.kind == FormatKind::Deft8; }
+__host__ __device__ constexpr int d8e(Format f) { return f.exp_bits; }
+#define DEFTNN_FK_FORMAT_ARGS(F) F.kind, F.exp_bits
 
 constexpr int BM = 128, BN = 128, BK = 8, NT = 256;
 
 // ------------------------------------------------------------ unpacking
 // Decodes n consecutive values (n = 4 or 8) held in 32-bit words w.
-template <int F>
+template <Format F>
 __device__ __forceinline__ void unpack_words(const uint32_t* w, float* v, int n) {
   if constexpr (F == F32) {
     for (int i = 0; i < n; ++i) v[i] = __uint_as_float(w[i]);
@@ -106,7 +117,7 @@ __device__ __forceinline__ uint32_t d8_encode_dev(float x) {
 }
 
 // Encodes 2 values into the low 2*bits bits.
-template <int F>
+template <Format F>
 __device__ __forceinline__ uint32_t encode2(float a, float b) {
   if constexpr (F == F16) {
     __half2 h = __floats2half2_rn(a, b);
@@ -128,7 +139,7 @@ __device__ __forceinline__ uint32_t encode2(float a, float b) {
 }
 
 // Stores 4 (or 2) consecutive values at element index idx of a smem row of format F.
-template <int F>
+template <Format F>
 __device__ __forceinline__ void store4(unsigned char* row, int idx, const float* v) {
   if constexpr (F == F32) {
     *reinterpret_cast<float4*>(row + idx * 4) = make_float4(v[0], v[1], v[2], v[3]);
@@ -138,7 +149,7 @@ __device__ __forceinline__ void store4(unsigned char* row, int idx, const float*
     *reinterpret_cast<uint32_t*>(row + idx) = encode2<F>(v[0], v[1]) | (encode2<F>(v[2], v[3]) << 16);
   }
 }
-template <int F>
+template <Format F>
 __device__ __forceinline__ void store2(unsigned char* row, int idx, float a, float b) {
   if constexpr (F == F32) {
     *reinterpret_cast<float2*>(row + idx * 4) = make_float2(a, b);
@@ -168,8 +179,8 @@ struct Params {
 // H2: half2 FMA (Compute16, FS == F16).
 // MINB: minimum resident blocks per SM for the register allocator (2: <= 128
 // registers; 1: up to 255, one block per SM, more room for fragment prefetch).
-template <int FA, int FS, bool H2, int MINB = 2>
-__global__ void __launch_bounds__(NT, MINB) fission_kernel(Params p) {
+template <Format FA, Format FS, bool H2>
+__device__ __forceinline__ void fission_body(Params p) {
   constexpr int SB = fbytes(FS);
   constexpr int VEC = FS == F32 ? 4 : 8;   // values per fragment load
   constexpr int ROWB = BM * SB;            // bytes of one smem tile row (BM == BN)
@@ -361,6 +372,10 @@ __global__ void __launch_bounds__(NT, MINB) fission_kernel(Params p) {
     }
   }
 }
+template <FormatKind FAK, int FAE, FormatKind FSK, int FSE, bool H2, int MINB = 2>
+__global__ void __launch_bounds__(NT, MINB) fission_kernel(Params p) {
+  fission_body<Format{FAK, FAE}, Format{FSK, FSE}, H2>(p);
+}
 
 // ------------------------------------------------------ split-K reduction
 // C = alpha * sum_z partial[z] + beta * C, in C's layout (trans_c, ldc).
@@ -385,8 +400,8 @@ __global__ void reduce_kernel(const float* partial, int splits, int M, int N, fl
 // in shared memory (rounded through the shared-memory format, as the tiled
 // kernel does). Grid: (M / 256, k-splits); sums go to partial[z][m][n].
 constexpr int SK_THREADS = 128, SK_KCHUNK = 64;
-template <int FA, int FS, int NB>
-__global__ void __launch_bounds__(SK_THREADS) skinny_kernel(Params p) {
+template <Format FA, Format FS, int NB>
+__device__ __forceinline__ void skinny_body(Params p) {
   __shared__ float Bs[SK_KCHUNK][NB];
   constexpr int GA = fbytes(FA);
   const int m = (blockIdx.x * SK_THREADS + threadIdx.x) * 2;
@@ -466,13 +481,18 @@ __global__ void __launch_bounds__(SK_THREADS) skinny_kernel(Params p) {
       for (int j = 0; j < NB; ++j)
         if (j < p.N) p.partial[(int64_t(blockIdx.y) * p.M + m + i) * p.N + j] = acc[i][j];
 }
+template <FormatKind FAK, int FAE, FormatKind FSK, int FSE, int NB>
+__global__ void __launch_bounds__(SK_THREADS) skinny_kernel(Params p) {
+  skinny_body<Format{FAK, FAE}, Format{FSK, FSE}, NB>(p);
+}
 
 // ----------------------------------------------------- on-the-fly packing
 // One thread per (k, m pair) of the packed layout; same bytes as pack_host
 // with Rounding::Nearest.
-template <int F>
+template <FormatKind FK, int FE>
 __global__ void pack_kernel(const float* A, int64_t lda, int M, int K, int mp, int kp, unsigned char* out,
                             int64_t row_bytes) {
+  constexpr Format F{FK, FE};  // no lambda below: F stays a constant
   int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   int64_t pairs = int64_t(mp / 2) * kp;
   if (idx >= pairs) return;
@@ -482,25 +502,12 @@ __global__ void pack_kernel(const float* A, int64_t lda, int M, int K, int mp, i
   store2<F>(out + int64_t(k) * row_bytes, m, v0, v1);
 }
 
-int format_id(const Format& f) {
-  switch (f.kind) {
-    case FormatKind::FP32: return F32;
-    case FormatKind::Half: return F16;
-    case FormatKind::Deft16: return D16;
-    case FormatKind::Deft16Q: return D16Q;
-    case FormatKind::Deft8: return D8_1 + f.exp_bits - 1;
-    case FormatKind::FP8E4M3: return E4M3;
-    case FormatKind::FP8E5M2: return E5M2;
-  }
-  return -1;
-}
-
-template <int F>
+template <Format F>
 void launch_pack(const float* A, int64_t lda, int M, int K, unsigned char* out, cudaStream_t s) {
   int mp = int(packed_mp(M)), kp = int(packed_kp(K));
   int64_t pairs = int64_t(mp / 2) * kp;
   if (pairs == 0) return;
-  pack_kernel<F><<<unsigned((pairs + 255) / 256), 256, 0, s>>>(A, lda, M, K, mp, kp, out,
+  pack_kernel<DEFTNN_FK_FORMAT_ARGS(F)><<<unsigned((pairs + 255) / 256), 256, 0, s>>>(A, lda, M, K, mp, kp, out,
                                                                 int64_t(mp) * fbytes(F));
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
@@ -523,7 +530,7 @@ int choose_splits(int64_t blocks, int nkt, int max_splits, int per_sm) {
   double best_cost = 1e30;
   // Only grids of at most two waves are split: beyond that the tail wave is a
   // small loss and the partial sums' traffic a large one (conv2 at b=128:
-  // 0.83 ms split 5 ways, 0.74 ms unsplit; dev/fission/NOTES.md).
+  // 0.83 ms split 5 ways, 0.74 ms unsplit; docs/fission.md, "Lab notes").
   if (double(blocks) > 2 * slots) return 1;
   for (int s = 1; s <= max_splits && (s == 1 || nkt / s >= 4); ++s) {
     double waves = std::ceil(double(blocks) * s / slots);
@@ -533,7 +540,7 @@ int choose_splits(int64_t blocks, int nkt, int max_splits, int per_sm) {
   return best;
 }
 
-template <int FA, int FS, bool H2>
+template <Format FA, Format FS, bool H2>
 void launch(float* partial_base, Params p, cudaStream_t s) {
   const int nkt = (p.K + BK - 1) / BK;
   const float* reduce_src = nullptr;
@@ -546,7 +553,7 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
     splits = (nkt + p.kt_per_split - 1) / p.kt_per_split;
     p.partial = partial_base;
     const dim3 grid{unsigned(blocks), unsigned(splits), 1u};
-    auto go = [&]<int NB>() { skinny_kernel<FA, (FA == FS ? FA : F32), NB><<<grid, SK_THREADS, 0, s>>>(p); };
+    auto go = [&]<int NB>() { skinny_kernel<DEFTNN_FK_FORMAT_ARGS(FA), DEFTNN_FK_FORMAT_ARGS((FA == FS ? FA : F32)), NB><<<grid, SK_THREADS, 0, s>>>(p); };
     if (p.N <= 1) go.template operator()<1>();
     else if (p.N <= 2) go.template operator()<2>();
     else if (p.N <= 4) go.template operator()<4>();
@@ -558,7 +565,7 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
     dim3 grid(unsigned((p.N + BN - 1) / BN), unsigned((p.M + BM - 1) / BM), 1);
     int64_t blocks = int64_t(grid.x) * grid.y;
     int max_s = int(std::min<int64_t>(16, (int64_t(256) << 20) / (int64_t(p.M) * p.N * 4 + 1)));
-    // Lab switches (dev/fission/NOTES.md): DEFTNN_FISSION_NOSPLIT=1 disables
+    // Lab switches (docs/fission.md, "Lab notes"): DEFTNN_FISSION_NOSPLIT=1 disables
     // split-K, DEFTNN_FISSION_MINB1=1 runs the fp32 kernel built for 1 block/SM.
     static const bool nosplit = std::getenv("DEFTNN_FISSION_NOSPLIT") != nullptr;
     static const bool minb1 = std::getenv("DEFTNN_FISSION_MINB1") != nullptr;
@@ -574,10 +581,10 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
     }
     grid.z = unsigned(splits);
     if constexpr (FA == F32 && FS == F32 && !H2) {
-      if (use_minb1) fission_kernel<F32, F32, false, 1><<<grid, NT, 0, s>>>(p);
-      else fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+      if (use_minb1) fission_kernel<DEFTNN_FK_FORMAT_ARGS(F32), DEFTNN_FK_FORMAT_ARGS(F32), false, 1><<<grid, NT, 0, s>>>(p);
+      else fission_kernel<DEFTNN_FK_FORMAT_ARGS(FA), DEFTNN_FK_FORMAT_ARGS(FS), H2><<<grid, NT, 0, s>>>(p);
     } else {
-      fission_kernel<FA, FS, H2><<<grid, NT, 0, s>>>(p);
+      fission_kernel<DEFTNN_FK_FORMAT_ARGS(FA), DEFTNN_FK_FORMAT_ARGS(FS), H2><<<grid, NT, 0, s>>>(p);
     }
     DEFTNN_CUDA_CHECK_LAUNCH();
   }
@@ -589,42 +596,46 @@ void launch(float* partial_base, Params p, cudaStream_t s) {
   }
 }
 
-// Calls f.template operator()<ID>() for the runtime format id.
+// Calls fn.template operator()<F>() for the runtime format f.
 template <class Fn>
-void dispatch_format(int id, Fn&& fn) {
-  switch (id) {
-    case F32: fn.template operator()<F32>(); return;
-    case F16: fn.template operator()<F16>(); return;
-    case D16: fn.template operator()<D16>(); return;
-    case D16Q: fn.template operator()<D16Q>(); return;
-    case D8_1 + 0: fn.template operator()<D8_1 + 0>(); return;
-    case D8_1 + 1: fn.template operator()<D8_1 + 1>(); return;
-    case D8_1 + 2: fn.template operator()<D8_1 + 2>(); return;
-    case D8_1 + 3: fn.template operator()<D8_1 + 3>(); return;
-    case D8_1 + 4: fn.template operator()<D8_1 + 4>(); return;
-    case D8_1 + 5: fn.template operator()<D8_1 + 5>(); return;
-    case D8_1 + 6: fn.template operator()<D8_1 + 6>(); return;
-    case E4M3: fn.template operator()<E4M3>(); return;
-    case E5M2: fn.template operator()<E5M2>(); return;
+void dispatch_format(const Format& f, Fn&& fn) {
+  switch (f.kind) {
+    case FormatKind::FP32: fn.template operator()<F32>(); return;
+    case FormatKind::Half: fn.template operator()<F16>(); return;
+    case FormatKind::Deft16: fn.template operator()<D16>(); return;
+    case FormatKind::Deft16Q: fn.template operator()<D16Q>(); return;
+    case FormatKind::FP8E4M3: fn.template operator()<E4M3>(); return;
+    case FormatKind::FP8E5M2: fn.template operator()<E5M2>(); return;
+    case FormatKind::Deft8:
+      switch (f.exp_bits) {
+        case 1: fn.template operator()<Format{FormatKind::Deft8, 1}>(); return;
+        case 2: fn.template operator()<Format{FormatKind::Deft8, 2}>(); return;
+        case 3: fn.template operator()<Format{FormatKind::Deft8, 3}>(); return;
+        case 4: fn.template operator()<Format{FormatKind::Deft8, 4}>(); return;
+        case 5: fn.template operator()<Format{FormatKind::Deft8, 5}>(); return;
+        case 6: fn.template operator()<Format{FormatKind::Deft8, 6}>(); return;
+        case 7: fn.template operator()<Format{FormatKind::Deft8, 7}>(); return;
+      }
+      break;
   }
-  DEFTNN_FAIL("fission: unknown format id {}", id);
+  DEFTNN_FAIL("fission: no kernel for format {} (exponent bits {})", f.name(), f.exp_bits);
 }
 
 }  // namespace fk
 
 void fission_pack_device(Context& ctx, const float* A, int64_t lda, int64_t M, int64_t K, const Format& f,
                          void* out) {
-  fk::dispatch_format(fk::format_id(f), [&]<int F>() {
+  fk::dispatch_format(f, [&]<Format F>() {
     fk::launch_pack<F>(A, lda, int(M), int(K), static_cast<unsigned char*>(out), ctx.stream());
   });
 }
 
-void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
+void fission_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan) {
   DEFTNN_CHECK(!a.trans_a, "fission GEMM does not take a transposed A (weights are packed (M, K)); pack A first");
   DEFTNN_CHECK(ctx.is_cuda(), "fission GEMM needs a CUDA context");
   DEFTNN_CHECK(a.M < (1 << 30) && a.N < (1 << 30) && a.K < (1 << 30), "fission GEMM: sizes over 2^30");
   if (a.M == 0 || a.N == 0) return;
-  const Format f = placement_format(config.format, config.placement);
+  const Format f = placement_format(plan.format, plan.placement);
   // One workspace request: [packed A (when packing on the fly)][split-K partial sums].
   const size_t pack_bytes =
       a.packed_a || a.K == 0 ? 0 : (size_t(packed_kp(a.K) * packed_row_bytes(f, a.M)) + 255) / 256 * 256;
@@ -655,14 +666,13 @@ void fission_gemm(Context& ctx, const GemmArgs& a, const GemmConfig& config) {
   const uintptr_t bp = reinterpret_cast<uintptr_t>(a.B);
   p.vec_b = a.trans_b ? (a.ldb % 2 == 0 && bp % 8 == 0) : (a.ldb % 4 == 0 && bp % 16 == 0);
   cudaStream_t s = ctx.stream();
-  const int id = fk::format_id(f);
-  switch (config.placement) {
+  switch (plan.placement) {
     case FissionPlacement::Compute16: fk::launch<fk::F16, fk::F16, true>(partial_base, p, s); return;
     case FissionPlacement::OnChip:
-      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, F, false>(partial_base, p, s); });
+      fk::dispatch_format(f, [&]<Format F>() { fk::launch<F, F, false>(partial_base, p, s); });
       return;
     case FissionPlacement::OffChip:
-      fk::dispatch_format(id, [&]<int F>() { fk::launch<F, fk::F32, false>(partial_base, p, s); });
+      fk::dispatch_format(f, [&]<Format F>() { fk::launch<F, fk::F32, false>(partial_base, p, s); });
       return;
   }
 }

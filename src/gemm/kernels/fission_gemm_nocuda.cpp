@@ -4,8 +4,8 @@
 
 namespace deftnn {
 
-void fission_gemm(Context&, const GemmArgs&, const GemmConfig& config) {
-  DEFTNN_FAIL("fission GEMM ({}): {}", config.format.name(), cuda_unavailable_reason());
+void fission_gemm(Context&, const GemmArgs&, const GemmPlan& plan) {
+  DEFTNN_FAIL("fission GEMM ({}): {}", plan.format.name(), cuda_unavailable_reason());
 }
 
 void fission_pack_device(Context&, const float*, int64_t, int64_t, int64_t, const Format& f, void*) {

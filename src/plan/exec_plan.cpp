@@ -1,0 +1,53 @@
+#include "plan/exec_plan.h"
+
+#include "core/error.h"
+
+namespace deftnn {
+
+GemmConfig gemm_config(const LayerExec& e) {
+  GemmConfig c;
+  c.kernel = e.kernel, c.format = e.format, c.placement = e.placement, c.precision = e.precision;
+  return c;
+}
+
+const char* trunk_policy_name(TrunkPolicy t) {
+  switch (t) {
+    case TrunkPolicy::Auto: return "auto";
+    case TrunkPolicy::Off: return "off";
+    case TrunkPolicy::On: return "on";
+  }
+  return "?";
+}
+
+LayerExec ExecPlan::exec_for(const std::string& name, LayerKind kind) const {
+  if (auto it = layers.find(name); it != layers.end()) return it->second;
+  LayerExec e = defaults;
+  if (e.kernel == KernelFamily::Cudnn && kind != LayerKind::Conv) e.kernel = KernelFamily::Cublas;
+  return e;
+}
+
+std::string can_implement(const LayerExec& e, LayerKind kind, Device device, bool sve_active) {
+  if (e.kernel == KernelFamily::Cudnn) {
+    if (kind != LayerKind::Conv)
+      return "kernel cudnn runs convolutions only; a linear layer runs on auto, cpu-blas, cublas, fission";
+    if (sve_active)
+      return "kernel cudnn does not take an SVE-truncated weight; with SVE: auto, cublas, fission (CUDA), cpu-blas "
+             "(CPU)";
+    if (device != Device::CUDA) return "kernel cudnn runs on CUDA only; on the CPU: auto, cpu-blas";
+    if (e.precision != Precision::FP32 && e.precision != Precision::TF32) {
+      GemmConfig c;  // the general "no kernel yet" answer for that precision
+      c.precision = e.precision;
+      return gemm_can_implement(c, device);
+    }
+    if (e.precision != Precision::FP32)
+      return DEFTNN_FORMAT("kernel cudnn runs fp32 only (CUDNN_FMA_MATH), not {}; exists: fp32 on cpu-blas, cublas, "
+                           "cudnn, fission; tf32 on cublas",
+                           precision_name(e.precision));
+    if (e.format.kind != FormatKind::FP32)
+      return DEFTNN_FORMAT("kernel cudnn reads fp32 weights; format {} needs kernel fission (or auto)", e.format.name());
+    return "";
+  }
+  return gemm_can_implement(gemm_config(e), device);
+}
+
+}  // namespace deftnn

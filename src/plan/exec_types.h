@@ -1,0 +1,39 @@
+// The typed vocabulary of "how a GEMM layer runs": compute precision, kernel
+// family and fission placement. Plain types only (gemm/ and the CUDA kernels'
+// plain headers include this); names are parsed at one door, plan/parse.h.
+#pragma once
+
+#include <cstdint>
+
+namespace deftnn {
+
+// Precision of the products inside the GEMM (the weights' storage format is
+// separate: formats/format.h). Only FP32 (every kernel family) and TF32
+// (cuBLAS) have kernels in this build; the others are named so that a plan
+// asking for them is refused by plan::can_implement with a clear message.
+enum class Precision : uint8_t { FP32, TF32, BF16, FP16, FP8E4M3 };
+const char* precision_name(Precision p);  // "fp32" | "tf32" | "bf16" | "fp16" | "fp8e4m3"
+
+// Which kernels run the layer's forward product.
+enum class KernelFamily : uint8_t {
+  Auto,     // CPU: OpenBLAS fp32 (whatever the format); CUDA: cuBLAS fp32, or the fission kernels when the format is not fp32
+  CpuBlas,  // OpenBLAS sgemm (CPU)
+  Cublas,   // cuBLAS (CUDA): CUBLAS_COMPUTE_32F, or TF32 tensor cores with Precision::TF32
+  Cudnn,    // cuDNN's fp32 convolution forward, whole layer (CUDA, conv only, no SVE)
+  Fission,  // the near-compute data fission kernels with the layer's weight format (CUDA)
+};
+const char* kernel_family_name(KernelFamily k);  // "auto" | "cpu-blas" | "cublas" | "cudnn" | "fission"
+
+// How the fission kernels place the narrow format (issue 3; Figure 18).
+enum class FissionPlacement : uint8_t {
+  OnChip,     // narrow values in shared memory, fp32 FMA (near-compute data fission)
+  OffChip,    // narrow values in global memory, fp32 in shared memory (off-chip packing)
+  Compute16,  // half in shared memory and half2 FMA (the paper's FP16 comparison)
+};
+const char* fission_placement_name(FissionPlacement p);  // "onchip" | "offchip" | "compute16"
+
+// The kind of GEMM layer a LayerExec is checked against.
+enum class LayerKind : uint8_t { Conv, Linear };
+const char* layer_kind_name(LayerKind k);  // "conv" | "linear"
+
+}  // namespace deftnn

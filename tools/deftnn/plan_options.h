@@ -1,0 +1,24 @@
+// The execution-plan flags, one name per concept for every subcommand that
+// runs a net (bench, eval): the strings go to plan::from_flags, the one door.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "plan/parse.h"
+
+inline void add_plan_options(CLI::App& cmd, deftnn::plan::PlanFlags& f) {
+  cmd.add_option("--format", f.format,
+                 "weight (fission) format of every GEMM layer (fp32, deft16, deft16q, deft8e4, fp8e4m3, half, ...) "
+                 "and/or per layer (conv1=deft16,fc6=deft8e4); comma separated")
+      ->delimiter(',');
+  cmd.add_option("--kernel", f.kernel,
+                 "kernel family of every GEMM layer: auto | cpu-blas | cublas | cudnn (convolutions; linear layers "
+                 "then run cublas) | fission");
+  cmd.add_option("--precision", f.precision, "compute precision: fp32 | tf32 (cublas)");
+  cmd.add_option("--transform", f.transform, "run-time input transform under SVE: fused | copy | swap");
+  cmd.add_flag("--no-fuse", f.no_fuse,
+               "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
+  cmd.add_flag("--no-trunk", f.no_trunk,
+               "keep activations NCHW (a bias + permute pass after every conv GEMM) instead of the channel-major "
+               "conv trunk with deferred bias + ReLU");
+}
