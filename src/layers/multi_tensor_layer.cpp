@@ -6,9 +6,8 @@ namespace deftnn {
 
 namespace {
 [[noreturn]] void one_tensor_call(const Layer& l) {
-  DEFTNN_FAIL("{} takes {} or more inputs and writes {} outputs: it runs through infer_multi / forward_multi / "
-              "backward_multi only",
-              layer_label(l), l.min_inputs(), l.num_outputs());
+  DEFTNN_FAIL("{} reads or writes several tensors: it runs through infer_multi / forward_multi / backward_multi only",
+              layer_label(l));
 }
 }  // namespace
 
