@@ -69,6 +69,24 @@ class Layer {
   // make_layer(config()) rebuilds it.
   virtual nlohmann::json config() const = 0;
 
+  // Several inputs or outputs (add, concat, split). The Net calls only these.
+  // The defaults take one input and one output and call infer / forward /
+  // backward above, so a one-in one-out layer overrides none of them.
+  // Inputs the layer takes: from min_inputs() to max_inputs() (kAnyCount: no
+  // limit); outputs it writes: num_outputs().
+  static constexpr int kAnyCount = -1;
+  virtual int min_inputs() const { return 1; }
+  virtual int max_inputs() const { return 1; }
+  virtual int num_outputs() const { return 1; }
+  // One output shape per output, for one shape per input.
+  virtual std::vector<Shape> infer_multi(const std::vector<Shape>& in);
+  virtual void forward_multi(Context& ctx, const std::vector<const Tensor*>& x, const std::vector<Tensor*>& y,
+                             bool train);
+  // dx[k] null: no gradient wanted for input k. Parameter gradients are
+  // overwritten, as in backward().
+  virtual void backward_multi(Context& ctx, const std::vector<const Tensor*>& x, const std::vector<const Tensor*>& y,
+                              const std::vector<const Tensor*>& dy, const std::vector<Tensor*>& dx);
+
   // Inference fusion, used by Net::forward(train = false) only (training runs
   // every layer as it is). A layer that can apply a ReLU to its own output in
   // its epilogue returns true from can_fuse_relu(); forward_fused_relu() is

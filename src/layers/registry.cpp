@@ -1,7 +1,9 @@
 // The layer registry: one explicit table from graph-file type to factory.
 #include <algorithm>
 
+#include "layers/add.h"
 #include "layers/batchnorm.h"
+#include "layers/concat.h"
 #include "layers/dropout.h"
 #include "layers/flatten.h"
 #include "layers/layer.h"
@@ -10,6 +12,7 @@
 #include "layers/pool.h"
 #include "layers/relu.h"
 #include "layers/softmax.h"
+#include "layers/split.h"
 #if __has_include("layers/conv.h")
 #include "layers/conv.h"
 #endif
@@ -41,6 +44,9 @@ const Entry kLayerTable[] = {
     {"flatten", make_flatten},
     {"batchnorm", make_batchnorm},
     {"softmax", make_softmax},
+    {"add", make_add},
+    {"concat", make_concat},
+    {"split", make_split},
 };
 
 }  // namespace
@@ -66,6 +72,31 @@ void Layer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const In
 
 void Layer::forward_fused_relu(Context&, const Tensor&, Tensor&, float) {
   DEFTNN_FAIL("layer '{}' ({}) cannot fuse a following ReLU", name(), type());
+}
+
+namespace {
+void check_one_to_one(const Layer& l, size_t inputs, size_t outputs) {
+  DEFTNN_CHECK(inputs == 1 && outputs == 1, "layer '{}' ({}) takes one input and writes one output, got {} and {}",
+               l.name(), l.type(), inputs, outputs);
+}
+}  // namespace
+
+std::vector<Shape> Layer::infer_multi(const std::vector<Shape>& in) {
+  check_one_to_one(*this, in.size(), 1);
+  return {infer(in[0])};
+}
+
+void Layer::forward_multi(Context& ctx, const std::vector<const Tensor*>& x, const std::vector<Tensor*>& y,
+                          bool train) {
+  check_one_to_one(*this, x.size(), y.size());
+  forward(ctx, *x[0], *y[0], train);
+}
+
+void Layer::backward_multi(Context& ctx, const std::vector<const Tensor*>& x, const std::vector<const Tensor*>& y,
+                           const std::vector<const Tensor*>& dy, const std::vector<Tensor*>& dx) {
+  check_one_to_one(*this, x.size(), y.size());
+  check_one_to_one(*this, dx.size(), dy.size());
+  backward(ctx, *x[0], *y[0], *dy[0], dx[0]);
 }
 
 std::unique_ptr<Layer> make_layer(const nlohmann::json& spec) {

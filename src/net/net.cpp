@@ -1,11 +1,13 @@
 #include "net/net.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
+#include "layers/add.h"
 #include "layers/gemm_layer.h"
 #include "layers/relu.h"
 #include "net/safetensors.h"
@@ -22,79 +24,44 @@ constexpr const char* kGraphKey = "deftnn.graph";
 constexpr const char* kMetaKey = "deftnn.meta";
 constexpr const char* kVersionKey = "deftnn.version";
 constexpr const char* kPlanKey = "deftnn.plan";  // plan::to_json of the execution plan
-constexpr const char* kFormatVersion = "1";
-
-// Rethrows e with `prefix` in front of its message, keeping where it failed.
-[[noreturn]] void rethrow_with(const Error& e, const std::string& prefix) {
-  if (dynamic_cast<const OutOfMemory*>(&e))
-    throw OutOfMemory(prefix + e.message(), e.statement().c_str(), e.file(), e.line());
-  throw Error(prefix + e.message(), e.statement().c_str(), e.file(), e.line());
-}
+// "2": the graph may branch (inputs / outputs per layer). "1" files hold
+// chains, which version 2 reads unchanged.
+constexpr const char* kFormatVersion = "2";
+constexpr const char* kReadableVersions[] = {"1", "2"};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-
-bool is_positive_int(const json& v) { return v.is_number_integer() && v.get<int64_t>() > 0; }
 
 Shape with_batch(Shape s, int64_t n) {
   s[0] = n;
   return s;
 }
 
-std::string layer_label(size_t i, const Layer& l) {
-  return DEFTNN_FORMAT("layer {} '{}' ({})", i, l.name(), l.type());
+// "(N, 2, 3, 3)": a graph tensor's shape for any batch.
+std::string batch_shape_str(const Shape& s) {
+  std::string r = "(N";
+  for (size_t d = 1; d < s.size(); ++d) r += ", " + std::to_string(s[d]);
+  return r + ")";
 }
 
 }  // namespace
 
-Net Net::from_graph(const json& graph, const std::string& source) {
-  DEFTNN_CHECK(graph.is_object(), "{}: the graph must be a JSON object, got {}", source, graph.type_name());
-  // "train": the trainer's default hyperparameters for this model (read by deftnn train).
-  static const std::set<std::string> kKeys = {"name", "input", "classes", "layers", "notes", "train"};
-  for (auto it = graph.begin(); it != graph.end(); ++it)
-    DEFTNN_CHECK(kKeys.count(it.key()), "{}: unknown key '{}' in the graph (known: name, input, classes, layers, notes, train)",
-                 source, it.key());
-  for (const char* k : {"name", "input", "classes", "layers"})
-    DEFTNN_CHECK(graph.contains(k), "{}: the graph has no '{}' key", source, k);
+std::string Net::layer_label(size_t i) const {
+  return DEFTNN_FORMAT("layer {} '{}' ({})", i, layers_[i]->name(), layers_[i]->type());
+}
 
+Net Net::from_graph(const json& graph, const std::string& source) {
   Net net;
   net.source_ = source;
-  DEFTNN_CHECK(graph["name"].is_string() && !graph["name"].get<std::string>().empty(),
-               "{}: key 'name' must be a non-empty string, got {}", source, graph["name"].dump());
-  net.name_ = graph["name"].get<std::string>();
-  if (graph.contains("notes")) {
-    DEFTNN_CHECK(graph["notes"].is_string(), "{}: key 'notes' must be a string, got {}", source,
-                 graph["notes"].dump());
-    net.notes_ = graph["notes"].get<std::string>();
-  }
-  const json& in = graph["input"];
-  DEFTNN_CHECK(in.is_array() && in.size() == 3 && is_positive_int(in[0]) && is_positive_int(in[1]) &&
-                   is_positive_int(in[2]),
-               "{}: key 'input' must be [C, H, W] (3 positive integers), got {}", source, in.dump());
-  net.input_ = {in[0].get<int64_t>(), in[1].get<int64_t>(), in[2].get<int64_t>()};
-  DEFTNN_CHECK(is_positive_int(graph["classes"]), "{}: key 'classes' must be a positive integer, got {}", source,
-               graph["classes"].dump());
-  net.classes_ = graph["classes"].get<int64_t>();
-  const json& layers = graph["layers"];
-  DEFTNN_CHECK(layers.is_array() && !layers.empty(), "{}: key 'layers' must be a non-empty array, got {}", source,
-               layers.is_array() ? "[]" : layers.type_name());
+  // Structure: names, tensors, topological order (errors name the node).
+  net.graph_ = Graph::parse(graph, source);
 
-  std::set<std::string> names;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const json& spec = layers[i];
-    DEFTNN_CHECK(spec.is_object(), "{}: layers[{}] must be a JSON object, got {}", source, i, spec.dump());
-    DEFTNN_CHECK(spec.contains("type") && spec["type"].is_string(), "{}: layers[{}] has no string 'type': {}", source,
-                 i, spec.dump());
-    json s = spec;
-    if (!s.contains("name")) s["name"] = DEFTNN_FORMAT("{}{}", s["type"].get<std::string>(), i);
-    DEFTNN_CHECK(s["name"].is_string() && !s["name"].get<std::string>().empty(),
-                 "{}: layers[{}]: 'name' must be a non-empty string, got {}", source, i, s["name"].dump());
-    std::string lname = s["name"].get<std::string>();
-    DEFTNN_CHECK(lname.find('.') == std::string::npos,
-                 "{}: layers[{}]: name '{}' contains '.', which separates layer and parameter in model files", source,
-                 i, lname);
-    DEFTNN_CHECK(names.insert(lname).second, "{}: layers[{}]: duplicate layer name '{}'", source, i, lname);
+  // One layer per node, in topological order.
+  for (const GraphNode& node : net.graph_.nodes) {
+    json s = node.spec;
+    const std::string& lname = node.name;
+    const size_t i = node.file_index;
     // "gemm": how a conv/linear layer's forward GEMM runs, as older model
     // files recorded it (backend, fission format, placement); converted at
     // the plan's door. Files written now keep the plan in __metadata__.
@@ -116,28 +83,9 @@ Net Net::from_graph(const json& graph, const std::string& source) {
   }
 
   // Shape inference for a batch of one; other batch sizes replace dim 0.
-  Shape shape = {1, net.input_[0], net.input_[1], net.input_[2]};
-  net.shapes_.push_back(shape);
-  for (size_t i = 0; i < net.layers_.size(); ++i) {
-    Layer& l = *net.layers_[i];
-    Shape out;
-    try {
-      out = l.infer(shape);
-    } catch (const Error& e) {
-      rethrow_with(e, DEFTNN_FORMAT("{}: {}: input shape {} does not fit: ", source, layer_label(i, l), shape_str(shape)));
-    }
-    DEFTNN_CHECK(!out.empty() && out[0] == 1, "{}: {}: inferred output shape {} for input {} (batch must stay 1)",
-                 source, layer_label(i, l), shape_str(out), shape_str(shape));
-    for (int64_t d : out)
-      DEFTNN_CHECK(d > 0, "{}: {}: input shape {} gives an empty output {}", source, layer_label(i, l),
-                   shape_str(shape), shape_str(out));
-    net.shapes_.push_back(out);
-    shape = out;
-  }
-  const Layer& last = *net.layers_.back();
-  DEFTNN_CHECK(shape.size() == 2 && shape[1] == net.classes_,
-               "{}: the last layer '{}' ({}) outputs {} but the graph declares {} classes: the output must be (N, {})",
-               source, last.name(), last.type(), shape_str(shape), net.classes_, net.classes_);
+  net.graph_.infer_shapes(net.layers_);
+  const Shape& first = net.graph_.tensors[net.graph_.inputs[0]].shape;
+  net.input_ = Shape(first.begin() + 1, first.end());
 
   // Every trainable parameter gets a gradient buffer of its shape.
   auto cpu = Context::cpu();
@@ -182,9 +130,9 @@ Net Net::load(const std::string& path) {
   DEFTNN_CHECK(g != tf.metadata.end(), "{}: a safetensors file but not a deftnn model: no '{}' in __metadata__", path,
                kGraphKey);
   auto v = tf.metadata.find(kVersionKey);
-  DEFTNN_CHECK(v == tf.metadata.end() || v->second == kFormatVersion,
-               "{}: model format version '{}' is not supported (this build reads '{}')", path, v->second,
-               kFormatVersion);
+  DEFTNN_CHECK(v == tf.metadata.end() || std::find(std::begin(kReadableVersions), std::end(kReadableVersions),
+                                                   v->second) != std::end(kReadableVersions),
+               "{}: model format version '{}' is not supported (this build reads '1' and '2')", path, v->second);
   json graph;
   try {
     graph = json::parse(g->second);
@@ -261,13 +209,45 @@ Layer* Net::find(const std::string& layer_name) {
 
 Shape Net::output_shape(size_t i, int64_t n) const {
   DEFTNN_CHECK(i < layers_.size(), "{}: layer index {} out of range ({} layers)", source_, i, layers_.size());
-  return with_batch(shapes_[i + 1], n);
+  return with_batch(graph_.tensors[graph_.nodes[i].outputs[0]].shape, n);
 }
 
 Shape Net::input_shape_of(size_t i, int64_t n) const {
   DEFTNN_CHECK(i < layers_.size(), "{}: layer index {} out of range ({} layers)", source_, i, layers_.size());
-  return with_batch(shapes_[i], n);
+  return with_batch(graph_.tensors[graph_.nodes[i].inputs[0]].shape, n);
 }
+
+namespace {
+std::vector<std::string> names_of(const Graph& g, const std::vector<size_t>& ids) {
+  std::vector<std::string> v;
+  for (size_t t : ids) v.push_back(g.tensors[t].name);
+  return v;
+}
+}  // namespace
+
+std::vector<std::string> Net::input_names(size_t i) const {
+  DEFTNN_CHECK(i < layers_.size(), "{}: layer index {} out of range ({} layers)", source_, i, layers_.size());
+  return names_of(graph_, graph_.nodes[i].inputs);
+}
+
+std::vector<std::string> Net::output_names(size_t i) const {
+  DEFTNN_CHECK(i < layers_.size(), "{}: layer index {} out of range ({} layers)", source_, i, layers_.size());
+  return names_of(graph_, graph_.nodes[i].outputs);
+}
+
+std::vector<size_t> Net::consumers(const std::string& tensor) const {
+  std::vector<size_t> v;
+  for (const auto& [node, slot] : graph_.tensors[graph_.tensor_id(tensor)].consumers)
+    if (v.empty() || v.back() != node) v.push_back(node);
+  return v;
+}
+
+Shape Net::tensor_shape(const std::string& tensor, int64_t n) const {
+  return with_batch(graph_.tensors[graph_.tensor_id(tensor)].shape, n);
+}
+
+std::vector<std::string> Net::input_names() const { return names_of(graph_, graph_.inputs); }
+std::vector<std::string> Net::output_names() const { return names_of(graph_, graph_.outputs); }
 
 int64_t Net::parameter_count() const {
   int64_t n = 0;
@@ -306,6 +286,7 @@ void Net::to(Context& ctx) {
   if (device_ != ctx.device()) {
     acts_.clear();
     grads_.clear();
+    edge_grads_.clear();
     act_batch_ = -1;
   }
   device_ = ctx.device();
@@ -319,67 +300,130 @@ std::vector<Param*> Net::params() {
 }
 
 void Net::ensure_activations(int64_t n, bool with_grads) {
-  if (act_batch_ != n || acts_.size() != layers_.size() + 1) {
-    acts_.assign(layers_.size() + 1, Tensor());
-    grads_.assign(layers_.size() + 1, Tensor());
-    for (size_t i = 1; i <= layers_.size(); ++i) acts_[i] = Tensor::empty(with_batch(shapes_[i], n), DType::F32, device_);
+  const std::vector<GraphTensor>& tensors = graph_.tensors;
+  auto is_input = [&](size_t t) { return tensors[t].producer < 0; };
+  if (act_batch_ != n || acts_.size() != tensors.size()) {
+    acts_.assign(tensors.size(), Tensor());
+    grads_.assign(tensors.size(), Tensor());
+    edge_grads_.assign(layers_.size(), {});
+    for (size_t t = 0; t < tensors.size(); ++t)
+      if (!is_input(t)) acts_[t] = Tensor::empty(with_batch(tensors[t].shape, n), DType::F32, device_);
     act_batch_ = n;
   }
-  if (with_grads && !grads_[layers_.size()].defined())
-    // grads_[0] stays undefined: nobody needs d(loss)/d(input).
-    for (size_t i = 1; i <= layers_.size(); ++i)
-      grads_[i] = Tensor::empty(with_batch(shapes_[i], n), DType::F32, device_);
+  if (with_grads && !grads_[graph_.nodes.back().outputs[0]].defined())
+    // Graph inputs get a gradient only when backward() is asked for one.
+    for (size_t t = 0; t < tensors.size(); ++t)
+      if (!is_input(t)) grads_[t] = Tensor::empty(with_batch(tensors[t].shape, n), DType::F32, device_);
+}
+
+void Net::set_inputs(const Context& ctx, const std::vector<Tensor>& inputs) {
+  DEFTNN_CHECK(ctx.device() == device_, "{}: forward on {} but the net's parameters are on {} (call to(ctx) first)",
+               source_, device_name(ctx.device()), device_name(device_));
+  DEFTNN_CHECK(inputs.size() == graph_.inputs.size(), "{}: forward: {} inputs given, the graph has {} ({})", source_,
+               inputs.size(), graph_.inputs.size(), fmt::join(input_names(), ", "));
+  const int64_t n = inputs.empty() || !inputs[0].defined() || inputs[0].ndim() == 0 ? 0 : inputs[0].dim(0);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    const GraphTensor& t = graph_.tensors[graph_.inputs[k]];
+    // One input: the messages read as they did for a chain.
+    const std::string what = inputs.size() == 1 ? "input" : DEFTNN_FORMAT("input '{}'", t.name);
+    DEFTNN_CHECK(x.defined(), "{}: forward: {} is undefined", source_, what);
+    DEFTNN_CHECK(x.device() == device_, "{}: forward: {} is on {} but the net is on {}", source_, what,
+                 device_name(x.device()), device_name(device_));
+    bool fits = x.ndim() == int(t.shape.size()) && x.dim(0) > 0 && x.dim(0) == n;
+    for (size_t d = 1; fits && d < t.shape.size(); ++d) fits = x.dim(int(d)) == t.shape[d];
+    DEFTNN_CHECK(fits, "{}: forward: {} shape {} does not match the graph's {}{}", source_, what,
+                 shape_str(x.shape()), batch_shape_str(t.shape),
+                 k > 0 ? DEFTNN_FORMAT(" (with the batch {} of the first input)", n) : std::string());
+    DEFTNN_CHECK(x.dtype() == DType::F32, "{}: forward: {} is {}, expected F32", source_, what,
+                 dtype_name(x.dtype()));
+  }
+  ensure_activations(n, false);
+  for (size_t k = 0; k < inputs.size(); ++k) acts_[graph_.inputs[k]] = inputs[k];
 }
 
 const Tensor& Net::forward(Context& ctx, const Tensor& x, bool train) {
-  DEFTNN_CHECK(ctx.device() == device_, "{}: forward on {} but the net's parameters are on {} (call to(ctx) first)",
-               source_, device_name(ctx.device()), device_name(device_));
-  DEFTNN_CHECK(x.device() == device_, "{}: forward: input is on {} but the net is on {}", source_,
-               device_name(x.device()), device_name(device_));
-  DEFTNN_CHECK(x.ndim() == 4 && x.dim(0) > 0 && x.dim(1) == input_[0] && x.dim(2) == input_[1] &&
-                   x.dim(3) == input_[2],
-               "{}: forward: input shape {} does not match the graph's (N, {}, {}, {})", source_, shape_str(x.shape()),
-               input_[0], input_[1], input_[2]);
-  DEFTNN_CHECK(x.dtype() == DType::F32, "{}: forward: input is {}, expected F32", source_, dtype_name(x.dtype()));
-  int64_t n = x.dim(0);
-  ensure_activations(n, false);
-  acts_[0] = x;
+  DEFTNN_CHECK(graph_.inputs.size() == 1, "{}: forward(x) on a graph of {} inputs ({}): pass one tensor per input",
+               source_, graph_.inputs.size(), fmt::join(input_names(), ", "));
+  set_inputs(ctx, {x});
+  return *run_forward(ctx, train)[0];
+}
+
+std::vector<Tensor> Net::forward(Context& ctx, const std::vector<Tensor>& inputs, bool train) {
+  set_inputs(ctx, inputs);
+  std::vector<Tensor> out;
+  for (const Tensor* y : run_forward(ctx, train)) out.push_back(*y);
+  return out;
+}
+
+std::vector<const Tensor*> Net::run_forward(Context& ctx, bool train) {
+  const std::vector<GraphNode>& nodes = graph_.nodes;
   last_forward_fused_ = false;
+  std::vector<const Tensor*> out;
   if (!train && fuse_inference) {
     const std::vector<InferPlanEntry> plan = inference_plan();
-    const Tensor* cur = &acts_[0];
+    // value[t]: the buffer holding tensor t in this pass (a skipped layer's
+    // output is its input's buffer; a fused ReLU's output is written by the
+    // layer before it).
+    std::vector<const Tensor*> value(acts_.size(), nullptr);
+    for (size_t t : graph_.inputs) value[t] = &acts_[t];
     for (size_t i = 0; i < layers_.size(); ++i) {
       const InferStep s = plan[i].step;
       if (s != InferStep::Run || !plan[i].args.plain()) last_forward_fused_ = true;
-      if (s != InferStep::Run) continue;  // Skip (cur is the output) or Fused (done)
-      Tensor& y = acts_[i + (plan[i].args.relu ? 2 : 1)];
-      run_inference_step(ctx, plan, i, *cur, y);
-      cur = &y;
+      if (s == InferStep::Skip) value[nodes[i].outputs[0]] = value[nodes[i].inputs[0]];
+      if (s != InferStep::Run) continue;  // Skip (its output is its input) or Fused (done)
+      std::vector<const Tensor*> x;
+      for (size_t t : nodes[i].inputs) x.push_back(value[t]);
+      std::vector<Tensor*> y;
+      for (size_t t : nodes[i + (plan[i].args.relu ? 1 : 0)].outputs) {
+        y.push_back(&acts_[t]);
+        value[t] = &acts_[t];
+      }
+      run_inference_step(ctx, plan, i, x, y);
     }
-    return *cur;
+    for (size_t t : graph_.outputs) out.push_back(value[t]);
+    return out;
   }
   for (size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<const Tensor*> x;
+    for (size_t t : nodes[i].inputs) x.push_back(&acts_[t]);
+    std::vector<Tensor*> y;
+    for (size_t t : nodes[i].outputs) y.push_back(&acts_[t]);
     try {
-      layers_[i]->forward(ctx, acts_[i], acts_[i + 1], train);
+      layers_[i]->forward_multi(ctx, x, y, train);
     } catch (const Error& e) {
-      rethrow_with(e, DEFTNN_FORMAT("{}: forward of {}: ", source_, layer_label(i, *layers_[i])));
+      rethrow_with(e, DEFTNN_FORMAT("{}: forward of {}: ", source_, layer_label(i)));
     }
   }
-  return acts_.back();
+  for (size_t t : graph_.outputs) out.push_back(&acts_[t]);
+  return out;
 }
 
 void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i, const Tensor& x,
                              Tensor& y) {
+  run_inference_step(ctx, plan, i, std::vector<const Tensor*>{&x}, std::vector<Tensor*>{&y});
+}
+
+void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i,
+                             const std::vector<const Tensor*>& x, const std::vector<Tensor*>& y) {
   const InferPlanEntry& e = plan.at(i);
   DEFTNN_CHECK(e.step == InferStep::Run, "{}: run_inference_step on {}, which the plan does not run", source_,
-               layer_label(i, *layers_[i]));
+               layer_label(i));
   InferArgs args = e.args;
   if (e.pending_from >= 0) args.pending.bias = layers_[size_t(e.pending_from)]->deferred_bias();
+  const GraphNode& node = graph_.nodes[i];
   try {
-    layers_[i]->forward_inference(ctx, x, y, args);
+    if (node.inputs.size() == 1 && node.outputs.size() == 1) {
+      DEFTNN_CHECK(x.size() == 1 && y.size() == 1, "one input and one output expected, got {} and {}", x.size(),
+                   y.size());
+      layers_[i]->forward_inference(ctx, *x[0], *y[0], args);
+    } else {
+      DEFTNN_CHECK(args.plain(), "a layer of several inputs or outputs runs plain (NCHW, nothing fused)");
+      layers_[i]->forward_multi(ctx, x, y, false);
+    }
   } catch (const Error& err) {
-    std::string what = layer_label(i, *layers_[i]);
-    if (args.relu) what += " with " + layer_label(i + 1, *layers_[i + 1]) + " fused";
+    std::string what = layer_label(i);
+    if (args.relu) what += " with " + layer_label(i + 1) + " fused";
     rethrow_with(err, DEFTNN_FORMAT("{}: forward of {}: ", source_, what));
   }
 }
@@ -387,49 +431,82 @@ void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& pl
 std::vector<Net::InferPlanEntry> Net::inference_plan() const {
   std::vector<InferPlanEntry> plan(layers_.size());
   if (!fuse_inference) return plan;
-  // (1) identities, (2) ReLU fusion.
+  const std::vector<GraphNode>& nodes = graph_.nodes;
+  const std::vector<GraphTensor>& tensors = graph_.tensors;
+  auto one_to_one = [&](size_t i) { return nodes[i].inputs.size() == 1 && nodes[i].outputs.size() == 1; };
+  auto is_graph_output = [&](size_t t) {
+    return std::find(graph_.outputs.begin(), graph_.outputs.end(), t) != graph_.outputs.end();
+  };
+  // (1) identities, (2) ReLU fusion: into the layer before the ReLU when the
+  // ReLU is its output's only reader and that output is no graph output.
   std::vector<size_t> run;  // the layers that run, in order
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = *layers_[i];
-    if (l.identity_at_inference()) {
+    if (one_to_one(i) && l.identity_at_inference()) {
       plan[i].step = InferStep::Skip;
       continue;
     }
     run.push_back(i);
-    if (i + 1 < layers_.size() && l.can_fuse_relu())
+    if (i + 1 < layers_.size() && one_to_one(i) && l.can_fuse_relu() && one_to_one(i + 1)) {
+      const size_t t = nodes[i].outputs[0];
+      if (nodes[i + 1].inputs[0] != t || tensors[t].consumers.size() != 1 || is_graph_output(t)) continue;
       if (const auto* relu = dynamic_cast<const ReluLayer*>(layers_[i + 1].get())) {
         plan[i].args.relu = true;
         plan[i].args.slope = float(relu->negative_slope());
         plan[i + 1].step = InferStep::Fused;
         ++i;
       }
+    }
   }
   const bool trunk = trunk_fusion == TrunkFusion::On || (trunk_fusion == TrunkFusion::Auto && device_ == Device::CUDA);
   if (!trunk) return plan;
-  // (3a) Layouts. A CNHW activation must reach, through layers that keep
-  // CNHW (CNHW -> CNHW only, such as LRN), a layer that can turn it back
-  // (CNHW -> NCHW: conv, pool) before anything that reads NCHW only or the
-  // end of the net.
-  auto cnhw_reaches_converter = [&](size_t k) {
-    for (; k < run.size(); ++k) {
-      const Layer& l = *layers_[run[k]];
-      if (l.supports_layout(Layout::CNHW, Layout::NCHW)) return true;
-      if (!l.supports_layout(Layout::CNHW, Layout::CNHW)) return false;
-    }
-    return false;
+  // Chain edges: run[k] -> run[k + 1] where the second reads the first's
+  // result and nothing else does (a skipped layer passes its input's buffer
+  // on). Layouts and deferred epilogues cross only these; a chain has no
+  // other edges.
+  std::vector<size_t> value(tensors.size());  // the tensor whose buffer holds t in the planned pass
+  for (size_t t = 0; t < tensors.size(); ++t) value[t] = t;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (plan[i].step == InferStep::Skip) value[nodes[i].outputs[0]] = value[nodes[i].inputs[0]];
+  std::vector<int> readers(tensors.size(), 0);
+  for (size_t i : run)
+    for (size_t t : nodes[i].inputs) ++readers[value[t]];
+  std::vector<bool> output_value(tensors.size(), false);
+  for (size_t t : graph_.outputs) output_value[value[t]] = true;
+  auto chain_edge = [&](size_t k) {
+    const size_t a = run[k], b = run[k + 1];
+    if (!one_to_one(a) || !one_to_one(b)) return false;
+    const size_t result = nodes[a + (plan[a].args.relu ? 1 : 0)].outputs[0];
+    return value[nodes[b].inputs[0]] == result && readers[result] == 1 && !output_value[result];
   };
-  Layout cur = Layout::NCHW;
-  for (size_t k = 0; k < run.size(); ++k) {
-    InferArgs& a = plan[run[k]].args;
-    const Layer& l = *layers_[run[k]];
-    a.in = cur;
-    a.out = l.supports_layout(cur, Layout::CNHW) && cnhw_reaches_converter(k + 1) ? Layout::CNHW : Layout::NCHW;
-    DEFTNN_CHECK(l.supports_layout(a.in, a.out), "{}: inference plan: {} cannot run {} -> {}", source_,
-                 layer_label(run[k], l), layout_name(a.in), layout_name(a.out));
-    cur = a.out;
+  // (3a) Layouts, per run of chain edges (a segment). A CNHW activation must
+  // reach, through layers that keep CNHW (CNHW -> CNHW only, such as LRN), a
+  // layer that can turn it back (CNHW -> NCHW: conv, pool) before anything
+  // that reads NCHW only or the end of the segment.
+  for (size_t begin = 0, end = 0; begin < run.size(); begin = end) {
+    for (end = begin + 1; end < run.size() && chain_edge(end - 1);) ++end;
+    auto cnhw_reaches_converter = [&](size_t k) {
+      for (; k < end; ++k) {
+        const Layer& l = *layers_[run[k]];
+        if (l.supports_layout(Layout::CNHW, Layout::NCHW)) return true;
+        if (!l.supports_layout(Layout::CNHW, Layout::CNHW)) return false;
+      }
+      return false;
+    };
+    Layout cur = Layout::NCHW;
+    for (size_t k = begin; k < end; ++k) {
+      InferArgs& a = plan[run[k]].args;
+      const Layer& l = *layers_[run[k]];
+      a.in = cur;
+      a.out = l.supports_layout(cur, Layout::CNHW) && cnhw_reaches_converter(k + 1) ? Layout::CNHW : Layout::NCHW;
+      DEFTNN_CHECK(l.supports_layout(a.in, a.out), "{}: inference plan: {} cannot run {} -> {}", source_,
+                   layer_label(run[k]), layout_name(a.in), layout_name(a.out));
+      cur = a.out;
+    }
   }
-  // (3b) Deferred epilogues: producer -> the next running layer.
+  // (3b) Deferred epilogues: producer -> the next running layer, along a chain edge.
   for (size_t k = 0; k + 1 < run.size(); ++k) {
+    if (!chain_edge(k)) continue;
     InferPlanEntry& p = plan[run[k]];
     InferPlanEntry& c = plan[run[k + 1]];
     const Layer& prod = *layers_[run[k]];
@@ -444,38 +521,105 @@ std::vector<Net::InferPlanEntry> Net::inference_plan() const {
 }
 
 void Net::backward(Context& ctx, const Tensor& dlogits) {
-  DEFTNN_CHECK(act_batch_ > 0 && acts_[0].defined(), "{}: backward() before forward()", source_);
+  DEFTNN_CHECK(act_batch_ > 0 && acts_[graph_.inputs[0]].defined(), "{}: backward() before forward()", source_);
+  const Tensor& y = acts_[graph_.outputs[0]];
+  DEFTNN_CHECK(dlogits.shape() == y.shape() && dlogits.device() == device_,
+               "{}: backward: d(logits) is {} on {}, expected {} on {}", source_, shape_str(dlogits.shape()),
+               device_name(dlogits.device()), shape_str(y.shape()), device_name(device_));
+  std::vector<Tensor> d{dlogits};
+  for (size_t k = 1; k < graph_.outputs.size(); ++k)
+    d.push_back(Tensor::zeros(acts_[graph_.outputs[k]].shape(), ctx));
+  backward(ctx, d, false);
+}
+
+std::vector<Tensor> Net::backward(Context& ctx, const std::vector<Tensor>& d_outputs, bool input_grads) {
+  DEFTNN_CHECK(act_batch_ > 0 && acts_[graph_.inputs[0]].defined(), "{}: backward() before forward()", source_);
   DEFTNN_CHECK(!last_forward_fused_,
                "{}: backward() after a fused inference forward (train = false): the skipped layers' activations "
                "were not written; run forward with train = true (or fuse_inference = false) first",
                source_);
   DEFTNN_CHECK(ctx.device() == device_, "{}: backward on {} but the net is on {}", source_, device_name(ctx.device()),
                device_name(device_));
-  DEFTNN_CHECK(dlogits.shape() == acts_.back().shape() && dlogits.device() == device_,
-               "{}: backward: d(logits) is {} on {}, expected {} on {}", source_, shape_str(dlogits.shape()),
-               device_name(dlogits.device()), shape_str(acts_.back().shape()), device_name(device_));
+  DEFTNN_CHECK(d_outputs.size() == graph_.outputs.size(), "{}: backward: {} output gradients given, the graph has {} "
+               "outputs ({})", source_, d_outputs.size(), graph_.outputs.size(), fmt::join(output_names(), ", "));
+  const std::vector<GraphNode>& nodes = graph_.nodes;
+  const std::vector<GraphTensor>& tensors = graph_.tensors;
   ensure_activations(act_batch_, true);
-  for (size_t i = layers_.size(); i-- > 0;) {
-    const Tensor& dy = (i + 1 == layers_.size()) ? dlogits : grads_[i + 1];
-    Tensor* dx = i > 0 ? &grads_[i] : nullptr;
-    try {
-      layers_[i]->backward(ctx, acts_[i], acts_[i + 1], dy, dx);
-    } catch (const Error& e) {
-      rethrow_with(e, DEFTNN_FORMAT("{}: backward of {}: ", source_, layer_label(i, *layers_[i])));
+  // Where each tensor's gradient is: the caller's for an output nobody reads,
+  // else grads_[t] once `ready` (the first writer writes it, the others add).
+  std::vector<const Tensor*> given(tensors.size(), nullptr);
+  std::vector<char> ready(tensors.size(), 0);
+  for (size_t k = 0; k < graph_.outputs.size(); ++k) {
+    const size_t t = graph_.outputs[k];
+    const Tensor& d = d_outputs[k];
+    DEFTNN_CHECK(d.defined() && d.shape() == acts_[t].shape() && d.device() == device_ && d.dtype() == DType::F32,
+                 "{}: backward: the gradient of output '{}' is {} on {}, expected {} on {}", source_, tensors[t].name,
+                 d.defined() ? shape_str(d.shape()) : "undefined", device_name(d.device()),
+                 shape_str(acts_[t].shape()), device_name(device_));
+    if (tensors[t].consumers.empty()) {
+      given[t] = &d;
+    } else {
+      if (!grads_[t].defined()) grads_[t] = Tensor::empty(acts_[t].shape(), DType::F32, device_);
+      grads_[t].copy_from(d, ctx);
+      ready[t] = 1;
     }
   }
+  if (input_grads)
+    for (size_t t : graph_.inputs)
+      if (!grads_[t].defined() || grads_[t].shape() != acts_[t].shape())
+        grads_[t] = Tensor::empty(acts_[t].shape(), DType::F32, device_);
+
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const GraphNode& node = nodes[i];
+    std::vector<const Tensor*> x, y, dy;
+    for (size_t t : node.inputs) x.push_back(&acts_[t]);
+    for (size_t t : node.outputs) {
+      y.push_back(&acts_[t]);
+      if (!given[t] && !ready[t]) {  // read by nobody: no gradient
+        grads_[t].zero_(ctx);
+        ready[t] = 1;
+      }
+      dy.push_back(given[t] ? given[t] : &grads_[t]);
+    }
+    std::vector<Tensor*> dx(node.inputs.size(), nullptr);
+    std::vector<size_t> add_later;  // inputs whose gradient goes to an edge buffer, then adds
+    edge_grads_[i].resize(node.inputs.size());
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const size_t t = node.inputs[k];
+      if (tensors[t].producer < 0 && !input_grads) continue;  // nobody needs d(loss)/d(input)
+      bool claimed = ready[t];
+      for (size_t j = 0; j < k; ++j) claimed = claimed || (dx[j] == &grads_[t]);
+      if (!claimed) {
+        dx[k] = &grads_[t];
+        continue;
+      }
+      Tensor& e = edge_grads_[i][k];
+      if (!e.defined() || e.shape() != acts_[t].shape()) e = Tensor::empty(acts_[t].shape(), DType::F32, device_);
+      dx[k] = &e;
+      add_later.push_back(k);
+    }
+    try {
+      layers_[i]->backward_multi(ctx, x, y, dy, dx);
+      for (size_t k = 0; k < node.inputs.size(); ++k)
+        if (dx[k] == &grads_[node.inputs[k]]) ready[node.inputs[k]] = 1;
+      for (size_t k : add_later) add_into(ctx, grads_[node.inputs[k]], *dx[k]);
+    } catch (const Error& e) {
+      rethrow_with(e, DEFTNN_FORMAT("{}: backward of {}: ", source_, layer_label(i)));
+    }
+  }
+  std::vector<Tensor> d_inputs;
+  if (input_grads)
+    for (size_t t : graph_.inputs) {
+      if (!ready[t]) grads_[t].zero_(ctx);  // read by no layer
+      d_inputs.push_back(grads_[t]);
+    }
+  return d_inputs;
 }
 
 json Net::graph() const {
-  json g = json::object();
-  g["name"] = name_;
-  g["input"] = input_;
-  g["classes"] = classes_;
-  if (!notes_.empty()) g["notes"] = notes_;
-  json layers = json::array();
+  std::vector<json> layers;
   for (const auto& l : layers_) layers.push_back(l->config());
-  g["layers"] = layers;
-  return g;
+  return graph_.to_json(layers);
 }
 
 }  // namespace deftnn

@@ -18,6 +18,9 @@ const std::vector<nlohmann::json> kSamples = {
     {{"type", "flatten"}, {"name", "flat"}},
     {{"type", "batchnorm"}, {"name", "bn1"}, {"eps", 1e-3}, {"momentum", 0.99}},
     {{"type", "softmax"}, {"name", "prob"}},
+    {{"type", "add"}, {"name", "sum"}},
+    {{"type", "concat"}, {"name", "cat"}, {"axis", 2}},
+    {{"type", "split"}, {"name", "sp"}, {"axis", 1}, {"sizes", {2, 3}}},
 };
 
 std::string message_of(const nlohmann::json& spec) {

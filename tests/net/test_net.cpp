@@ -162,7 +162,7 @@ TEST_F(NetTest, SaveLoadRoundTripIsBitExact) {
   TensorFile tf = read_safetensors(p);
   EXPECT_TRUE(tf.tensors.count("conv1.weight"));
   EXPECT_TRUE(tf.tensors.count("ip2.bias"));
-  EXPECT_EQ(tf.metadata.at("deftnn.version"), "1");
+  EXPECT_EQ(tf.metadata.at("deftnn.version"), "2");
   EXPECT_EQ(json::parse(tf.metadata.at("deftnn.graph")), net.graph());
   // Saving the loaded net again gives the same bytes.
   std::string p2 = path("again.safetensors");
@@ -272,8 +272,8 @@ TEST_F(NetTest, MalformedGraphsAreRefused) {
   bad["colour"] = "blue";
   check("unknown-key.json", bad, {"unknown key 'colour'"});
   bad = g;
-  bad.erase("classes");
-  check("no-classes.json", bad, {"no 'classes' key"});
+  bad.erase("layers");
+  check("no-layers.json", bad, {"no 'layers' key"});
   bad = g;
   bad["input"] = {2, 3};
   check("input.json", bad, {"key 'input'", "[C, H, W]"});

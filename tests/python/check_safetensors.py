@@ -51,7 +51,7 @@ def main():
 
         with safe_open(os.path.join(d, "lenet.safetensors"), framework="numpy") as f:
             meta = f.metadata()
-            assert meta["deftnn.version"] == "1", meta
+            assert meta["deftnn.version"] == "2", meta
             graph = json.loads(meta["deftnn.graph"])
             assert graph["name"] == "lenet" and graph["input"] == [1, 28, 28], graph
             assert json.loads(meta["deftnn.meta"]) == {"from": "interop test"}, meta

@@ -1,0 +1,1 @@
+set(DEFTNN_SOURCES_CPU graph.cpp)
