@@ -73,22 +73,37 @@ void ForwardRunner::operator()() {
 namespace {
 
 // Per-layer times: each rep runs the layers one after another on this
-// benchmark's own activation buffers, with an event (or a clock reading)
-// between consecutive layers. The layers run as Net::forward(train = false)
-// runs them (Net::inference_plan): a ReLU fused into the layer before it and
-// an inference identity (Dropout) take no time of their own.
+// benchmark's own activation buffers (one per tensor of the graph), with an
+// event (or a clock reading) between consecutive layers. The layers run as
+// Net::forward(train = false) runs them (Net::inference_plan): a ReLU fused
+// into the layer before it and an inference identity (Dropout) take no time
+// of their own. Each layer reads and writes the tensors the graph names, so a
+// residual add or a concat is timed like any other layer.
 void time_layers(Context& ctx, Net& net, const Tensor& x, const NetBenchOptions& opt, NetRun& run) {
   const int64_t n = x.dim(0);
-  std::vector<Tensor> acts{x};
-  for (size_t i = 0; i < net.size(); ++i)
-    acts.push_back(Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device()));
+  const Graph& g = net.topology();
+  DEFTNN_CHECK(g.inputs.size() == 1, "{}: the benchmark feeds one input, the graph has {} ({})", net.source(),
+               g.inputs.size(), fmt::join(net.input_names(), ", "));
+  std::vector<Tensor> acts(g.tensors.size());  // per tensor id, batch n
+  for (size_t t = 0; t < g.tensors.size(); ++t)
+    acts[t] = t == g.inputs[0] ? x : Tensor::empty(net.tensor_shape(g.tensors[t].name, n), DType::F32, ctx.device());
   const std::vector<Net::InferPlanEntry> plan = net.inference_plan();
-  // in[i]: the tensor layer i reads (a skipped layer's input is handed on).
-  std::vector<const Tensor*> in(net.size() + 1, &acts[0]);
-  for (size_t i = 0; i < net.size(); ++i) in[i + 1] = plan[i].step == Net::InferStep::Skip ? in[i] : &acts[i + 1];
+  // value[t]: the buffer holding tensor t in a pass (a skipped layer's output
+  // is its input's buffer; a fused ReLU's output is written by the layer
+  // before it), as Net::forward has it.
+  std::vector<const Tensor*> value(acts.size());
+  for (size_t t = 0; t < acts.size(); ++t) value[t] = &acts[t];
+  std::vector<std::vector<const Tensor*>> in(net.size());
+  std::vector<std::vector<Tensor*>> out(net.size());
+  for (size_t i = 0; i < net.size(); ++i) {
+    const GraphNode& node = g.nodes[i];
+    if (plan[i].step == Net::InferStep::Skip) value[node.outputs[0]] = value[node.inputs[0]];
+    if (plan[i].step != Net::InferStep::Run) continue;
+    for (size_t t : node.inputs) in[i].push_back(value[t]);
+    for (size_t t : g.nodes[i + (plan[i].args.relu ? 1 : 0)].outputs) out[i].push_back(&acts[t]);
+  }
   auto run_layer = [&](size_t i) {
-    if (plan[i].step == Net::InferStep::Run)
-      net.run_inference_step(ctx, plan, i, *in[i], acts[i + (plan[i].args.relu ? 2 : 1)]);
+    if (plan[i].step == Net::InferStep::Run) net.run_inference_step(ctx, plan, i, in[i], out[i]);
   };
   auto pass = [&](SegmentTimer* timer) {
     if (timer) timer->start();

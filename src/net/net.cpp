@@ -399,11 +399,6 @@ std::vector<const Tensor*> Net::run_forward(Context& ctx, bool train) {
   return out;
 }
 
-void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i, const Tensor& x,
-                             Tensor& y) {
-  run_inference_step(ctx, plan, i, std::vector<const Tensor*>{&x}, std::vector<Tensor*>{&y});
-}
-
 void Net::run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i,
                              const std::vector<const Tensor*>& x, const std::vector<Tensor*>& y) {
   const InferPlanEntry& e = plan.at(i);

@@ -137,12 +137,8 @@ class Net {
   // also be the next layer): branches and merges see NCHW, plain tensors. A
   // chain gets exactly the plan it had as a chain.
   std::vector<InferPlanEntry> inference_plan() const;
-  // Runs layer i of `plan` (a Run step) from x into y (the output of the last
-  // layer the step covers: i + 1, or i + 2 when it fused a ReLU).
-  void run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i, const Tensor& x,
-                          Tensor& y);
-  // The same for any layer: x per input, y per output (for a fused ReLU, the
-  // ReLU's output).
+  // Runs layer i of `plan` (a Run step): x per input of layer i, y per output
+  // of the last layer the step covers (layer i, or the ReLU it fused).
   void run_inference_step(Context& ctx, const std::vector<InferPlanEntry>& plan, size_t i,
                           const std::vector<const Tensor*>& x, const std::vector<Tensor*>& y);
   bool fuse_inference = true;

@@ -28,6 +28,43 @@ deftnn::GemmLayer& gemm_of(Layer& layer) {
   return *g;
 }
 
+// The value of `tensor` for the graph input x (N, C, H, W): the layers it
+// depends on run in topological order, each as forward(train = false) runs
+// it (unfused); a chain runs every layer before the one reading `tensor`.
+// Buffers are released after their last reader, as a chain would.
+Tensor tensor_value(Net& net, Context& ctx, const Tensor& x, size_t tensor) {
+  const Graph& g = net.topology();
+  DEFTNN_CHECK(g.inputs.size() == 1, "{}: input statistics feed one input, the graph has {}", net.source(),
+               g.inputs.size());
+  std::vector<bool> runs(g.nodes.size(), false), needed(g.tensors.size(), false);
+  needed[tensor] = true;
+  for (size_t i = g.nodes.size(); i-- > 0;) {
+    for (size_t t : g.nodes[i].outputs) runs[i] = runs[i] || needed[t];
+    if (runs[i])
+      for (size_t t : g.nodes[i].inputs) needed[t] = true;
+  }
+  std::vector<int> readers(g.tensors.size(), 0);  // readers still to run
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (runs[i])
+      for (size_t t : g.nodes[i].inputs) ++readers[t];
+  std::vector<Tensor> value(g.tensors.size());
+  value[g.inputs[0]] = x;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!runs[i]) continue;
+    std::vector<const Tensor*> in;
+    for (size_t t : g.nodes[i].inputs) in.push_back(&value[t]);
+    std::vector<Tensor*> out;
+    for (size_t t : g.nodes[i].outputs) {
+      value[t] = Tensor::empty(net.tensor_shape(g.tensors[t].name, x.dim(0)), DType::F32, ctx.device());
+      out.push_back(&value[t]);
+    }
+    net.layer(i).forward_multi(ctx, in, out, false);
+    for (size_t t : g.nodes[i].inputs)
+      if (--readers[t] == 0 && t != tensor) value[t] = Tensor();
+  }
+  return value[tensor];
+}
+
 }  // namespace
 
 std::vector<GemmLayer> gemm_layers(Net& net) {
@@ -105,13 +142,8 @@ sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, co
   const int64_t chunk = 128;
   for (int64_t b = 0; b < images; b += chunk) {
     const int64_t n = std::min(chunk, images - b);
-    Tensor cur = ds.images.slice0(b, b + n).to(ctx.device(), ctx);
-    for (size_t i = 0; i < l.index; ++i) {
-      Tensor y = Tensor::empty(net.output_shape(i, n), DType::F32, ctx.device());
-      net.layer(i).forward(ctx, cur, y, false);
-      cur = y;
-    }
-    Tensor x = cur.to(Device::CPU, ctx);
+    const Tensor images = ds.images.slice0(b, b + n).to(ctx.device(), ctx);
+    Tensor x = tensor_value(net, ctx, images, net.topology().nodes[l.index].inputs[0]).to(Device::CPU, ctx);
     ctx.synchronize();
     if (conv) {
       nlohmann::json cfg = layer.config();

@@ -59,8 +59,9 @@ struct Variant {
 };
 
 // Mean and covariance of layer l's GEMM input rows (conv: im2col columns of
-// every group; linear: input rows) over the first `images` images of ds, with
-// the layers before l as they are installed now (inference mode).
+// every group; linear: input rows) over the first `images` images of ds: the
+// tensor l reads, computed by the layers it depends on (in a branching graph,
+// the graph up to that tensor) as they are installed now (inference mode).
 sve::InputStats layer_input_stats(Net& net, Context& ctx, const GemmLayer& l, const data::Dataset& ds, int64_t images);
 
 // What make_variant builds: `layer` (slot `slot` among the optimised layers)

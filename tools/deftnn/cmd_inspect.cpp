@@ -1,6 +1,7 @@
 // deftnn inspect MODEL: per-layer output shapes, parameter counts, FLOPs and
 // the GEMM shapes (Caffe's W (M x K) times X (K x N), per group) of a graph
-// file (.json) or a model file (.safetensors).
+// file (.json) or a model file (.safetensors). A graph that branches also
+// gets, per layer, the tensors it reads and writes (the JSON always has them).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -42,6 +43,22 @@ std::string grouped(int64_t v) {
   return (v < 0 ? "-" : "") + r;
 }
 
+// True when every layer reads only the previous layer's one output (the
+// first layer: the graph input) and the graph's output is the last layer's.
+bool is_chain(const deftnn::Graph& g) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const size_t from = i ? g.nodes[i - 1].outputs.at(0) : g.inputs.at(0);
+    if (g.nodes[i].inputs != std::vector<size_t>{from} || g.nodes[i].outputs.size() != 1) return false;
+  }
+  return g.inputs.size() == 1 && g.outputs.size() == 1 && !g.nodes.empty() && g.outputs[0] == g.nodes.back().outputs[0];
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string r;
+  for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + v[i];
+  return r;
+}
+
 void run_inspect(const InspectOptions& o) {
   if (o.batch < 1) throw deftnn::Error(fmt::format("--batch must be at least 1, got {}", o.batch), "", __FILE__, __LINE__);
   deftnn::Net net = deftnn::Net::load(o.model);
@@ -55,7 +72,8 @@ void run_inspect(const InspectOptions& o) {
     total_params += params;
     total_flops += flops;
     nlohmann::ordered_json row = {{"name", l.name()}, {"type", l.type()}, {"input", in},  {"output", out},
-                          {"params", params}, {"flops", flops}};
+                          {"params", params}, {"flops", flops}, {"inputs", net.input_names(i)},
+                          {"outputs", net.output_names(i)}};
     if (l.has_gemm()) {
       deftnn::GemmShape g = l.gemm_shape(in);
       row["gemm"] = {{"M", g.M}, {"N", g.N}, {"K", g.K}, {"groups", g.groups}};
@@ -75,10 +93,14 @@ void run_inspect(const InspectOptions& o) {
     fmt::print("{}\n", doc.dump(2));
     return;
   }
-  fmt::print("{} ({}): input {}, {} classes, batch {}\n\n", net.name(), o.model, shape_plain(net.input_shape()),
+  const bool chain = is_chain(net.topology());
+  fmt::print("{} ({}): input {}, {} classes, batch {}\n", net.name(), o.model, shape_plain(net.input_shape()),
              net.classes(), o.batch);
-  fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}\n", "layer", "type", "output", "params",
-             "FLOPs", "M", "N", "K", "groups");
+  if (!chain)
+    fmt::print("a branching graph: inputs {}; outputs {}\n", joined(net.input_names()), joined(net.output_names()));
+  fmt::print("\n");
+  fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}\n", "layer", "type", "output", "params",
+             "FLOPs", "M", "N", "K", "groups", chain ? "" : "  reads -> writes");
   for (const auto& r : layers) {
     std::string m, n, k, g;
     if (r.contains("gemm")) {
@@ -87,9 +109,11 @@ void run_inspect(const InspectOptions& o) {
       k = std::to_string(r["gemm"]["K"].get<int64_t>());
       g = std::to_string(r["gemm"]["groups"].get<int64_t>());
     }
-    fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}\n", r["name"].get<std::string>(),
+    const std::string edges = chain ? "" : "  " + joined(r["inputs"].get<std::vector<std::string>>()) + " -> " +
+                                               joined(r["outputs"].get<std::vector<std::string>>());
+    fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}\n", r["name"].get<std::string>(),
                r["type"].get<std::string>(), shape_plain(r["output"].get<deftnn::Shape>()),
-               grouped(r["params"].get<int64_t>()), grouped(r["flops"].get<int64_t>()), m, n, k, g);
+               grouped(r["params"].get<int64_t>()), grouped(r["flops"].get<int64_t>()), m, n, k, g, edges);
   }
   fmt::print("\ntotal: {} parameters, {} FLOPs per batch of {} ({:.3f} GFLOPs)\n", grouped(total_params),
              grouped(total_flops), o.batch, double(total_flops) * 1e-9);

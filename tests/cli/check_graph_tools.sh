@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The CLI on a branching graph (models/examples/resnet-tiny.json: residual
+# adds): inspect, bench, then train, eval, optimize and bench the result on
+# the CPU, each at its smallest (a Fashion-MNIST subset of 768 training and
+# 256 test images, one epoch, two fine-tuning iterations), in a few seconds.
+# The steps that need data exit 77 (skipped) when Fashion-MNIST is missing.
+# Usage: check_graph_tools.sh path/to/deftnn
+set -u
+BIN=$1
+MODEL="$(dirname "$0")/../../models/examples/resnet-tiny.json"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+# run NAME WORDS -- COMMAND...: exit 0 and WORDS in stdout + stderr.
+run() {
+  local name=$1 words=$2
+  shift 3
+  local out
+  out=$("$@" 2>&1)
+  local rc=$?
+  if [ $rc -ne 0 ]; then echo "FAIL $name: exit $rc: $out"; fail=1; return; fi
+  if ! grep -qF -- "$words" <<<"$out"; then echo "FAIL $name: no '$words' in: $out"; fail=1; return; fi
+  echo "ok   $name"
+}
+run inspect "b1_conv2, pool -> b1_add" -- "$BIN" inspect "$MODEL"
+run inspect-json '"b2_conv2",' -- "$BIN" inspect --json "$MODEL"
+BENCH=(--device cpu --batch 2 --reps 2 --warmup 1 --no-kernel-names)
+run bench "b2_add" -- "$BIN" bench "$MODEL" "${BENCH[@]}" --out "$T/bench.json"
+run bench-density "speedup" -- "$BIN" bench "$MODEL" "${BENCH[@]}" --density 0.5 --compare --out "$T/density.json"
+
+# A subset of Fashion-MNIST: the first N images and labels of a split, with
+# the IDX header's count rewritten.
+DATA=${DEFTNN_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+if [ ! -e "$DATA/train-images-idx3-ubyte.gz" ]; then
+  echo "skipped train, eval, optimize: no Fashion-MNIST in $DATA"
+  [ $fail -eq 0 ] && exit 77
+  exit $fail
+fi
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+subset() {  # PREFIX COUNT
+  local p=$1 n=$2
+  { printf "\\x00\\x00\\x08\\x03$(be32 "$n")\\x00\\x00\\x00\\x1c\\x00\\x00\\x00\\x1c"
+    gzip -dc "$DATA/$p-images-idx3-ubyte.gz" | tail -c +17 | head -c $((n * 784)); } | gzip -n >"$T/data/$p-images-idx3-ubyte.gz"
+  { printf "\\x00\\x00\\x08\\x01$(be32 "$n")"
+    gzip -dc "$DATA/$p-labels-idx1-ubyte.gz" | tail -c +9 | head -c "$n"; } | gzip -n >"$T/data/$p-labels-idx1-ubyte.gz"
+}
+mkdir -p "$T/data"
+subset train 768
+subset t10k 256
+D=(--data "$T/data" --device cpu --threads 1)
+run train "256 images" -- "$BIN" train "$MODEL" "${D[@]}" --epochs 1 --batch 64 --val 256 --checkpoint none \
+  --out "$T/rt.safetensors"
+run eval "test accuracy" -- "$BIN" eval "$T/rt.safetensors" "${D[@]}"
+run optimize "model written to $T/rt.sve.safetensors" -- "$BIN" optimize "$T/rt.safetensors" "${D[@]}" --quiet \
+  --density 0.5 --iters 2 --batch 16 --joint-iters 2 --stats-images 64 --time-batch 2 --time-reps 1 --time-rounds 1 \
+  --out "$T/rt.sve.safetensors" --report "$T/report"
+run eval-sve "test accuracy" -- "$BIN" eval "$T/rt.sve.safetensors" "${D[@]}"
+run bench-sve "speedup" -- "$BIN" bench "$T/rt.safetensors" --sve "$T/rt.sve.safetensors" --compare "${BENCH[@]}" \
+  --out "$T/sve.json"
+exit $fail
