@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "bench/net_bench.h"
 #include "core/context.h"
@@ -17,6 +18,7 @@
 
 namespace fs = std::filesystem;
 
+#include "device_option.h"
 #include "plan_options.h"
 #include "typed_option.h"
 
@@ -28,7 +30,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   int64_t batch = 1;
-  std::string device;
+  std::optional<deftnn::Device> device;  // auto
   int reps = 50, warmup = 10;
   deftnn::plan::PlanFlags plan;  // --format --kernel --precision --transform --no-fuse --no-trunk
   std::string sve, out = "bench/results", tag;
@@ -78,8 +80,8 @@ void run_bench(const BenchArgs& a) {
   using namespace deftnn;
   using namespace deftnn::bench;
   DEFTNN_CHECK(!a.model.empty(), "deftnn bench needs a MODEL (a models/*.json graph or a .safetensors model file)");
-  Device dev = a.device.empty() ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(a.device);
-  if (a.device.empty() && dev == Device::CPU)
+  Device dev = resolve_device(a.device);
+  if (!a.device && dev == Device::CPU)
     fmt::print(stderr, "deftnn bench: no GPU ({}); timing on the CPU\n", cuda_unavailable_reason());
   std::unique_ptr<Context> ctx = Context::make(dev);
 
@@ -180,7 +182,7 @@ void register_bench_command(CLI::App& app) {
       "bench", "Time a network's forward pass per layer and in total (or `bench gemm`: GEMM kernels)");
   bench->add_option("model", args->model, "a models/*.json graph (random weights) or a .safetensors model file");
   bench->add_option("--batch,-b", args->batch, "batch size")->capture_default_str();
-  bench->add_option("--device", args->device, "cpu or cuda (default: cuda when a GPU is usable)");
+  add_device_option(*bench, args->device);
   bench->add_option("--reps", args->reps, "timed repetitions")->capture_default_str();
   bench->add_option("--warmup", args->warmup, "untimed warm-up runs")->capture_default_str();
   add_plan_options(*bench, args->plan);

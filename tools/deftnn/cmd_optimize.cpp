@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "core/context.h"
 #include "net/net.h"
@@ -20,6 +21,7 @@
 #include "net/safetensors.h"
 #include "plan/parse.h"
 #include "tune/optimize.h"
+#include "device_option.h"
 #include "typed_option.h"
 
 namespace {
@@ -32,7 +34,7 @@ deftnn::sve::Method parse_optimize_method(const std::string& name) {
 
 struct OptimizeCli {
   std::string model, data_dir, dataset, out, report_dir, transform = "fused";
-  std::string device = "auto";
+  std::optional<deftnn::Device> device;  // auto
   deftnn::sve::Method method = deftnn::sve::Method::SveLs;
   std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
@@ -87,7 +89,7 @@ void run_optimize(const OptimizeCli& o) {
   popt.val = stored.is_object() ? stored.value("val", o.val) : o.val;
   popt.seed = stored.is_object() ? stored.value("split_seed", o.seed) : o.seed;
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
-  Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
+  Device dev = resolve_device(o.device);
   auto ctx = Context::make(dev);
   net.to(*ctx);
 
@@ -320,7 +322,7 @@ void register_optimize_command(CLI::App& app) {
   add_typed_option(*sub, "--joint-twins", o->joint_twins, deftnn::tune::parse_joint_twins,
                    fmt::format("twins of joint points fine-tuned the same way and reported: l1 | all (L1 and paper) | "
                                "none (default {})", deftnn::tune::joint_twins_name(o->joint_twins)));
-  sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  add_device_option(*sub, o->device);
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   sub->add_option("--format", o->formats,
                   "fission formats tried on every frontier point (GPU): auto (deft16q,fp8e4m3 on the GPU, none on "
