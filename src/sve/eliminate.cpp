@@ -19,7 +19,8 @@ Param* weight_of(Layer& l) {
 
 std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOptions& o) {
   DEFTNN_CHECK(o.density > 0 && o.density <= 1, "SVE density must be in (0, 1], got {}", o.density);
-  DEFTNN_CHECK(o.method == "sve" || o.method == "l1", "unknown elimination method '{}' (known: sve, l1)", o.method);
+  DEFTNN_CHECK(o.method == Method::Sve || o.method == Method::L1, "elimination method '{}' is not one of: sve, l1",
+               method_name(o.method));
   std::vector<EliminatedLayer> done;
   for (size_t i : eligible_layers(net, o.layers)) {
     Layer& layer = net.layer(i);
@@ -34,7 +35,7 @@ std::vector<EliminatedLayer> eliminate(Net& net, Context& ctx, const EliminateOp
     const int64_t target = kept_count(o.density, K, o.align);
     EliminatedLayer e{layer.name(), K, target, 0};
     std::vector<int32_t> kept;
-    if (o.method == "l1") {
+    if (o.method == Method::L1) {
       kept = l1_keep(w, target);
     } else {
       SearchOptions so;

@@ -16,12 +16,13 @@
 #include "synapse/sve_state.h"
 #include "net/net.h"
 #include "sve/eligible.h"
+#include "sve/method.h"
 
 namespace deftnn::sve {
 
 struct EliminateOptions {
   double density = 0.5;               // kept / K per layer, in (0, 1]
-  std::string method = "sve";         // "sve" (correlation search) | "l1" (largest L1 norm)
+  Method method = Method::Sve;        // Sve (correlation search) | L1 (largest L1 norm)
   Eligibility layers;                 // which GEMM layers are eliminated (default: all but the input layer)
   int64_t align = 1;                  // round kept counts up to a multiple of this
   SveTransform transform = SveTransform::Fused;

@@ -33,10 +33,8 @@ Baseline measure_baseline(Net& net, Context& ctx, const train::PreparedData& d, 
   for (const auto& l : b.layers) flops.push_back(l.flops);
   b.optimised = sve::eligible_layers(flops, {o.include_input_layer, o.min_layer_flops});
   DEFTNN_CHECK(!b.optimised.empty(), "{}: no layer to optimise (min_layer_flops {})", net.name(), o.min_layer_flops);
-  DEFTNN_CHECK(o.joint_twins == "l1" || o.joint_twins == "all" || o.joint_twins == "none",
-               "optimize: joint_twins '{}' (known: l1, all, none)", o.joint_twins);
-  DEFTNN_CHECK(o.method == "sve" || o.method == "sve-ls", "optimize: unknown SVE method '{}' (known: sve, sve-ls)",
-               o.method);
+  DEFTNN_CHECK(o.method == sve::Method::Sve || o.method == sve::Method::SveLs,
+               "optimize: SVE method '{}' is not one of: sve, sve-ls", sve::method_name(o.method));
   b.params = params_of(net, ctx);
   b.timing_batch = timing_batch(d.val, o.time_batch, ctx);
   b.val_acc = train::evaluate(net, ctx, d.val).accuracy;

@@ -10,7 +10,7 @@ namespace deftnn::tune {
 double option_flops(const OptimizeResult& r, size_t slot, int option) {
   const Variant& v = r.options[slot][size_t(option)];
   const double f = double(r.layers[r.optimised[slot]].flops);
-  return v.method == "dense" ? f : f * v.plan.density();
+  return v.method == sve::Method::Dense ? f : f * v.plan.density();
 }
 
 std::vector<Point> compose(Net& net, Context& ctx, const OptimizeResult& r, const data::Dataset& val,

@@ -1,7 +1,6 @@
 #include "tune/frontier_stage.h"
 
 #include <fmt/format.h>
-#include <string>
 
 #include "train/trainer.h"
 #include "tune/joint.h"
@@ -10,14 +9,14 @@ namespace deftnn::tune {
 
 void settle_frontier(Net& net, Context& ctx, OptimizeResult& r, const OptimizeOptions& o, const FinetuneOptions& joint,
                      const train::PreparedData& d) {
-  const bool paper_twin = o.method == "sve-ls" && o.paper_baseline;
+  const bool paper_twin = o.method == sve::Method::SveLs && o.paper_baseline;
   r.frontier = pareto_frontier(r.points);
   for (Point& p : r.frontier) {
     install_point(net, ctx, r, p);
     if (p.test_acc < 0) p.test_acc = train::evaluate(net, ctx, d.test).accuracy;
-    for (const std::string twin : {"l1", "paper"}) {
-      if (twin == "l1" ? !o.l1_baseline : !paper_twin) continue;
-      if (p.tuned >= 0 && !(o.joint_twins == "all" || o.joint_twins == twin)) continue;
+    for (const Twin twin : {Twin::L1, Twin::Paper}) {
+      if (twin == Twin::L1 ? !o.l1_baseline : !paper_twin) continue;
+      if (p.tuned >= 0 && !jointly_tuned(o.joint_twins, twin)) continue;
       set_params(net, ctx, r.base);
       install_choice(net, ctx, r, p.choice, twin);
       if (p.tuned >= 0) {
@@ -28,8 +27,8 @@ void settle_frontier(Net& net, Context& ctx, OptimizeResult& r, const OptimizeOp
       // Validation accuracy for jointly fine-tuned twins only (composed twins:
       // test only, to save time; their variants' validation accuracy is in
       // the layer table).
-      if (p.tuned >= 0) (twin == "l1" ? p.l1_val_acc : p.paper_val_acc) = train::evaluate(net, ctx, d.val).accuracy;
-      (twin == "l1" ? p.l1_test_acc : p.paper_test_acc) = train::evaluate(net, ctx, d.test).accuracy;
+      if (p.tuned >= 0) (twin == Twin::L1 ? p.l1_val_acc : p.paper_val_acc) = train::evaluate(net, ctx, d.val).accuracy;
+      (twin == Twin::L1 ? p.l1_test_acc : p.paper_test_acc) = train::evaluate(net, ctx, d.test).accuracy;
     }
   }
   r.selected = select_point(r.frontier, o.target_acc, o.target_speedup);

@@ -13,7 +13,7 @@ namespace deftnn::tune {
 
 LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedData& d, const Baseline& b,
                                  const OptimizeOptions& o) {
-  const bool ls = o.method == "sve-ls";
+  const bool ls = o.method == sve::Method::SveLs;
   const bool paper_twin = ls && o.paper_baseline;
   LayerOptions r;
   for (size_t s = 0; s < b.optimised.size(); ++s) {
@@ -22,7 +22,7 @@ LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedDa
     Variant dv;
     dv.id = l.name + "/dense";
     dv.layer = s;
-    dv.method = "dense";
+    dv.method = sve::Method::Dense;
     dv.val_acc = dv.val_acc_before = b.val_acc;
     dv.time_ms = b.time_ms;
     dv.setting = dense;
@@ -72,7 +72,7 @@ LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedDa
         sve::SearchResult lr;
         lr.k = l.K;
         lr.kept = sve::l1_keep(w, v.kept());
-        const VariantRequest l1{.layer = l, .slot = s, .dense = dense, .method = "l1", .search = lr,
+        const VariantRequest l1{.layer = l, .slot = s, .dense = dense, .method = sve::Method::L1, .search = lr,
                                 .transform = o.transform};
         Variant lv = make_variant(net, ctx, l1, d.train, d.val, b.finetune);
         say(o.log, fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", lv.id, 100 * lv.val_acc_before,
@@ -80,7 +80,7 @@ LayerOptions build_layer_options(Net& net, Context& ctx, const train::PreparedDa
         r.l1[s].push_back(std::move(lv));
       }
       if (paper_twin) {
-        const VariantRequest paper{.layer = l, .slot = s, .dense = dense, .method = "sve", .search = sr,
+        const VariantRequest paper{.layer = l, .slot = s, .dense = dense, .method = sve::Method::Sve, .search = sr,
                                    .transform = o.transform};
         Variant pv = make_variant(net, ctx, paper, d.train, d.val, b.finetune);
         say(o.log, fmt::format("  {}: val {:.2f}% -> fine-tuned {:.2f}%", pv.id, 100 * pv.val_acc_before,

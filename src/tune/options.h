@@ -10,7 +10,9 @@
 
 #include "formats/format.h"
 #include "synapse/sve_state.h"
+#include "sve/method.h"
 #include "tune/finetune.h"
+#include "tune/twins.h"
 
 namespace deftnn::tune {
 
@@ -34,11 +36,11 @@ struct OptimizeOptions {
   double min_layer_flops = 0.01;
   bool l1_baseline = true;
   SveTransform transform = SveTransform::Fused;
-  // The SVE variant the compositions use: "sve-ls" (ours: the paper's search,
+  // The SVE variant the compositions use: SveLs (ours: the paper's search,
   // then least-squares reconstruction from input statistics, sve/reconstruct.h)
-  // or "sve" (the paper's K/K' scaling). With "sve-ls" and paper_baseline the
+  // or Sve (the paper's K/K' scaling). With SveLs and paper_baseline the
   // paper's variant at the same kept set is built and reported beside it.
-  std::string method = "sve-ls";
+  sve::Method method = sve::Method::SveLs;
   bool paper_baseline = true;
   int64_t stats_images = 512;        // training images for the input statistics (sve-ls)
   double ridge = 1e-4;               // sve-ls regularisation (relative to the mean input variance)
@@ -77,10 +79,8 @@ struct OptimizeOptions {
   // Compositions: every combination of the layers' options when there are at
   // most this many (then each is measured), else greedy paths and uniform levels.
   int64_t max_grid = 64;
-  // Which twins of a joint point get the same joint fine-tuning: "l1" (the
-  // L1 twin; the paper's twin is then not reported for joint points), "all"
-  // (L1 and paper), "none" (neither twin is reported for joint points).
-  std::string joint_twins = "l1";
+  // Which twins of a joint point get the same joint fine-tuning (tune/twins.h).
+  JointTwins joint_twins = JointTwins::L1;
   // Fission formats (GPU only; Format::parse names such as "deft16q",
   // "fp8e4m3"): every point of the frontier (after joint fine-tuning) is
   // measured again with every GEMM layer's forward GEMM in each format, and

@@ -15,7 +15,7 @@ std::vector<std::string> format_names(const std::vector<Format>& formats) {
 }  // namespace
 
 nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o, const DenseSummary& dense) {
-  const bool paper_twin = o.method == "sve-ls" && o.paper_baseline;
+  const bool paper_twin = o.method == sve::Method::SveLs && o.paper_baseline;
   const size_t L = r.optimised.size();
   const double dense_test = dense.test_acc;
   nlohmann::json j;
@@ -48,8 +48,8 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
         }
         const Variant& sel = r.options[s][size_t(r.frontier[r.selected].choice[s])];
         lj["selected"] = sel.id;
-        lj["selected_density"] = sel.method == "dense" ? 1.0 : sel.plan.density();
-        lj["selected_speedup_alone"] = sel.method == "dense" ? 1.0 : sel.dense_time_ms / sel.time_ms;
+        lj["selected_density"] = sel.method == sve::Method::Dense ? 1.0 : sel.plan.density();
+        lj["selected_speedup_alone"] = sel.method == sve::Method::Dense ? 1.0 : sel.dense_time_ms / sel.time_ms;
       }
     layers.push_back(lj);
   }
@@ -74,7 +74,7 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
                   {"densities", o.alphas.empty() ? nlohmann::json(o.densities) : nlohmann::json()},
                   {"align", o.align},
                   {"transform", sve_transform_name(o.transform)},
-                  {"method", o.method},
+                  {"method", sve::method_name(o.method)},
                   {"stats_images", o.stats_images},
                   {"ridge", o.ridge},
                   {"joint_points", o.joint_points},
@@ -84,7 +84,7 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
                   {"joint_iterations", o.joint.iterations},
                   {"joint_lr", o.joint.lr},
                   {"joint_lr_policy", o.joint.lr_policy},
-                  {"joint_twins", o.joint_twins},
+                  {"joint_twins", joint_twins_name(o.joint_twins)},
                   {"finetune_iterations", o.finetune.iterations},
                   {"finetune_batch", o.finetune.batch},
                   {"finetune_lr", o.finetune.lr},

@@ -6,9 +6,9 @@
 namespace deftnn::tune {
 
 void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice,
-                    const std::string& twin) {
+                    Twin twin) {
   for (size_t s = 0; s < r.optimised.size(); ++s) {
-    const auto& opts = twin == "l1" ? r.l1_options[s] : twin == "paper" ? r.paper_options[s] : r.options[s];
+    const auto& opts = twin == Twin::L1 ? r.l1_options[s] : twin == Twin::Paper ? r.paper_options[s] : r.options[s];
     install(net, r.layers[r.optimised[s]], opts[size_t(choice[s])].setting, ctx);
   }
 }

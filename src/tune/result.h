@@ -10,6 +10,7 @@
 #include "core/context.h"
 #include "net/net.h"
 #include "tune/frontier.h"
+#include "tune/twins.h"
 #include "tune/variants.h"
 
 namespace deftnn::tune {
@@ -28,9 +29,9 @@ struct OptimizeResult {
 };
 
 // Installs composition `choice` (one option per optimised layer).
-// twin: "" (the compositions' method), "l1" or "paper".
+// twin: from r.options (the compositions' method), r.l1_options or r.paper_options.
 void install_choice(Net& net, Context& ctx, const OptimizeResult& r, const std::vector<int>& choice,
-                    const std::string& twin = "");
+                    Twin twin = Twin::Method);
 
 // Installs a point: the given net's parameters, then its composition, then
 // (a "joint" point) its jointly fine-tuned parameters, then its GEMM format

@@ -112,19 +112,19 @@ void install(Net& net, const GemmLayer& l, const LayerSetting& s, Context& ctx) 
 nlohmann::json Variant::to_json() const {
   nlohmann::json j = {{"id", id},
                       {"layer", id.substr(0, id.find('/'))},
-                      {"method", method},
+                      {"method", sve::method_name(method)},
                       {"val_acc_before_finetune", val_acc_before},
                       {"val_acc", val_acc},
                       {"time_ms", time_ms},
                       {"dense_time_ms", dense_time_ms},
                       {"finetune_s", finetune_s}};
-  if (method != "dense") {
+  if (method != sve::Method::Dense) {
     j["kept"] = kept();
     j["k"] = plan.original_k;
     j["density"] = plan.density();
     j["plan"] = plan.to_json();
   }
-  if (method == "sve") {
+  if (method == sve::Method::Sve) {
     j["alpha"] = alpha;
     j["search"] = search.to_json();
   }
@@ -183,16 +183,18 @@ Variant make_variant(Net& net, Context& ctx, const VariantRequest& req, const da
                      const data::Dataset& val, const FinetuneOptions& ft) {
   const GemmLayer& l = req.layer;
   const LayerSetting& dense = req.dense;
-  const std::string& method = req.method;
+  const sve::Method method = req.method;
+  DEFTNN_CHECK(method != sve::Method::Dense, "layer '{}': a variant needs an SVE method (sve, sve-ls, l1)", l.name);
   Variant v;
   v.layer = req.slot;
   v.method = method;
   v.search = req.search;
   v.alpha = req.search.alpha;
-  const bool ls = method == "sve-ls";
+  const bool ls = method == sve::Method::SveLs;
   v.plan = sve::make_plan(l.K, req.search.kept, /*scale=*/!ls);
-  v.id = method == "sve" || ls ? fmt::format("{}/{}@{:.4f}", l.name, method, req.search.alpha)
-                               : fmt::format("{}/{}@{}", l.name, method, v.plan.kept_k());
+  const char* name = sve::method_name(method);
+  v.id = method == sve::Method::Sve || ls ? fmt::format("{}/{}@{:.4f}", l.name, name, req.search.alpha)
+                                          : fmt::format("{}/{}@{}", l.name, name, v.plan.kept_k());
   LayerSetting s;
   s.state = sve::make_state(v.plan, req.transform);
   s.bias = dense.bias;

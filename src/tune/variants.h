@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "synapse/sve_state.h"
 #include "net/net.h"
+#include "sve/method.h"
 #include "sve/plan.h"
 #include "sve/reconstruct.h"
 #include "sve/search.h"
@@ -44,7 +45,7 @@ void install(Net& net, const GemmLayer& l, const LayerSetting& s, Context& ctx);
 struct Variant {
   std::string id;            // "<layer>/sve@0.85" | "<layer>/l1@96" | "<layer>/dense"
   size_t layer = 0;          // index into gemm_layers()
-  std::string method;        // "dense" | "sve" (paper: scale K/K') | "sve-ls" (ours: least-squares reconstruction) | "l1"
+  sve::Method method = sve::Method::Dense;
   double alpha = 1;          // sve: the threshold (found by bisection in keep-count mode)
   sve::SearchResult search;  // sve: counts and rounding
   sve::SvePlan plan;
@@ -70,15 +71,15 @@ struct VariantRequest {
   const GemmLayer& layer;
   size_t slot;
   const LayerSetting& dense;       // the layer's dense setting (restored afterwards)
-  std::string method;              // "sve" | "sve-ls" | "l1"
+  sve::Method method;              // Sve | SveLs | L1
   const sve::SearchResult& search;
   SveTransform transform;
-  const sve::InputStats* stats = nullptr;  // "sve-ls": the layer's input statistics
-  double ridge = 1e-4;                     // "sve-ls" regularisation
+  const sve::InputStats* stats = nullptr;  // SveLs: the layer's input statistics
+  double ridge = 1e-4;                     // SveLs regularisation
 };
 
-// Builds the requested variant and installs it (method "sve" and "l1": the
-// paper's truncated weight scaled by K/K'; "sve-ls": sve::reconstruct_weight
+// Builds the requested variant and installs it (methods Sve and L1: the
+// paper's truncated weight scaled by K/K'; SveLs: sve::reconstruct_weight
 // from req.stats, with its bias correction), fine-tunes only that layer on
 // `train`, measures validation accuracy on `val`, and restores the dense
 // setting.

@@ -44,6 +44,13 @@ expect plan-layer "layer 'nosuch', which lenet does not have (GEMM layers: conv1
 expect cudnn-on-cpu "cudnn runs on CUDA only" -- "$BIN" "${B[@]}" --kernel cudnn
 expect old-flag "--fission" -- "$BIN" "${B[@]}" --fission deft16
 expect bench-gemm-format "unknown number format 'deft9'" -- "$BIN" bench gemm --format cublas,deft9
+# Typed options: an unknown name fails as the command line is read, listing the known ones.
+for cmd in bench eval train optimize; do
+  expect "unknown-device-$cmd" "unknown device 'tpu' (known: cpu, cuda, auto)" -- "$BIN" $cmd "$LENET" --device tpu
+done
+expect unknown-method "unknown SVE method 'l1' (known: sve, sve-ls)" -- "$BIN" optimize "$LENET" --method l1
+expect unknown-joint-twins "unknown joint twins 'paper' (known: l1, all, none)" -- "$BIN" optimize "$LENET" --joint-twins paper
+expect unknown-density-method "unknown density method 'sve-ls' (known: sve, l1)" -- "$BIN" "${B[@]}" --density 0.5 --density-method sve-ls
 [ -e "$T/bench.json" ] && { echo "FAIL a refused bench left $T/bench.json"; fail=1; }
 # Asking for the GPU on a machine without one: a plain message with the
 # driver's reason and the way out.

@@ -5,6 +5,7 @@
 #include "net/net.h"
 #include "sve/eligible.h"
 #include "sve/eliminate.h"
+#include "sve/method.h"
 #include "sve/search.h"
 #include "test_util.h"
 
@@ -33,11 +34,12 @@ TEST(SveEliminate, DensityOneIsTheDenseNetExactly) {
 
 TEST(SveEliminate, HalfDensityKeepsHalfOfEveryLayerButTheFirst) {
   auto ctx = Context::cpu();
-  for (std::string method : {"sve", "l1"}) {
+  for (sve::Method m : {sve::Method::Sve, sve::Method::L1}) {
+    const std::string method = sve::method_name(m);
     Net net = lenet();
     sve::EliminateOptions o;
     o.density = 0.5;
-    o.method = method;
+    o.method = m;
     auto done = sve::eliminate(net, *ctx, o);
     ASSERT_EQ(done.size(), 3u) << method;
     EXPECT_EQ(done[0].name, "conv2");
@@ -90,7 +92,7 @@ TEST(SveEliminate, FollowsTheEligibilityRule) {
   Net net = lenet();
   sve::EliminateOptions o;
   o.density = 0.5;
-  o.method = "l1";
+  o.method = sve::Method::L1;
   o.layers.include_input_layer = true;
   o.layers.min_flops_share = 0.01;
   auto done = sve::eliminate(net, *ctx, o);
@@ -100,6 +102,24 @@ TEST(SveEliminate, FollowsTheEligibilityRule) {
   EXPECT_FALSE(net.find("ip2")->as_gemm()->sve().active());
 }
 
+TEST(SveMethod, NamesRoundTripAndUnknownNamesListTheKnownOnes) {
+  using sve::Method;
+  const std::initializer_list<Method> all = {Method::Dense, Method::Sve, Method::SveLs, Method::L1};
+  std::vector<std::string> names;
+  for (Method m : all) {
+    names.push_back(sve::method_name(m));
+    EXPECT_EQ(sve::parse_method(names.back(), all, "method"), m) << names.back();
+  }
+  // The names reports and variant ids have always used.
+  EXPECT_EQ(names, (std::vector<std::string>{"dense", "sve", "sve-ls", "l1"}));
+  try {
+    sve::parse_method("sve-ls", {Method::Sve, Method::L1}, "density method");
+    ADD_FAILURE() << "sve-ls accepted where only sve and l1 are known";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message(), "unknown density method 'sve-ls' (known: sve, l1)");
+  }
+}
+
 TEST(SveEliminate, RejectsBadOptions) {
   auto ctx = Context::cpu();
   Net net = lenet();
@@ -107,7 +127,7 @@ TEST(SveEliminate, RejectsBadOptions) {
   o.density = 0;
   EXPECT_THROW(sve::eliminate(net, *ctx, o), Error);
   o.density = 0.5;
-  o.method = "random";
+  o.method = sve::Method::SveLs;  // needs input statistics eliminate does not have
   EXPECT_THROW(sve::eliminate(net, *ctx, o), Error);
 }
 
@@ -118,7 +138,7 @@ TEST(SveEliminate, RunsOnTheGpu) {
   Net a = lenet(), b = lenet();
   sve::EliminateOptions o;
   o.density = 0.5;
-  o.method = "l1";  // deterministic and device-independent choice
+  o.method = sve::Method::L1;  // deterministic and device-independent choice
   sve::eliminate(a, *cpu, o);
   b.to(*ctx);
   sve::eliminate(b, *ctx, o);

@@ -7,6 +7,7 @@
 #include "tune/joint.h"
 #include "tune/layer_options.h"
 #include "tune/report.h"
+#include "tune/twins.h"
 
 namespace deftnn::test {
 namespace {
@@ -74,6 +75,23 @@ TEST(TuneStages, JointPicksSpreadOverComposedFrontierWithoutCaps) {
   EXPECT_TRUE(tune::pick_joint_points(pts, o).empty());
 }
 
+TEST(TuneTwins, JointTwinsNamesRoundTripAndSayWhichTwinsAreTuned) {
+  using tune::JointTwins, tune::Twin;
+  for (JointTwins j : {JointTwins::L1, JointTwins::All, JointTwins::None})
+    EXPECT_EQ(tune::parse_joint_twins(tune::joint_twins_name(j)), j) << tune::joint_twins_name(j);
+  EXPECT_STREQ(tune::joint_twins_name(JointTwins::All), "all");
+  try {
+    tune::parse_joint_twins("paper");
+    ADD_FAILURE() << "joint twins 'paper' accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message(), "unknown joint twins 'paper' (known: l1, all, none)");
+  }
+  EXPECT_TRUE(tune::jointly_tuned(JointTwins::L1, Twin::L1));
+  EXPECT_FALSE(tune::jointly_tuned(JointTwins::L1, Twin::Paper));
+  EXPECT_TRUE(tune::jointly_tuned(JointTwins::All, Twin::Paper));
+  EXPECT_FALSE(tune::jointly_tuned(JointTwins::None, Twin::L1));
+}
+
 TEST(TuneStages, ReportOfAHandMadeResult) {
   // Two GEMM layers, the second optimised with one variant (half its K kept,
   // its L1 twin beside it); three points, two on the frontier.
@@ -83,17 +101,17 @@ TEST(TuneStages, ReportOfAHandMadeResult) {
   r.optimised = {1};
   tune::Variant dense, half, l1;
   dense.id = "linear700/dense";
-  dense.method = "dense";
+  dense.method = sve::Method::Dense;
   dense.val_acc = 0.9;
   dense.time_ms = 4;
   half.id = "linear700/sve-ls@0.5000";
-  half.method = "sve-ls";
+  half.method = sve::Method::SveLs;
   half.plan = sve::make_plan(8, {0, 2, 4, 6}, false);
   half.val_acc = 0.88;
   half.time_ms = 2;
   half.dense_time_ms = 4;
   l1 = half;
-  l1.method = "l1";
+  l1.method = sve::Method::L1;
   l1.val_acc = 0.85;
   l1.val_acc_before = 0.5;
   r.options = {{dense, half}};

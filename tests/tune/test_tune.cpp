@@ -164,7 +164,7 @@ TEST(TuneVariants, LeastSquaresVariantBeatsPaperScalingOnItsOwnInputs) {
   none.iterations = 0;
   double err[2];
   int i = 0;
-  for (const char* m : {"sve", "sve-ls"}) {
+  for (sve::Method m : {sve::Method::Sve, sve::Method::SveLs}) {
     const tune::VariantRequest req{.layer = l, .slot = 0, .dense = dense, .method = m, .search = sr,
                                    .transform = SveTransform::Copy, .stats = &st};
     tune::Variant v = tune::make_variant(net, *ctx, req, d, d, none);
@@ -317,7 +317,7 @@ TEST(TuneOptimize, TinyEndToEnd) {
 tune::OptimizeOptions tiny_options() {
   tune::OptimizeOptions o;
   o.densities = {0.5};
-  o.method = "sve";
+  o.method = sve::Method::Sve;
   o.paper_baseline = false;
   o.l1_baseline = false;
   o.finetune.iterations = 5;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "bench/net_bench.h"
 #include "core/context.h"
@@ -17,7 +18,9 @@
 
 namespace fs = std::filesystem;
 
+#include "device_option.h"
 #include "plan_options.h"
+#include "typed_option.h"
 
 // tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
 void register_bench_gemm_command(CLI::App& bench);
@@ -27,15 +30,21 @@ namespace {
 struct BenchArgs {
   std::string model;
   int64_t batch = 1;
-  std::string device;
+  std::optional<deftnn::Device> device;  // auto
   int reps = 50, warmup = 10;
   deftnn::plan::PlanFlags plan;  // --format --kernel --precision --transform --no-fuse --no-trunk
   std::string sve, out = "bench/results", tag;
   double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
-  std::string density_method = "sve";
+  deftnn::sve::Method density_method = deftnn::sve::Method::Sve;
   bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
   uint64_t seed = 1, init_seed = 1;
 };
+
+// The methods sve::eliminate runs.
+deftnn::sve::Method parse_density_method(const std::string& name) {
+  using deftnn::sve::Method;
+  return deftnn::sve::parse_method(name, {Method::Sve, Method::L1}, "density method");
+}
 
 // The model name used in reports: the graph's name, else the file stem.
 std::string model_label(const deftnn::Net& net, const std::string& path) {
@@ -71,8 +80,8 @@ void run_bench(const BenchArgs& a) {
   using namespace deftnn;
   using namespace deftnn::bench;
   DEFTNN_CHECK(!a.model.empty(), "deftnn bench needs a MODEL (a models/*.json graph or a .safetensors model file)");
-  Device dev = a.device.empty() ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(a.device);
-  if (a.device.empty() && dev == Device::CPU)
+  Device dev = resolve_device(a.device);
+  if (!a.device && dev == Device::CPU)
     fmt::print(stderr, "deftnn bench: no GPU ({}); timing on the CPU\n", cuda_unavailable_reason());
   std::unique_ptr<Context> ctx = Context::make(dev);
 
@@ -119,7 +128,7 @@ void run_bench(const BenchArgs& a) {
     eo.density = a.density;
     eo.method = a.density_method;
     eo.transform = transform;
-    extra["sve_density"] = {{"method", eo.method},
+    extra["sve_density"] = {{"method", sve::method_name(eo.method)},
                             {"transform", sve_transform_name(transform)},
                             {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
   };
@@ -173,7 +182,7 @@ void register_bench_command(CLI::App& app) {
       "bench", "Time a network's forward pass per layer and in total (or `bench gemm`: GEMM kernels)");
   bench->add_option("model", args->model, "a models/*.json graph (random weights) or a .safetensors model file");
   bench->add_option("--batch,-b", args->batch, "batch size")->capture_default_str();
-  bench->add_option("--device", args->device, "cpu or cuda (default: cuda when a GPU is usable)");
+  add_device_option(*bench, args->device);
   bench->add_option("--reps", args->reps, "timed repetitions")->capture_default_str();
   bench->add_option("--warmup", args->warmup, "untimed warm-up runs")->capture_default_str();
   add_plan_options(*bench, args->plan);
@@ -181,8 +190,8 @@ void register_bench_command(CLI::App& app) {
   bench->add_option("--density", args->density,
                     "synapse vector elimination at this density (0..1] in every GEMM layer but the first, "
                     "applied to the candidate before timing (no fine-tuning)");
-  bench->add_option("--density-method", args->density_method, "how --density picks the kept vectors: sve or l1")
-      ->capture_default_str();
+  add_typed_option(*bench, "--density-method", args->density_method, parse_density_method,
+                   "how --density picks the kept vectors: sve (default) or l1");
   bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
   bench->add_flag("--compare", args->compare,

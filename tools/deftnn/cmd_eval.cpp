@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 
 #include "core/context.h"
+#include "device_option.h"
 #include "net/net.h"
 #include "plan/apply.h"
 #include "plan_options.h"
@@ -15,7 +17,8 @@
 namespace {
 
 struct EvalOptions {
-  std::string model, data_dir, dataset, device = "auto";
+  std::string model, data_dir, dataset;
+  std::optional<deftnn::Device> device;  // auto
   int64_t batch = 256;
   int threads = 2;
   deftnn::plan::PlanFlags plan;  // applied over the plan the model was saved with
@@ -39,7 +42,7 @@ void run_eval(const EvalOptions& o) {
   popt.val = stored.value("val", int64_t(5000));
   popt.seed = stored.value("split_seed", uint64_t(1));
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
-  Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
+  Device dev = resolve_device(o.device);
   auto ctx = Context::make(dev);
   plan::apply_plan(net, plan::from_flags(o.plan, plan::plan_of(net)), dev);
   net.to(*ctx);
@@ -57,7 +60,7 @@ void register_eval_command(CLI::App& app) {
   sub->add_option("model", o->model, "a .safetensors model file (or checkpoint)")->required();
   sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
   o->dataset_opt = sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one it was trained on)");
-  sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  add_device_option(*sub, o->device);
   sub->add_option("--batch", o->batch, "batch size");
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   add_plan_options(*sub, o->plan);

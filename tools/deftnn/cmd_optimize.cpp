@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "core/context.h"
 #include "net/net.h"
@@ -20,11 +21,21 @@
 #include "net/safetensors.h"
 #include "plan/parse.h"
 #include "tune/optimize.h"
+#include "device_option.h"
+#include "typed_option.h"
 
 namespace {
 
+// The methods the optimiser's compositions can use.
+deftnn::sve::Method parse_optimize_method(const std::string& name) {
+  using deftnn::sve::Method;
+  return deftnn::sve::parse_method(name, {Method::Sve, Method::SveLs}, "SVE method");
+}
+
 struct OptimizeCli {
-  std::string model, data_dir, dataset, device = "auto", out, report_dir, transform = "fused", method = "sve-ls";
+  std::string model, data_dir, dataset, out, report_dir, transform = "fused";
+  std::optional<deftnn::Device> device;  // auto
+  deftnn::sve::Method method = deftnn::sve::Method::SveLs;
   std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
   // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
@@ -33,7 +44,7 @@ struct OptimizeCli {
   int time_reps = 0, time_rounds = 0;
   int threads = 2;
   bool include_input_layer = false, no_l1 = false, quiet = false, no_paper = false;
-  std::string joint_twins = "l1";
+  deftnn::tune::JointTwins joint_twins = deftnn::tune::JointTwins::L1;
   double min_layer_flops = 0.01;
   int64_t stats_images = 0, max_grid = 0;
   std::vector<int64_t> joint_iterations;
@@ -78,7 +89,7 @@ void run_optimize(const OptimizeCli& o) {
   popt.val = stored.is_object() ? stored.value("val", o.val) : o.val;
   popt.seed = stored.is_object() ? stored.value("split_seed", o.seed) : o.seed;
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
-  Device dev = o.device == "auto" ? (cuda_available() ? Device::CUDA : Device::CPU) : device_from_name(o.device);
+  Device dev = resolve_device(o.device);
   auto ctx = Context::make(dev);
   net.to(*ctx);
 
@@ -246,6 +257,7 @@ void register_optimize_command(CLI::App& app) {
   o->joint_points = def.joint_points;
   o->joint_flops = def.joint_flops;
   o->joint_twins = def.joint_twins;
+  o->method = def.method;
   o->min_layer_flops = def.min_layer_flops;
   o->time_reps = def.time_reps;
   o->time_rounds = def.time_rounds;
@@ -278,8 +290,8 @@ void register_optimize_command(CLI::App& app) {
                   fmt::format("leave layers with less than this share of the GEMM FLOPs dense (default {}; 0 = none)",
                               o->min_layer_flops));
   sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
-  sub->add_option("--method", o->method, "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)")
-      ->check(CLI::IsMember({"sve", "sve-ls"}));
+  add_typed_option(*sub, "--method", o->method, parse_optimize_method,
+                   "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)");
   sub->add_flag("--no-paper", o->no_paper, "with --method sve-ls: skip the paper's variants at the same kept sets");
   sub->add_option("--stats-images", o->stats_images,
                   fmt::format("training images for sve-ls input statistics (default {})", o->stats_images));
@@ -307,11 +319,10 @@ void register_optimize_command(CLI::App& app) {
   CLI::Option* points = sub->add_option(
       "--joint-points", o->joint_points,
       "instead of --joint-flops: this many joint points spread evenly over the composed frontier");
-  sub->add_option("--joint-twins", o->joint_twins,
-                  fmt::format("twins of joint points fine-tuned the same way and reported: l1 | all (L1 and paper) | "
-                              "none (default {})", o->joint_twins))
-      ->check(CLI::IsMember({"l1", "all", "none"}));
-  sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  add_typed_option(*sub, "--joint-twins", o->joint_twins, deftnn::tune::parse_joint_twins,
+                   fmt::format("twins of joint points fine-tuned the same way and reported: l1 | all (L1 and paper) | "
+                               "none (default {})", deftnn::tune::joint_twins_name(o->joint_twins)));
+  add_device_option(*sub, o->device);
   sub->add_option("--threads", o->threads, "OpenBLAS threads (default 2)");
   sub->add_option("--format", o->formats,
                   "fission formats tried on every frontier point (GPU): auto (deft16q,fp8e4m3 on the GPU, none on "

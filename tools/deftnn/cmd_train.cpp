@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "core/context.h"
+#include "device_option.h"
 #include "net/net.h"
 #include "train/prepare.h"
 #include "train/trainer.h"
@@ -17,7 +19,8 @@
 namespace {
 
 struct TrainOptions {
-  std::string model, data_dir, dataset, device = "auto", out, checkpoint, resume, lr_policy, keep;
+  std::optional<deftnn::Device> device;  // auto
+  std::string model, data_dir, dataset, out, checkpoint, resume, lr_policy, keep;
   int64_t epochs = 0, batch = 0, val = 5000, stepsize = 0, max_iter = 0;
   double lr = 0, momentum = 0, weight_decay = 0, gamma = 0, power = 0;
   std::vector<int64_t> stepvalues;
@@ -41,11 +44,6 @@ nlohmann::json train_defaults(const std::string& model_path, const deftnn::Net& 
     return g.value("train", nlohmann::json());
   }
   return net.metadata().value("train", nlohmann::json());
-}
-
-deftnn::Device pick_device(const std::string& name) {
-  if (name == "auto") return deftnn::cuda_available() ? deftnn::Device::CUDA : deftnn::Device::CPU;
-  return deftnn::device_from_name(name);
 }
 
 void run_train(const TrainOptions& o) {
@@ -88,7 +86,7 @@ void run_train(const TrainOptions& o) {
   train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
 
   if (from_graph && o.resume.empty()) net.init(cfg.seed);
-  auto ctx = Context::make(pick_device(o.device));
+  auto ctx = Context::make(resolve_device(o.device));
   net.to(*ctx);
 
   std::string out = o.out.empty() ? "runs/" + net.name() + ".safetensors" : o.out;
@@ -151,7 +149,7 @@ void register_train_command(CLI::App& app) {
   g["--stepvalues"] = sub->add_option("--stepvalues", o->stepvalues, "iterations of the steps (multistep)")->delimiter(',');
   g["--max-iter"] = sub->add_option("--max-iter", o->max_iter, "poly's max_iter (default: all iterations of the run)");
   g["--seed"] = sub->add_option("--seed", o->seed, "seed of weights, validation split and data order");
-  g["--device"] = sub->add_option("--device", o->device, "cpu | cuda | auto")->check(CLI::IsMember({"cpu", "cuda", "gpu", "auto"}));
+  g["--device"] = add_device_option(*sub, o->device);
   g["--val"] = sub->add_option("--val", o->val, "validation images held out of the training set (default 5000)");
   g["--out"] = sub->add_option("--out", o->out, "model file to write (default runs/<name>.safetensors)");
   g["--checkpoint"] = sub->add_option("--checkpoint", o->checkpoint, "checkpoint written every epoch (default <out>.ckpt.safetensors; none: off)");
