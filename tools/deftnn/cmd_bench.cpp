@@ -106,6 +106,7 @@ void run_bench(const BenchArgs& a) {
     // a per-layer list (fc6=fp8e4m3,...) changes only the layers it names.
     cfg.tag = default_tag(cfg, !a.sve.empty() || a.density > 0);
     if (a.density > 0) cfg.tag += fmt::format("{:.0f}", a.density * 100);
+    if (!f.transform.empty()) cfg.tag += "-" + f.transform;  // the SVE input transform (Figure 6)
   }
   if (!a.tag.empty()) cfg.tag = a.tag;
   auto candidate_plan = [&](const Net& net) {
