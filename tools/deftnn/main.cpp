@@ -14,6 +14,7 @@ void register_train_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
 void register_optimize_command(CLI::App& app);
+void register_tokenize_command(CLI::App& app);
 
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   register_eval_command(app);
   register_bench_command(app);
   register_optimize_command(app);
+  register_tokenize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
