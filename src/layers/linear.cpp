@@ -26,14 +26,17 @@ Linear::Linear(const nlohmann::json& spec) : GemmLayer(spec.value("name", std::s
 }
 
 int64_t Linear::features(const Shape& in) const {
-  DEFTNN_CHECK(in.size() >= 2, "layer '{}': linear takes (N, F) or (N, C, H, W), got {}", name(), shape_str(in));
+  DEFTNN_CHECK(in.size() >= 2, "layer '{}': linear takes (N, F), (N, T, F) or (N, C, H, W), got {}", name(),
+               shape_str(in));
   int64_t f = 1;
-  for (size_t i = 1; i < in.size(); ++i) f *= in[i];
+  for (size_t i = in.size() == 3 ? 2 : 1; i < in.size(); ++i) f *= in[i];
   DEFTNN_CHECK(f > 0, "layer '{}': empty input {}", name(), shape_str(in));
   DEFTNN_CHECK(in_f_ == 0 || f == in_f_, "layer '{}': expects {} input features, got input {} ({} features)", name(),
                in_f_, shape_str(in), f);
   return f;
 }
+
+int64_t Linear::token_rows(const Shape& in) { return in.size() == 3 ? in[0] * in[1] : in[0]; }
 
 Shape Linear::infer(const Shape& in) {
   const int64_t f = features(in);
@@ -52,6 +55,7 @@ Shape Linear::infer(const Shape& in) {
       }
     }
   }
+  if (in.size() == 3) return {in[0], in[1], out_};  // per token
   return {in[0], out_};
 }
 
@@ -72,7 +76,7 @@ std::vector<Param*> Linear::params() {
 
 GemmShape Linear::gemm_shape(const Shape& in) const {
   GemmShape s;
-  s.M = out_, s.N = in.empty() ? 0 : in[0], s.K = sve().active() ? gemm_k() : features(in);
+  s.M = out_, s.N = in.empty() ? 0 : token_rows(in), s.K = sve().active() ? gemm_k() : features(in);
   return s;
 }
 
@@ -88,7 +92,7 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
   DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
                "layer '{}': input on {}, output on {}, weight on {}, context on {}", name(), device_name(x.device()),
                device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
-  const int64_t N = x.dim(0), F = in_f_, Kp = gemm_k();
+  const int64_t N = token_rows(x.shape()), F = in_f_, Kp = gemm_k();
   GemmArgs a;
   a.M = out_, a.N = N, a.K = Kp;
   a.A = weight_.value.data<float>(), a.lda = Kp;
@@ -126,7 +130,7 @@ void Linear::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
   DEFTNN_CHECK(x.device() == ctx.device() && dy.device() == ctx.device() && weight_.value.device() == ctx.device() &&
                    weight_.grad.device() == ctx.device(),
                "layer '{}': tensors and context on different devices", name());
-  const int64_t N = x.dim(0), F = in_f_, Kp = gemm_k();
+  const int64_t N = token_rows(x.shape()), F = in_f_, Kp = gemm_k();
   const SveState& sve = sve_on(ctx);
   const bool sub = sve.active();
   if (has_bias_) column_sums(ctx, dy.data<float>(), N, out_, bias_.grad.data<float>());

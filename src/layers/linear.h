@@ -1,6 +1,7 @@
 // Linear (Caffe's InnerProduct): Y (N, out) = X (N, F) W^T + b, through
 // gemm() with A = W (M = out, K = F), B = X stored (N, K) (trans_b) and C = Y
-// stored (N, M) (trans_c). A (N, C, H, W) input is read as (N, C*H*W).
+// stored (N, M) (trans_c). A (N, C, H, W) input is read as (N, C*H*W); a
+// (N, T, F) input (tokens) is read as N*T rows of F and gives (N, T, out).
 //
 // Graph entry: {"type": "linear", "name", "out", "bias": true,
 //   "weight_filler": {...}, "bias_value": 0, "sve": {...} (only when active)}.
@@ -43,6 +44,8 @@ class Linear : public GemmLayer {
 
  private:
   int64_t features(const Shape& in) const;
+  // Rows of the product: N, or N*T for a (N, T, F) input.
+  static int64_t token_rows(const Shape& in);
   void forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, float slope);
 
   bool has_bias_ = true;

@@ -5,10 +5,15 @@
 #include "layers/batchnorm.h"
 #include "layers/concat.h"
 #include "layers/dropout.h"
+#include "layers/embedding.h"
 #include "layers/flatten.h"
+#include "layers/gelu.h"
+#include "layers/l2norm.h"
+#include "layers/layernorm.h"
 #include "layers/layer.h"
 #include "layers/layer_util.h"
 #include "layers/lrn.h"
+#include "layers/meanpool.h"
 #include "layers/pool.h"
 #include "layers/relu.h"
 #include "layers/softmax.h"
@@ -47,6 +52,11 @@ const Entry kLayerTable[] = {
     {"add", make_add},
     {"concat", make_concat},
     {"split", make_split},
+    {"layernorm", make_layernorm},
+    {"gelu", make_gelu},
+    {"l2norm", make_l2norm},
+    {"meanpool", make_meanpool},
+    {"embedding", make_embedding},
 };
 
 }  // namespace

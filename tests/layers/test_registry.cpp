@@ -21,6 +21,12 @@ const std::vector<nlohmann::json> kSamples = {
     {{"type", "add"}, {"name", "sum"}},
     {{"type", "concat"}, {"name", "cat"}, {"axis", 2}},
     {{"type", "split"}, {"name", "sp"}, {"axis", 1}, {"sizes", {2, 3}}},
+    {{"type", "layernorm"}, {"name", "ln"}, {"eps", 1e-5}},
+    {{"type", "gelu"}, {"name", "act"}},
+    {{"type", "l2norm"}, {"name", "unit"}, {"eps", 1e-6}},
+    {{"type", "meanpool"}, {"name", "mp"}},
+    {{"type", "embedding"}, {"name", "emb"}, {"vocab", 30}, {"hidden", 8}, {"positions", 16}, {"token_types", 2},
+     {"std", 0.05}},
 };
 
 std::string message_of(const nlohmann::json& spec) {
@@ -74,6 +80,11 @@ TEST(Registry, BadKeysNameTheLayerAndTheKey) {
       {{{"type", "batchnorm"}, {"name", "pool1"}, {"momentum", 1.5}}, "momentum"},
       {{{"type", "relu"}, {"name", "pool1"}, {"negative_slope", nullptr}}, "negative_slope"},
       {{{"type", "flatten"}, {"name", "pool1"}, {"axis", 1}}, "axis"},
+      {{{"type", "layernorm"}, {"name", "pool1"}, {"eps", -1}}, "eps"},
+      {{{"type", "l2norm"}, {"name", "pool1"}, {"eps", 0}}, "eps"},
+      {{{"type", "embedding"}, {"name", "pool1"}, {"hidden", 4}}, "vocab"},
+      {{{"type", "embedding"}, {"name", "pool1"}, {"vocab", 4}, {"hidden", 0}}, "hidden"},
+      {{{"type", "embedding"}, {"name", "pool1"}, {"vocab", 4}, {"hidden", 4}, {"positions", -1}}, "positions"},
   };
   for (const auto& c : cases) {
     std::string m = message_of(c.spec);
