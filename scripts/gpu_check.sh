@@ -26,6 +26,9 @@
 #                   made by `git archive`), built and benchmarked against this one in
 #                   the same run (scripts/versus.py); PREV_COMMIT names it
 #   VERSUS          its configurations, NAME=BENCH_ARGS, separated by ';'
+#   ICU_DEBS        folder of Debian's libicu72/libicu-dev .deb files (default .icu): the GPU
+#                   machine has no ICU headers and no network, so when the folder exists they
+#                   are unpacked under /tmp/icu and used for the build and the runs
 #
 # On the device tool: carry [".data"], command e.g.
 #   DEFTNN_COMMIT=<sha> bash scripts/gpu_check.sh
@@ -45,6 +48,11 @@ MEMCHECK_FILTER=${MEMCHECK_FILTER:-'*Gpu*:*Cuda*:*Cublas*:*Cudnn*:*FissionGemm*:
 RACECHECK_FILTER=${RACECHECK_FILTER:-'*Fission*'}
 DEADLINE=${DEADLINE:-560}
 export PATH=$PATH:/usr/local/cuda/bin
+ICU_DEBS=${ICU_DEBS:-$ROOT/.icu}
+if [ -d "$ICU_DEBS" ] && ! [ -f /usr/include/unicode/uchar.h ]; then
+  for f in "$ICU_DEBS"/*.deb; do dpkg -x "$f" /tmp/icu; done
+  export ICU_ROOT=/tmp/icu/usr LD_LIBRARY_PATH=/tmp/icu/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 export DEFTNN_DATA_DIR=${DEFTNN_DATA_DIR:-$ROOT/.data/fashion-mnist}
 if [ -z "${DEFTNN_COMMIT:-}" ]; then
   DEFTNN_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
