@@ -51,7 +51,7 @@ export PATH=$PATH:/usr/local/cuda/bin
 ICU_DEBS=${ICU_DEBS:-$ROOT/.icu}
 if [ -d "$ICU_DEBS" ] && ! [ -f /usr/include/unicode/uchar.h ]; then
   for f in "$ICU_DEBS"/*.deb; do dpkg -x "$f" /tmp/icu; done
-  export ICU_ROOT=/tmp/icu/usr LD_LIBRARY_PATH=/tmp/icu/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export ICU_ROOT=/tmp/icu/usr CMAKE_LIBRARY_PATH=/tmp/icu/usr/lib/x86_64-linux-gnu LD_LIBRARY_PATH=/tmp/icu/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 export DEFTNN_DATA_DIR=${DEFTNN_DATA_DIR:-$ROOT/.data/fashion-mnist}
 if [ -z "${DEFTNN_COMMIT:-}" ]; then
