@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "synapse/sve_apply.h"
 
 namespace deftnn {
 
@@ -20,16 +21,58 @@ void SpecReader::fail(const std::string& key, const std::string& why) const {
   DEFTNN_FAIL("layer '{}' ({}): key '{}' {}", name_, type_, key, why);
 }
 
-int64_t SpecReader::integer(const std::string& key, std::optional<int64_t> def, int64_t min_value) {
+namespace {
+std::string int_range(int64_t lo, int64_t hi) {
+  return hi == std::numeric_limits<int64_t>::max() ? fmt::format(">= {}", lo) : fmt::format("in [{}, {}]", lo, hi);
+}
+// An unsigned value above INT64_MAX would wrap in get<int64_t>().
+bool int_in(const nlohmann::json& v, int64_t lo, int64_t hi) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(hi) && (lo <= 0 || v.get<uint64_t>() >= uint64_t(lo));
+  return v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+}
+}  // namespace
+
+int64_t SpecReader::integer(const std::string& key, std::optional<int64_t> def, int64_t min_value,
+                            int64_t max_value) {
   read_.insert(key);
   if (!spec_.contains(key)) {
-    if (!def) fail(key, fmt::format("is missing (an integer >= {})", min_value));
+    if (!def) fail(key, fmt::format("is missing (an integer {})", int_range(min_value, max_value)));
     return *def;
   }
   const auto& v = spec_[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < min_value)
-    fail(key, fmt::format("must be an integer >= {}, got {}", min_value, v.dump()));
+  if (!int_in(v, min_value, max_value))
+    fail(key, fmt::format("must be an integer {}, got {}", int_range(min_value, max_value), v.dump()));
   return v.get<int64_t>();
+}
+
+std::pair<int64_t, int64_t> SpecReader::int_pair(const std::string& key, std::optional<int64_t> def,
+                                                 int64_t min_value, int64_t max_value) {
+  read_.insert(key);
+  if (!spec_.contains(key)) {
+    if (!def) fail(key, fmt::format("is missing (an integer or [h, w], {})", int_range(min_value, max_value)));
+    return {*def, *def};
+  }
+  const auto& v = spec_[key];
+  if (int_in(v, min_value, max_value)) return {v.get<int64_t>(), v.get<int64_t>()};
+  if (!v.is_array() || v.size() != 2 || !int_in(v[0], min_value, max_value) || !int_in(v[1], min_value, max_value))
+    fail(key, fmt::format("must be an integer or [h, w], {}, got {}", int_range(min_value, max_value), v.dump()));
+  return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+}
+
+bool SpecReader::boolean(const std::string& key, bool def) {
+  read_.insert(key);
+  if (!spec_.contains(key)) return def;
+  const auto& v = spec_[key];
+  if (!v.is_boolean()) fail(key, fmt::format("must be true or false, got {}", v.dump()));
+  return v.get<bool>();
+}
+
+const nlohmann::json* SpecReader::object(const std::string& key) {
+  read_.insert(key);
+  if (!spec_.contains(key)) return nullptr;
+  const auto& v = spec_[key];
+  if (!v.is_object()) fail(key, fmt::format("must be a JSON object, got {}", v.dump()));
+  return &v;
 }
 
 double SpecReader::number(const std::string& key, std::optional<double> def, double lo, double hi, bool lo_open) {
@@ -52,6 +95,14 @@ void SpecReader::finish() const {
     for (const auto& k : read_) known += (known.empty() ? "" : ", ") + k;
     DEFTNN_FAIL("layer '{}' ({}): unknown key '{}' (known: {})", name_, type_, key,
                 known.empty() ? "none besides type and name" : known);
+  }
+}
+
+SveState read_sve_entry(const SpecReader& r, const nlohmann::json& sve) {
+  try {
+    return sve_from_json(sve);
+  } catch (const nlohmann::json::exception& e) {
+    r.fail("sve", fmt::format("is malformed: {}", e.what()));
   }
 }
 
