@@ -1,6 +1,7 @@
 #include "graph/graph.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -10,7 +11,15 @@ namespace {
 
 using nlohmann::json;
 
-bool is_positive_int(const json& v) { return v.is_number_integer() && v.get<int64_t>() > 0; }
+// An unsigned value above int64's maximum would wrap to a negative in get<int64_t>().
+bool is_positive_int(const json& v) {
+  return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) &&
+         v.get<int64_t>() > 0;
+}
+
+// The most elements one sample of a graph input may have (2^28: 1 GiB of
+// F32 per sample, far above any image network).
+constexpr int64_t kMaxInputElements = int64_t(1) << 28;
 
 // A non-empty array of non-empty strings, or a throw naming `what`.
 std::vector<std::string> name_list(const json& v, const std::string& what) {
@@ -89,6 +98,12 @@ Graph Graph::parse(const json& graph, const std::string& source) {
 
   // Graph inputs: tensors 0 .. inputs - 1, shapes with a batch of one.
   auto add_input = [&](const std::string& name, const Shape& chw) {
+    // One sample's elements, bounded before any layer sizes a buffer from it.
+    int64_t numel = 1;
+    for (int64_t d : chw)
+      DEFTNN_CHECK(!__builtin_mul_overflow(numel, d, &numel) && numel <= kMaxInputElements,
+                   "{}: graph input '{}' of shape {} has more than {} elements per sample", source, name,
+                   shape_str(chw), kMaxInputElements);
     for (const auto& t : g.tensors)
       DEFTNN_CHECK(t.name != name, "{}: graph input '{}' is declared twice", source, name);
     GraphTensor t;
