@@ -54,4 +54,10 @@ nlohmann::json parse_json(const std::string& text, const std::string& what) {
   }
 }
 
+std::string json_excerpt(const nlohmann::json& v, size_t max_chars) {
+  std::string s = v.dump();
+  if (s.size() <= max_chars) return s;
+  return DEFTNN_FORMAT("{}... ({} characters)", s.substr(0, max_chars), s.size());
+}
+
 }  // namespace deftnn

@@ -31,4 +31,12 @@ std::string read_text_file(const std::string& path, uint64_t max_bytes = kMaxJso
 // out of range such as 1e400) becomes a deftnn::Error.
 nlohmann::json parse_json(const std::string& text, const std::string& what);
 
+// `v` as JSON text for an error message, cut to about max_chars (a value
+// from a hostile file may be megabytes long).
+std::string json_excerpt(const nlohmann::json& v, size_t max_chars = 200);
+
+// The longest layer, tensor or graph name a graph file may give: names end
+// up in every message and in model-file tensor names.
+inline constexpr size_t kMaxNameLength = 256;
+
 }  // namespace deftnn

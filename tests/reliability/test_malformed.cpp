@@ -188,7 +188,8 @@ TEST(Malformed, GraphFiles) {
   deep_field.replace(deep_field.find("\"r1\""), 4, "\"r1\", \"x\": " + std::string(5000, '[') + std::string(5000, ']'));
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
       {R"({"name": "t", "input": [1, 65536, 65536], "layers": [{"type": "relu"}]})", {"elements per sample"}},
-      {R"({"name": "t", "inputs": [{"name": "a", "shape": [4294967296, 4294967296, 4]}], "layers": [{"type": "relu"}]})",
+      {R"({"name": "t", "inputs": [{"name": "a", "shape": [4294967296, 4294967296, 4]}],)"
+       R"( "layers": [{"type": "relu"}]})",
        {"elements per sample"}},
       {R"({"name": "t", "input": [1, 8, 9223372036854775808], "layers": [{"type": "relu"}]})", {"'input'"}},
       {R"({"name": "t", "input": ["1", 8, 8], "layers": [{"type": "relu"}]})", {"'input'"}},
@@ -202,6 +203,15 @@ TEST(Malformed, GraphFiles) {
       {R"({"name": "t", "input": [1, 8, 8], "layrs": []})", {"unknown key 'layrs'"}},
       {R"({"name": "t", "input": [1, 8, 8], "classes": "2", "layers": [{"type": "relu"}]})", {"'classes'"}},
       {R"({"name": "t", "input": [1, 8, 8], "layers": [{"type": "relu", "inputs": "data"}]})", {"'inputs'"}},
+      {R"({"name": "t", "input": [1, 8, 8], "layers": [{"type": "relu", "name": ")" + std::string(100000, 'n') +
+           R"("}]})",
+       {"name of 100000 characters", "... ("}},
+      {R"({"name": "t", "input": [1, 8, 8], "layers": [{"type": "relu", "outputs": [")" + std::string(1000, 'o') +
+           R"("]}]})",
+       {"'outputs'", "at most 256"}},
+      {R"({"name": "t", "input": [1, 8, 8], "layers": [{"type": "relu", "negative_slope": [)" +
+           std::string(100000, '1').insert(0, "\"").append("\"") + "]}]}",
+       {"negative_slope", "characters)"}},
       {"{", {"not valid JSON"}},
       {"", {"not valid JSON"}},
       {std::string("\x00\xff\xfe", 3), {"not valid JSON"}},
@@ -234,7 +244,8 @@ TEST(Malformed, ModelFiles) {
       {R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 4]}})",
        {"'w'"}},
       {R"({"__metadata__": {"deftnn.graph": "[[[[1]]]]"}})", {"JSON object"}},
-      {R"({"__metadata__": {"deftnn.graph": "{\"name\": \"t\", \"input\": [1, 2, 2], \"layers\": [{\"type\": \"relu\", \"negative_slope\": \"x\"}]}"}})",
+      {R"({"__metadata__": {"deftnn.graph": "{\"name\": \"t\", \"input\": [1, 2, 2], )"
+       R"(\"layers\": [{\"type\": \"relu\", \"negative_slope\": \"x\"}]}"}})",
        {"negative_slope"}},
   };
   TempDir dir;
