@@ -61,5 +61,8 @@ run dir-graph "$T/dir.json" "directory" -- "$BIN" inspect "$T/dir.json"
 ln -s /dev/zero "$T/zero.json"
 run zero-graph "$T/zero.json" "device" -- "$BIN" inspect "$T/zero.json"
 run zero-model "/dev/zero" "regular file" -- "$BIN" eval /dev/zero --device cpu
+# An output path under a regular file: a filesystem error, reported, not an abort.
+touch "$T/plain"
+run out-under-file "$T/plain" "Not a directory" -- "$BIN" bench "$T/ok.json" --device cpu --reps 1 --warmup 1 --no-kernel-names --out "$T/plain/sub/out.json"
 echo "$n runs"
 exit $fail
