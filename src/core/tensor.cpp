@@ -9,9 +9,17 @@
 
 namespace deftnn {
 
+namespace {
+// The most bytes one tensor may take: far above any real layer (CaffeNet's
+// largest buffer at batch 256 is about 1 GiB), low enough that a malformed
+// file asking for more fails with the numbers instead of exhausting memory.
+constexpr uint64_t kMaxTensorBytes = uint64_t(64) << 30;
+}  // namespace
+
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n)) DEFTNN_FAIL("shape {} has more elements than int64 can count", shape_str(s));
   return n;
 }
 
@@ -49,6 +57,14 @@ Storage::~Storage() {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape) DEFTNN_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape));
+  int64_t bytes = 0;
+  // Over the cap is reported as out of memory: callers that shrink a batch
+  // on OutOfMemory treat both alike.
+  if (__builtin_mul_overflow(shape_numel(shape), int64_t(dtype_size(dtype)), &bytes) ||
+      uint64_t(bytes) > kMaxTensorBytes)
+    throw OutOfMemory(fmt::format("tensor {} of {} is larger than the limit of {} bytes per tensor", shape_str(shape),
+                                  dtype_name(dtype), kMaxTensorBytes),
+                      "bytes <= kMaxTensorBytes", __FILE__, __LINE__);
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/input_file.h"
 #include "core/rng.h"
 
 namespace deftnn::data {
@@ -23,8 +24,7 @@ namespace {
 // A gzip (or plain) file read through zlib; closes itself.
 class GzFile {
  public:
-  explicit GzFile(const std::string& path) : path_(path) {
-    DEFTNN_CHECK(std::filesystem::exists(path), "{}: no such file", path);
+  explicit GzFile(const std::string& path) : path_(path), size_(require_regular_file(path)) {
     f_ = gzopen(path.c_str(), "rb");
     DEFTNN_CHECK(f_ != nullptr, "{}: cannot open", path);
     gzbuffer(f_, 1 << 17);
@@ -50,9 +50,16 @@ class GzFile {
     }
     return done;
   }
+  // The most bytes the rest of the file can hold after `consumed` were read:
+  // exact for a plain file, deflate's best ratio (1032:1) for gzip.
+  uint64_t max_remaining(uint64_t consumed) const {
+    if (gzdirect(f_)) return size_ > consumed ? size_ - consumed : 0;
+    return size_ * 1032 + 1024;
+  }
 
  private:
   std::string path_;
+  uint64_t size_;
   gzFile f_ = nullptr;
 };
 
@@ -94,6 +101,15 @@ Tensor read_idx(const std::string& path, uint32_t magic) {
   }
   Shape shape = dims;
   if (ndim == 3) shape = {dims[0], 1, dims[1], dims[2]};  // images: (N, 1, H, W)
+  // Four 32-bit dimensions can overflow int64; the file must hold the data
+  // before we allocate for it.
+  uint64_t declared = 1;
+  for (int64_t d : dims)
+    DEFTNN_CHECK(!__builtin_mul_overflow(declared, uint64_t(d), &declared),
+                 "{}: IDX header {} overflows a 64-bit size", path, shape_str(dims));
+  const uint64_t room = f.max_remaining(uint64_t(4 + 4 * ndim));
+  DEFTNN_CHECK(declared <= room, "{}: truncated: header says {} = {} bytes of data, the file can hold at most {}",
+               path, shape_str(dims), declared, room);
   Tensor t = Tensor::empty(shape, DType::U8);
   size_t want = t.nbytes();
   size_t have = f.read(t.raw(), want);
@@ -128,7 +144,9 @@ Dataset load_fashion_mnist(const std::string& dir, Split split) {
 
 Dataset read_cifar10_file(const std::string& path) {
   constexpr size_t kPixels = 3 * 32 * 32, kRecord = 1 + kPixels;
-  DEFTNN_CHECK(std::filesystem::exists(path), "{}: no such file", path);
+  const uint64_t size = require_regular_file(path);
+  DEFTNN_CHECK(size > 0 && size % kRecord == 0,
+               "{}: truncated: {} bytes is not a whole number of {}-byte CIFAR-10 records", path, size, kRecord);
   std::FILE* f = std::fopen(path.c_str(), "rb");
   DEFTNN_CHECK(f != nullptr, "{}: cannot open", path);
   std::vector<unsigned char> bytes;

@@ -1,6 +1,9 @@
 #include "graph/graph.h"
 
+#include "core/input_file.h"
+
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -10,13 +13,23 @@ namespace {
 
 using nlohmann::json;
 
-bool is_positive_int(const json& v) { return v.is_number_integer() && v.get<int64_t>() > 0; }
+// An unsigned value above int64's maximum would wrap to a negative in get<int64_t>().
+bool is_positive_int(const json& v) {
+  constexpr uint64_t kMax = uint64_t(std::numeric_limits<int64_t>::max());
+  return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > kMax) && v.get<int64_t>() > 0;
+}
+
+// The most elements one sample of a graph input may have (2^28: 1 GiB of
+// F32 per sample, far above any image network).
+constexpr int64_t kMaxInputElements = int64_t(1) << 28;
 
 // A non-empty array of non-empty strings, or a throw naming `what`.
 std::vector<std::string> name_list(const json& v, const std::string& what) {
   bool ok = v.is_array() && !v.empty();
-  for (size_t k = 0; ok && k < v.size(); ++k) ok = v[k].is_string() && !v[k].get<std::string>().empty();
-  DEFTNN_CHECK(ok, "{} must be a non-empty array of tensor names, got {}", what, v.dump());
+  for (size_t k = 0; ok && k < v.size(); ++k)
+    ok = v[k].is_string() && !v[k].get<std::string>().empty() && v[k].get<std::string>().size() <= kMaxNameLength;
+  DEFTNN_CHECK(ok, "{} must be a non-empty array of tensor names (at most {} characters each), got {}", what,
+               kMaxNameLength, json_excerpt(v));
   return v.get<std::vector<std::string>>();
 }
 
@@ -74,21 +87,29 @@ Graph Graph::parse(const json& graph, const std::string& source) {
   Graph g;
   g.source = source;
   DEFTNN_CHECK(graph["name"].is_string() && !graph["name"].get<std::string>().empty(),
-               "{}: key 'name' must be a non-empty string, got {}", source, graph["name"].dump());
+               "{}: key 'name' must be a non-empty string, got {}", source, json_excerpt(graph["name"]));
   g.name = graph["name"].get<std::string>();
+  DEFTNN_CHECK(g.name.size() <= kMaxNameLength, "{}: key 'name' of {} characters is longer than {}", source,
+               g.name.size(), kMaxNameLength);
   if (graph.contains("notes")) {
     DEFTNN_CHECK(graph["notes"].is_string(), "{}: key 'notes' must be a string, got {}", source,
-                 graph["notes"].dump());
+                 json_excerpt(graph["notes"]));
     g.notes = graph["notes"].get<std::string>();
   }
   if (graph.contains("classes")) {
     DEFTNN_CHECK(is_positive_int(graph["classes"]), "{}: key 'classes' must be a positive integer, got {}", source,
-                 graph["classes"].dump());
+                 json_excerpt(graph["classes"]));
     g.classes = graph["classes"].get<int64_t>();
   }
 
   // Graph inputs: tensors 0 .. inputs - 1, shapes with a batch of one.
   auto add_input = [&](const std::string& name, const Shape& chw) {
+    // One sample's elements, bounded before any layer sizes a buffer from it.
+    int64_t numel = 1;
+    for (int64_t d : chw)
+      DEFTNN_CHECK(!__builtin_mul_overflow(numel, d, &numel) && numel <= kMaxInputElements,
+                   "{}: graph input '{}' of shape {} has more than {} elements per sample", source, name,
+                   shape_str(chw), kMaxInputElements);
     for (const auto& t : g.tensors)
       DEFTNN_CHECK(t.name != name, "{}: graph input '{}' is declared twice", source, name);
     GraphTensor t;
@@ -103,20 +124,22 @@ Graph Graph::parse(const json& graph, const std::string& source) {
     const json& in = graph["input"];
     DEFTNN_CHECK(in.is_array() && in.size() == 3 && is_positive_int(in[0]) && is_positive_int(in[1]) &&
                      is_positive_int(in[2]),
-                 "{}: key 'input' must be [C, H, W] (3 positive integers), got {}", source, in.dump());
+                 "{}: key 'input' must be [C, H, W] (3 positive integers), got {}", source, json_excerpt(in));
     add_input("data", in.get<Shape>());
   } else {
     const json& ins = graph["inputs"];
     DEFTNN_CHECK(ins.is_array() && !ins.empty(), "{}: key 'inputs' must be a non-empty array, got {}", source,
-                 ins.dump());
+                 json_excerpt(ins));
     for (size_t k = 0; k < ins.size(); ++k) {
       const json& e = ins[k];
       bool ok = e.is_object() && e.size() == 2 && e.contains("name") && e["name"].is_string() &&
-                !e["name"].get<std::string>().empty() && e.contains("shape") && e["shape"].is_array() &&
-                !e["shape"].empty();
+                !e["name"].get<std::string>().empty() && e["name"].get<std::string>().size() <= kMaxNameLength &&
+                e.contains("shape") && e["shape"].is_array() && !e["shape"].empty();
       for (size_t d = 0; ok && d < e["shape"].size(); ++d) ok = is_positive_int(e["shape"][d]);
-      DEFTNN_CHECK(ok, "{}: inputs[{}] must be {{\"name\": a non-empty string, \"shape\": [positive integers] "
-                   "(without the batch)}}, got {}", source, k, e.dump());
+      DEFTNN_CHECK(ok,
+                   "{}: inputs[{}] must be {{\"name\": a non-empty string (at most {} characters), "
+                   "\"shape\": [positive integers] (without the batch)}}, got {}",
+                   source, k, kMaxNameLength, json_excerpt(e));
       add_input(e["name"].get<std::string>(), e["shape"].get<Shape>());
     }
   }
@@ -130,17 +153,19 @@ Graph Graph::parse(const json& graph, const std::string& source) {
   std::set<std::string> layer_names;
   for (size_t i = 0; i < layers.size(); ++i) {
     const json& spec = layers[i];
-    DEFTNN_CHECK(spec.is_object(), "{}: layers[{}] must be a JSON object, got {}", source, i, spec.dump());
+    DEFTNN_CHECK(spec.is_object(), "{}: layers[{}] must be a JSON object, got {}", source, i, json_excerpt(spec));
     DEFTNN_CHECK(spec.contains("type") && spec["type"].is_string(), "{}: layers[{}] has no string 'type': {}", source,
-                 i, spec.dump());
+                 i, json_excerpt(spec));
     GraphNode n;
     n.file_index = i;
     n.type = spec["type"].get<std::string>();
     n.spec = spec;
     if (!n.spec.contains("name")) n.spec["name"] = DEFTNN_FORMAT("{}{}", n.type, i);
     DEFTNN_CHECK(n.spec["name"].is_string() && !n.spec["name"].get<std::string>().empty(),
-                 "{}: layers[{}]: 'name' must be a non-empty string, got {}", source, i, n.spec["name"].dump());
+                 "{}: layers[{}]: 'name' must be a non-empty string, got {}", source, i, json_excerpt(n.spec["name"]));
     n.name = n.spec["name"].get<std::string>();
+    DEFTNN_CHECK(n.name.size() <= kMaxNameLength, "{}: layers[{}]: name of {} characters is longer than {}: {}",
+                 source, i, n.name.size(), kMaxNameLength, json_excerpt(n.spec["name"], 60));
     DEFTNN_CHECK(n.name.find('.') == std::string::npos,
                  "{}: layers[{}]: name '{}' contains '.', which separates layer and parameter in model files", source,
                  i, n.name);

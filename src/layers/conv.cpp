@@ -5,23 +5,13 @@
 
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
+#include "layers/layer_util.h"
 #include "synapse/sve_apply.h"
 #include "synapse/input_transform.h"
 
 namespace deftnn {
 
 namespace {
-
-// An int or an [h, w] pair from the graph entry.
-std::pair<int64_t, int64_t> int_or_pair(const nlohmann::json& spec, const char* key, int64_t dflt,
-                                        const std::string& layer) {
-  if (!spec.contains(key)) return {dflt, dflt};
-  const auto& v = spec.at(key);
-  if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
-  DEFTNN_CHECK(v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer(),
-               "layer '{}': \"{}\" must be an integer or [h, w], got {}", layer, key, v.dump());
-  return {v[0].get<int64_t>(), v[1].get<int64_t>()};
-}
 
 nlohmann::json pair_json(int64_t h, int64_t w) {
   if (h == w) return h;
@@ -30,28 +20,23 @@ nlohmann::json pair_json(int64_t h, int64_t w) {
 
 }  // namespace
 
-Conv2d::Conv2d(const nlohmann::json& spec) : GemmLayer(spec.value("name", std::string())) {
+Conv2d::Conv2d(const nlohmann::json& spec) : GemmLayer(SpecReader(spec).name()) {
   const std::string& nm = name();
-  DEFTNN_CHECK(!nm.empty(), "conv layer without a \"name\": {}", spec.dump());
-  DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(), "layer '{}': conv needs an integer \"out\"",
-               nm);
-  DEFTNN_CHECK(spec.contains("kernel"), "layer '{}': conv needs a \"kernel\"", nm);
-  out_ = spec.at("out").get<int64_t>();
-  std::tie(kh_, kw_) = int_or_pair(spec, "kernel", 1, nm);
-  std::tie(sh_, sw_) = int_or_pair(spec, "stride", 1, nm);
-  std::tie(ph_, pw_) = int_or_pair(spec, "pad", 0, nm);
-  groups_ = spec.value("groups", int64_t(1));
-  has_bias_ = spec.value("bias", true);
-  filler_ = spec.value("weight_filler", nlohmann::json{{"type", "xavier"}});
-  bias_value_ = spec.value("bias_value", 0.f);
-  DEFTNN_CHECK(out_ > 0, "layer '{}': out = {} must be positive", nm, out_);
-  DEFTNN_CHECK(kh_ > 0 && kw_ > 0, "layer '{}': kernel {}x{} must be positive", nm, kh_, kw_);
-  DEFTNN_CHECK(sh_ > 0 && sw_ > 0, "layer '{}': stride {}x{} must be positive", nm, sh_, sw_);
-  DEFTNN_CHECK(ph_ >= 0 && pw_ >= 0, "layer '{}': pad {}x{} must not be negative", nm, ph_, pw_);
-  DEFTNN_CHECK(groups_ > 0, "layer '{}': groups = {} must be positive", nm, groups_);
+  SpecReader r(spec);
+  out_ = r.integer("out", std::nullopt, 1, kMaxLayerDim);
+  std::tie(kh_, kw_) = r.int_pair("kernel", std::nullopt, 1, kMaxLayerDim);
+  std::tie(sh_, sw_) = r.int_pair("stride", 1, 1, kMaxLayerDim);
+  std::tie(ph_, pw_) = r.int_pair("pad", 0, 0, kMaxLayerDim);
+  groups_ = r.integer("groups", 1, 1, kMaxLayerDim);
+  has_bias_ = r.boolean("bias", true);
+  bias_value_ = float(r.number("bias_value", 0.0, -1e30, 1e30));
+  const nlohmann::json* filler = r.object("weight_filler");
+  filler_ = filler ? *filler : nlohmann::json{{"type", "xavier"}};
+  const nlohmann::json* sve = r.object("sve");
+  r.finish();
   DEFTNN_CHECK(out_ % groups_ == 0, "layer '{}': out = {} is not divisible by groups = {}", nm, out_, groups_);
   check_filler(filler_, nm);
-  if (spec.contains("sve")) set_sve_from_config(sve_from_json(spec.at("sve")));
+  if (sve) set_sve_from_config(read_sve_entry(r, *sve));
   weight_.name = "weight";
   bias_.name = "bias";
 }

@@ -5,10 +5,18 @@
 namespace deftnn {
 
 void check_filler(const nlohmann::json& filler, const std::string& layer) {
-  DEFTNN_CHECK(filler.is_object() && filler.contains("type"), "layer '{}': weight_filler needs a \"type\"", layer);
+  DEFTNN_CHECK(filler.is_object() && filler.contains("type") && filler["type"].is_string(),
+               "layer '{}': weight_filler needs a string \"type\", got {}", layer, filler.dump());
   const std::string t = filler.at("type").get<std::string>();
   DEFTNN_CHECK(t == "xavier" || t == "gaussian", "layer '{}': unknown weight_filler '{}' (known: xavier, gaussian)",
                layer, t);
+  for (const auto& [key, v] : filler.items()) {
+    if (key == "type") continue;
+    DEFTNN_CHECK(t == "gaussian" && key == "std", "layer '{}': unknown key '{}' in a {} weight_filler (known: {})",
+                 layer, key, t, t == "gaussian" ? "type, std" : "type");
+    DEFTNN_CHECK(v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0 && v.get<double>() <= 1e30,
+                 "layer '{}': weight_filler \"std\" must be a number in [0, 1e30], got {}", layer, v.dump());
+  }
 }
 
 void fill_weight(Tensor& w, const nlohmann::json& filler, int64_t fan_in, Rng& rng, const std::string& layer) {

@@ -3,16 +3,18 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/input_file.h"
+#include "synapse/sve_apply.h"
 
 namespace deftnn {
 
 SpecReader::SpecReader(const nlohmann::json& spec) : spec_(spec) {
-  DEFTNN_CHECK(spec.is_object(), "a layer entry must be a JSON object, got {}", spec.dump());
+  DEFTNN_CHECK(spec.is_object(), "a layer entry must be a JSON object, got {}", json_excerpt(spec));
   DEFTNN_CHECK(spec.contains("type") && spec["type"].is_string(), "layer entry {} has no string key 'type'",
-               spec.dump());
+               json_excerpt(spec));
   type_ = spec["type"].get<std::string>();
   DEFTNN_CHECK(spec.contains("name") && spec["name"].is_string() && !spec["name"].get<std::string>().empty(),
-               "layer entry of type '{}' has no non-empty string key 'name': {}", type_, spec.dump());
+               "layer entry of type '{}' has no non-empty string key 'name': {}", type_, json_excerpt(spec));
   name_ = spec["name"].get<std::string>();
 }
 
@@ -20,16 +22,60 @@ void SpecReader::fail(const std::string& key, const std::string& why) const {
   DEFTNN_FAIL("layer '{}' ({}): key '{}' {}", name_, type_, key, why);
 }
 
-int64_t SpecReader::integer(const std::string& key, std::optional<int64_t> def, int64_t min_value) {
+namespace {
+std::string int_range(int64_t lo, int64_t hi) {
+  return hi == std::numeric_limits<int64_t>::max() ? fmt::format(">= {}", lo) : fmt::format("in [{}, {}]", lo, hi);
+}
+// An unsigned value above INT64_MAX would wrap in get<int64_t>().
+bool int_in(const nlohmann::json& v, int64_t lo, int64_t hi) {
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>() <= uint64_t(hi) && (lo <= 0 || v.get<uint64_t>() >= uint64_t(lo));
+  return v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+}
+}  // namespace
+
+int64_t SpecReader::integer(const std::string& key, std::optional<int64_t> def, int64_t min_value,
+                            int64_t max_value) {
   read_.insert(key);
   if (!spec_.contains(key)) {
-    if (!def) fail(key, fmt::format("is missing (an integer >= {})", min_value));
+    if (!def) fail(key, fmt::format("is missing (an integer {})", int_range(min_value, max_value)));
     return *def;
   }
   const auto& v = spec_[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < min_value)
-    fail(key, fmt::format("must be an integer >= {}, got {}", min_value, v.dump()));
+  if (!int_in(v, min_value, max_value))
+    fail(key, fmt::format("must be an integer {}, got {}", int_range(min_value, max_value), json_excerpt(v)));
   return v.get<int64_t>();
+}
+
+std::pair<int64_t, int64_t> SpecReader::int_pair(const std::string& key, std::optional<int64_t> def,
+                                                 int64_t min_value, int64_t max_value) {
+  read_.insert(key);
+  if (!spec_.contains(key)) {
+    if (!def) fail(key, fmt::format("is missing (an integer or [h, w], {})", int_range(min_value, max_value)));
+    return {*def, *def};
+  }
+  const auto& v = spec_[key];
+  if (int_in(v, min_value, max_value)) return {v.get<int64_t>(), v.get<int64_t>()};
+  if (!v.is_array() || v.size() != 2 || !int_in(v[0], min_value, max_value) || !int_in(v[1], min_value, max_value))
+    fail(key,
+         fmt::format("must be an integer or [h, w], {}, got {}", int_range(min_value, max_value), json_excerpt(v)));
+  return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+}
+
+bool SpecReader::boolean(const std::string& key, bool def) {
+  read_.insert(key);
+  if (!spec_.contains(key)) return def;
+  const auto& v = spec_[key];
+  if (!v.is_boolean()) fail(key, fmt::format("must be true or false, got {}", json_excerpt(v)));
+  return v.get<bool>();
+}
+
+const nlohmann::json* SpecReader::object(const std::string& key) {
+  read_.insert(key);
+  if (!spec_.contains(key)) return nullptr;
+  const auto& v = spec_[key];
+  if (!v.is_object()) fail(key, fmt::format("must be a JSON object, got {}", json_excerpt(v)));
+  return &v;
 }
 
 double SpecReader::number(const std::string& key, std::optional<double> def, double lo, double hi, bool lo_open) {
@@ -41,7 +87,7 @@ double SpecReader::number(const std::string& key, std::optional<double> def, dou
   const auto& v = spec_[key];
   double x = v.is_number() ? v.get<double>() : 0;
   if (!v.is_number() || !std::isfinite(x) || x < lo || (lo_open && x == lo) || x > hi)
-    fail(key, fmt::format("must be a number in {}{}, {}], got {}", lo_open ? "(" : "[", lo, hi, v.dump()));
+    fail(key, fmt::format("must be a number in {}{}, {}], got {}", lo_open ? "(" : "[", lo, hi, json_excerpt(v)));
   return x;
 }
 
@@ -52,6 +98,14 @@ void SpecReader::finish() const {
     for (const auto& k : read_) known += (known.empty() ? "" : ", ") + k;
     DEFTNN_FAIL("layer '{}' ({}): unknown key '{}' (known: {})", name_, type_, key,
                 known.empty() ? "none besides type and name" : known);
+  }
+}
+
+SveState read_sve_entry(const SpecReader& r, const nlohmann::json& sve) {
+  try {
+    return sve_from_json(sve);
+  } catch (const nlohmann::json::exception& e) {
+    r.fail("sve", fmt::format("is malformed: {}", e.what()));
   }
 }
 

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "core/context.h"
 #include "core/tensor.h"
@@ -23,9 +25,17 @@ class SpecReader {
   const std::string& type() const { return type_; }
   const std::string& name() const { return name_; }
 
-  // An integer >= min_value; `def` is the default when the key is absent
-  // (none = the key is required).
-  int64_t integer(const std::string& key, std::optional<int64_t> def, int64_t min_value);
+  // An integer in [min_value, max_value]; `def` is the default when the key
+  // is absent (none = the key is required).
+  int64_t integer(const std::string& key, std::optional<int64_t> def, int64_t min_value,
+                  int64_t max_value = std::numeric_limits<int64_t>::max());
+  // An integer or an [h, w] pair of them, each in [min_value, max_value].
+  std::pair<int64_t, int64_t> int_pair(const std::string& key, std::optional<int64_t> def, int64_t min_value,
+                                       int64_t max_value);
+  bool boolean(const std::string& key, bool def);
+  // The JSON object under `key`, or null when absent; its contents are the
+  // caller's to check (errors through fail()).
+  const nlohmann::json* object(const std::string& key);
   // A finite number in [lo, hi] (or (lo, hi] when lo_open).
   double number(const std::string& key, std::optional<double> def, double lo, double hi, bool lo_open = false);
   // Throws on keys not read by any accessor (besides "type" and "name").
@@ -38,6 +48,16 @@ class SpecReader {
   std::string type_, name_;
   std::set<std::string> read_;
 };
+
+struct SveState;
+// A conv/linear entry's "sve" object (the kept rows of a pruned model) read
+// by sve_from_json, its type errors reported through r.fail("sve", ...).
+SveState read_sve_entry(const SpecReader& r, const nlohmann::json& sve);
+
+// The largest kernel, stride, pad or channel count a graph file may ask for:
+// far above any real network, low enough that products of a few of them
+// cannot overflow int64.
+inline constexpr int64_t kMaxLayerDim = int64_t(1) << 24;
 
 // "layer 'pool1' (maxpool)" for messages.
 std::string layer_label(const Layer& l);

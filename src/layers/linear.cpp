@@ -4,23 +4,24 @@
 
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
+#include "layers/layer_util.h"
 #include "synapse/sve_apply.h"
 #include "synapse/input_transform.h"
 
 namespace deftnn {
 
-Linear::Linear(const nlohmann::json& spec) : GemmLayer(spec.value("name", std::string())) {
+Linear::Linear(const nlohmann::json& spec) : GemmLayer(SpecReader(spec).name()) {
   const std::string& nm = name();
-  DEFTNN_CHECK(!nm.empty(), "linear layer without a \"name\": {}", spec.dump());
-  DEFTNN_CHECK(spec.contains("out") && spec.at("out").is_number_integer(),
-               "layer '{}': linear needs an integer \"out\"", nm);
-  out_ = spec.at("out").get<int64_t>();
-  DEFTNN_CHECK(out_ > 0, "layer '{}': out = {} must be positive", nm, out_);
-  has_bias_ = spec.value("bias", true);
-  filler_ = spec.value("weight_filler", nlohmann::json{{"type", "xavier"}});
-  bias_value_ = spec.value("bias_value", 0.f);
+  SpecReader r(spec);
+  out_ = r.integer("out", std::nullopt, 1, kMaxLayerDim);
+  has_bias_ = r.boolean("bias", true);
+  bias_value_ = float(r.number("bias_value", 0.0, -1e30, 1e30));
+  const nlohmann::json* filler = r.object("weight_filler");
+  filler_ = filler ? *filler : nlohmann::json{{"type", "xavier"}};
+  const nlohmann::json* sve = r.object("sve");
+  r.finish();
   check_filler(filler_, nm);
-  if (spec.contains("sve")) set_sve_from_config(sve_from_json(spec.at("sve")));
+  if (sve) set_sve_from_config(read_sve_entry(r, *sve));
   weight_.name = "weight";
   bias_.name = "bias";
 }

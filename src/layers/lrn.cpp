@@ -110,7 +110,7 @@ nlohmann::json LrnLayer::config() const {
 
 std::unique_ptr<Layer> make_lrn(const nlohmann::json& spec) {
   SpecReader r(spec);
-  int64_t size = r.integer("local_size", 5, 1);
+  int64_t size = r.integer("local_size", 5, 1, kMaxLayerDim);
   double alpha = r.number("alpha", 1.0, 0, 1e30);
   double beta = r.number("beta", 0.75, -1e30, 1e30);
   double k = r.number("k", 1.0, 0, 1e30, /*lo_open=*/true);

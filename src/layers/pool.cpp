@@ -226,9 +226,9 @@ nlohmann::json PoolLayer::config() const {
 namespace {
 std::unique_ptr<Layer> make_pool(const nlohmann::json& spec, PoolMode mode) {
   SpecReader r(spec);
-  int64_t kernel = r.integer("kernel", std::nullopt, 1);
-  int64_t stride = r.integer("stride", 1, 1);
-  int64_t pad = r.integer("pad", 0, 0);
+  int64_t kernel = r.integer("kernel", std::nullopt, 1, kMaxLayerDim);
+  int64_t stride = r.integer("stride", 1, 1, kMaxLayerDim);
+  int64_t pad = r.integer("pad", 0, 0, kMaxLayerDim);
   r.finish();
   if (pad >= kernel) r.fail("pad", fmt::format("({}) must be smaller than the kernel ({})", pad, kernel));
   return std::make_unique<PoolLayer>(r.name(), mode, kernel, stride, pad);

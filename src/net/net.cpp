@@ -13,6 +13,7 @@
 #include "net/safetensors.h"
 #include "plan/apply.h"
 #include "plan/parse.h"
+#include "core/input_file.h"
 
 namespace deftnn {
 
@@ -79,6 +80,9 @@ Net Net::from_graph(const json& graph, const std::string& source) {
       }
     } catch (const Error& e) {
       rethrow_with(e, DEFTNN_FORMAT("{}: layers[{}] '{}': ", source, i, lname));
+    } catch (const json::exception& e) {
+      // A field of the wrong type that a layer's reader did not check.
+      DEFTNN_FAIL("{}: layers[{}] '{}': {}", source, i, lname, e.what());
     }
   }
 
@@ -101,25 +105,13 @@ Net Net::from_graph(const json& graph, const std::string& source) {
 
 json Net::read_graph_file(const std::string& path) {
   if (ends_with(path, ".json")) {
-    std::ifstream f(path);
-    DEFTNN_CHECK(f.good(), "{}: cannot open: {}", path, std::strerror(errno));
-    std::stringstream ss;
-    ss << f.rdbuf();
-    try {
-      return json::parse(ss.str());
-    } catch (const json::parse_error& e) {
-      DEFTNN_FAIL("{}: not valid JSON: {}", path, e.what());
-    }
+    return parse_json(read_text_file(path), path);
   }
   TensorFile tf = read_safetensors(path);
   auto it = tf.metadata.find(kGraphKey);
   DEFTNN_CHECK(it != tf.metadata.end(), "{}: a safetensors file but not a deftnn model: no '{}' in __metadata__", path,
                kGraphKey);
-  try {
-    return json::parse(it->second);
-  } catch (const json::parse_error& e) {
-    DEFTNN_FAIL("{}: __metadata__ '{}' is not valid JSON: {}", path, kGraphKey, e.what());
-  }
+  return parse_json(it->second, DEFTNN_FORMAT("{}: __metadata__ '{}'", path, kGraphKey));
 }
 
 Net Net::load(const std::string& path) {
@@ -133,27 +125,19 @@ Net Net::load(const std::string& path) {
   DEFTNN_CHECK(v == tf.metadata.end() || std::find(std::begin(kReadableVersions), std::end(kReadableVersions),
                                                    v->second) != std::end(kReadableVersions),
                "{}: model format version '{}' is not supported (this build reads '1' and '2')", path, v->second);
-  json graph;
-  try {
-    graph = json::parse(g->second);
-  } catch (const json::parse_error& e) {
-    DEFTNN_FAIL("{}: __metadata__ '{}' is not valid JSON: {}", path, kGraphKey, e.what());
-  }
+  const json graph = parse_json(g->second, DEFTNN_FORMAT("{}: __metadata__ '{}'", path, kGraphKey));
   Net net = from_graph(graph, path);
   auto m = tf.metadata.find(kMetaKey);
   if (m != tf.metadata.end()) {
-    try {
-      net.metadata_ = json::parse(m->second);
-    } catch (const json::parse_error& e) {
-      DEFTNN_FAIL("{}: __metadata__ '{}' is not valid JSON: {}", path, kMetaKey, e.what());
-    }
+    net.metadata_ = parse_json(m->second, DEFTNN_FORMAT("{}: __metadata__ '{}'", path, kMetaKey));
     DEFTNN_CHECK(net.metadata_.is_object(), "{}: __metadata__ '{}' must hold a JSON object", path, kMetaKey);
   }
   if (auto p = tf.metadata.find(kPlanKey); p != tf.metadata.end()) {
+    const json plan_json = parse_json(p->second, DEFTNN_FORMAT("{}: __metadata__ '{}'", path, kPlanKey));
     try {
-      plan::apply_plan(net, plan::from_json(json::parse(p->second)), std::nullopt);
-    } catch (const json::parse_error& e) {
-      DEFTNN_FAIL("{}: __metadata__ '{}' is not valid JSON: {}", path, kPlanKey, e.what());
+      plan::apply_plan(net, plan::from_json(plan_json), std::nullopt);
+    } catch (const json::exception& e) {
+      DEFTNN_FAIL("{}: __metadata__ '{}': {}", path, kPlanKey, e.what());
     } catch (const Error& e) {
       rethrow_with(e, DEFTNN_FORMAT("{}: __metadata__ '{}': ", path, kPlanKey));
     }

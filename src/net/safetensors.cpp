@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace deftnn {
 
@@ -111,7 +112,9 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
 
 TensorFile read_safetensors(const std::string& path) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; the S_ISREG
+  // check below then rejects it.
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   DEFTNN_CHECK(f.fd >= 0, "{}: cannot open: {}", path, errno_str());
   struct stat st{};
   DEFTNN_CHECK(::fstat(f.fd, &st) == 0, "{}: cannot stat: {}", path, errno_str());
@@ -133,12 +136,7 @@ TensorFile read_safetensors(const std::string& path) {
 
   std::string text(header_size, '\0');
   DEFTNN_CHECK(read_at(f.fd, text.data(), header_size, 8), "{}: cannot read the header: {}", path, errno_str());
-  json header;
-  try {
-    header = json::parse(text);
-  } catch (const json::parse_error& e) {
-    DEFTNN_FAIL("{}: header is not valid JSON: {}", path, e.what());
-  }
+  const json header = parse_json(text, path + ": header");
   DEFTNN_CHECK(header.is_object(), "{}: header is JSON but not an object", path);
 
   TensorFile out;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 
+#include "core/input_file.h"
 #include "data/loader.h"
 #include "layers/loss.h"
 #include "train/distill.h"
@@ -295,16 +296,24 @@ Net Trainer::load_checkpoint_net(const std::string& path) {
 void Trainer::resume(const std::string& path) {
   TensorFile f = read_safetensors(path);
   DEFTNN_CHECK(f.metadata.count(kStateKey), "{}: not a training checkpoint (no {} metadata)", path, kStateKey);
-  nlohmann::json state = nlohmann::json::parse(f.metadata[kStateKey]);
-  epoch_ = state.at("epoch");
-  iteration_ = state.at("iteration");
-  best_val_acc_ = state.at("best_val_acc");
-  best_epoch_ = state.at("best_epoch");
-  history_.clear();
-  for (const auto& r : state.at("history")) history_.push_back(EpochRecord::from_json(r));
-  if (state.at("seed").get<uint64_t>() != cfg_.seed || state.at("batch").get<int64_t>() != cfg_.batch)
-    fmt::print(stderr, "deftnn: warning: resuming {} (seed {}, batch {}) with seed {}, batch {}\n", path,
-               state.at("seed").get<uint64_t>(), state.at("batch").get<int64_t>(), cfg_.seed, cfg_.batch);
+  const nlohmann::json state = parse_json(f.metadata[kStateKey], DEFTNN_FORMAT("{}: metadata {}", path, kStateKey));
+  uint64_t seed = 0;
+  int64_t batch = 0;
+  try {  // a missing or mistyped field is a damaged checkpoint, named as such
+    epoch_ = state.at("epoch");
+    iteration_ = state.at("iteration");
+    best_val_acc_ = state.at("best_val_acc");
+    best_epoch_ = state.at("best_epoch");
+    history_.clear();
+    for (const auto& r : state.at("history")) history_.push_back(EpochRecord::from_json(r));
+    seed = state.at("seed").get<uint64_t>();
+    batch = state.at("batch").get<int64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    DEFTNN_FAIL("{}: metadata {} is not a training state: {}", path, kStateKey, e.what());
+  }
+  if (seed != cfg_.seed || batch != cfg_.batch)
+    fmt::print(stderr, "deftnn: warning: resuming {} (seed {}, batch {}) with seed {}, batch {}\n", path, seed,
+               batch, cfg_.seed, cfg_.batch);
   auto& hist = sgd_.history();
   best_.clear();
   for (size_t i = 0; i < params_.size(); ++i) {

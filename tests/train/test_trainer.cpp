@@ -44,9 +44,9 @@ nlohmann::json tiny_graph() {
   return nlohmann::json::parse(R"({
     "name": "tiny", "input": [1, 4, 4], "classes": 3,
     "layers": [
-      {"type": "linear", "name": "fc1", "out": 16, "weight_filler": {"type": "xavier"}, "bias_filler": {"type": "constant", "value": 0}},
+      {"type": "linear", "name": "fc1", "out": 16, "weight_filler": {"type": "xavier"}},
       {"type": "relu", "name": "relu1"},
-      {"type": "linear", "name": "fc2", "out": 3, "weight_filler": {"type": "xavier"}, "bias_filler": {"type": "constant", "value": 0}}
+      {"type": "linear", "name": "fc2", "out": 3, "weight_filler": {"type": "xavier"}}
     ]})");
 }
 

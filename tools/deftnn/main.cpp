@@ -1,9 +1,13 @@
 // The deftnn command line: one subcommand per job. Errors from the library
-// arrive as deftnn::Error and leave here as a message and exit code 1.
+// arrive as deftnn::Error and leave here as a message and exit code 1; any
+// other exception does too, never an abort.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <functional>
+#include <new>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "bench/timer.h"
@@ -28,12 +32,29 @@ int main(int argc, char** argv) {
   register_bench_command(app);
   register_optimize_command(app);
   register_tokenize_command(app);
+  // The readers convert what they can into deftnn::Error; the later catches
+  // take what slips past them, so no input ends the process by a signal.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const deftnn::Error& e) {
     fmt::print(stderr, "deftnn: error: {}\n", e.what());
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    fmt::print(stderr, "deftnn: error: malformed JSON value: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    fmt::print(stderr, "deftnn: error: {}\n", e.what());  // names the path(s) and the OS error
+    return 1;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "deftnn: error: out of host memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "deftnn: error: {}\n", e.what());
+    return 1;
+  } catch (...) {
+    fmt::print(stderr, "deftnn: error: unknown exception\n");
     return 1;
   }
   return 0;
