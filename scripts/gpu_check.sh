@@ -30,7 +30,8 @@
 #                   machine has no ICU headers and no network, so when the folder exists they
 #                   are unpacked under /tmp/icu and used for the build and the runs
 #
-# On the device tool: carry [".data"], command e.g.
+# On the device tool: carry [".data", ".icu"] (.icu: `mkdir .icu && cd .icu && apt-get download
+# libicu72 libicu-dev icu-devtools` on a Debian 12 machine), command e.g.
 #   DEFTNN_COMMIT=<sha> bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
