@@ -17,6 +17,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/context.h"
 #include "core/cuda_check.h"
@@ -27,13 +28,14 @@
 #include "bench/kernel_names.h"
 #include "bench/timer.h"
 #include "gemm/gemm.h"
+#include "gemm/lowp.h"
 #include "gemm/pack.h"
 #include "plan/parse.h"
 
 namespace deftnn {
 
 std::vector<std::string> default_gemm_variants() {
-  return {"cublas", "cublas-tf32", "cublas-bf16", "fp32",           "half",          "deft16",
+  return {"cublas", "cublas-tf32", "cublas-bf16", "lt-bf16", "lt-fp16", "lt-fp8", "fp32", "half", "deft16",
           "deft16q", "deft8e3",    "deft8e4",     "fp8e4m3",        "fp8e5m2",       "offchip-deft16",
           "offchip-deft8e4", "h2"};
 }
@@ -64,7 +66,16 @@ namespace {
 struct Operands {
   Tensor A, B, C, Bbf, Abf;  // B (K, N) row-major fp32; bf16 copies for the context row
   PackedMatrix packed;
+  ConvertedMatrix converted;  // lt-*: the weight converted once, as the layers keep it
 };
+
+// The engine's tensor-core variants: "lt-bf16" -> bf16, ...; nullopt for any other name.
+std::optional<Precision> lt_precision(const std::string& v) {
+  if (v == "lt-bf16") return Precision::BF16;
+  if (v == "lt-fp16") return Precision::FP16;
+  if (v == "lt-fp8") return Precision::FP8E4M3;
+  return std::nullopt;
+}
 
 // The library kernels one call launches (CUPTI, through the same recorder as
 // the network benchmark), joined by " + " (cuBLAS may add a split-K
@@ -118,7 +129,9 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
   J["method"] = fmt::format(
       "CUDA events per call, {} warm-up, median of {} reps, operand sets rotated over > 2x L2, inputs U[-1,1]; "
       "error: 512 sampled outputs vs fp64 dot products of the fp32 inputs; weights packed offline (not timed); "
-      "cublas = cublasGemmEx CUBLAS_COMPUTE_32F (plain fp32 FFMA), bf16 inputs converted before timing",
+      "cublas = cublasGemmEx CUBLAS_COMPUTE_32F (plain fp32 FFMA), bf16 inputs converted before timing; "
+      "lt-bf16/lt-fp16/lt-fp8 = the engine's cuBLASLt backend (fp32 accumulate, fp32 C), weight converted before "
+      "timing, the fp32 input converted (fp8: amax + scale) inside each timed call",
       opts.warmup, opts.reps);
   J["results"] = nlohmann::json::array();
   const int reps = std::max(20, opts.reps);
@@ -163,14 +176,18 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
       if (v == "cublas") cfg.kernel = KernelFamily::Cublas;
       else if (v == "cublas-tf32") cfg.kernel = KernelFamily::Cublas, cfg.precision = Precision::TF32;
       else if (v == "cublas-bf16") bf16 = true;
+      else if (auto lp = lt_precision(v)) cfg.kernel = KernelFamily::Cublas, cfg.precision = *lp;
       else if (v == "h2") cfg = {KernelFamily::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
       else if (v.rfind("offchip-", 0) == 0)
         cfg = {KernelFamily::Fission, plan::parse_format(v.substr(8)), FissionPlacement::OffChip};
       else cfg = {KernelFamily::Fission, plan::parse_format(v), FissionPlacement::OnChip};
       const bool fission = cfg.kernel == KernelFamily::Fission;
-      // preparation, not timed: packing weights, bf16 conversion
+      const bool lt = is_lowp_precision(cfg.precision);
+      // preparation, not timed: packing or converting weights, bf16 conversion
+      // (lt-*: the input is converted inside each timed call, as in a layer)
       for (auto& o : ops) {
         if (fission) o.packed = pack_matrix(*ctx, o.A, cfg.format, cfg.placement);
+        if (lt) o.converted = convert_matrix(*ctx, o.A, cfg.precision);
         if (bf16) {
           o.Abf = Tensor::empty({s.M, s.K}, DType::BF16, Device::CUDA);
           o.Bbf = Tensor::empty({s.K, s.N}, DType::BF16, Device::CUDA);
@@ -184,6 +201,7 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
         g.M = s.M, g.N = s.N, g.K = s.K;
         g.A = ops[i].A.data<float>(), g.B = ops[i].B.data<float>(), g.C = ops[i].C.data<float>();
         if (fission) g.packed_a = &ops[i].packed;
+        if (lt) g.converted_a = &ops[i].converted;
       }
       auto call = [&](size_t i) {
         if (bf16) cublas_bf16(*ctx, s.M, s.N, s.K, ops[i].Abf.raw(), ops[i].Bbf.raw(), ops[i].C.data<float>());

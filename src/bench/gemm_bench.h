@@ -24,8 +24,9 @@ struct GemmBenchOptions {
   std::vector<int> batches = {1, 16, 128};
   std::vector<GemmBenchShape> extra;  // from --m --n --k
   bool alexnet = true;
-  // Variant names: "cublas", "cublas-tf32", "cublas-bf16", a format name
-  // (on chip), "offchip-<format>", "h2" (half2 compute).
+  // Variant names: "cublas", "cublas-tf32", "cublas-bf16", "lt-bf16",
+  // "lt-fp16", "lt-fp8" (the engine's cuBLASLt backend), a format name (on
+  // chip), "offchip-<format>", "h2" (half2 compute).
   std::vector<std::string> variants;
   int reps = 30;
   int warmup = 5;

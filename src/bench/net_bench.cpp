@@ -167,6 +167,9 @@ NetRun describe(Context& ctx, Net& net, const std::string& model, const NetConfi
       r.gemm = l.gemm_shape(in);
       const LayerExec& e = g->exec();
       r.backend = e.kernel == KernelFamily::Cudnn ? "cudnn" : gemm_backend_name(resolve_gemm(ctx, gemm_config(e)).backend);
+      // cublaslt-bf16, cpu-emulated-fp8e4m3, ...: the precision those backends run
+      if (e.precision != Precision::FP32 && e.precision != Precision::TF32 && e.kernel != KernelFamily::Cudnn)
+        r.backend += std::string("-") + precision_name(e.precision);
       r.format = e.format.name();
     }
     run.layers.push_back(std::move(r));

@@ -115,6 +115,7 @@ Context::~Context() {
 #ifdef DEFTNN_WITH_CUDA
   if (is_cuda()) {
     cudaStreamSynchronize(stream_);
+    for (auto& st : states_) st.reset();
     for (void* w : workspace_)
       if (w) cudaFree(w);
     if (cudnn_) cudnnDestroy(cudnn_);

@@ -56,6 +56,17 @@ class Context {
   void* workspace(size_t bytes, Scratch slot = Scratch::Layer);
   size_t workspace_size(Scratch slot = Scratch::Layer) const { return workspace_bytes_[int(slot)]; }
 
+  // State a subsystem keeps per context and creates on first use (gemm/'s
+  // cuBLASLt handle, workspace and per-shape algorithm cache), owned by the
+  // context and destroyed, after the stream is drained, before the stream and
+  // the handles. One slot per subsystem; core knows only the base class.
+  struct BackendState {
+    virtual ~BackendState() = default;
+  };
+  enum class StateSlot : int { CublasLt = 0, Count };
+  BackendState* backend_state(StateSlot slot) const { return states_[int(slot)].get(); }
+  void set_backend_state(StateSlot slot, std::unique_ptr<BackendState> s) { states_[int(slot)] = std::move(s); }
+
   // Waits for all work queued on the stream (no-op on the CPU).
   void synchronize() const;
 
@@ -68,6 +79,7 @@ class Context {
   cudnnContext* cudnn_ = nullptr;
   void* workspace_[2] = {nullptr, nullptr};
   size_t workspace_bytes_[2] = {0, 0};
+  std::unique_ptr<BackendState> states_[int(StateSlot::Count)];
 };
 
 }  // namespace deftnn

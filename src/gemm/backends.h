@@ -11,6 +11,10 @@ void cpu_blas_gemm(const GemmArgs& a);
 // cublas_backend.cpp (throws without CUDA).
 // tf32: CUBLAS_COMPUTE_32F_FAST_TF32 instead of plain fp32 FFMA.
 void cublas_gemm(Context& ctx, const GemmArgs& a, bool tf32);
+// cublaslt_backend.cpp (throws without CUDA): bf16 / fp16 / fp8e4m3 tensor cores.
+void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p);
+// cpu_emulated.cpp: the same precisions on the CPU, inputs rounded as on the GPU.
+void cpu_emulated_gemm(Context& ctx, const GemmArgs& a, Precision p);
 // kernels/fission_gemm.cu (throws without CUDA).
 void fission_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan);
 

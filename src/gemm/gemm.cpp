@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "gemm/backends.h"
+#include "gemm/lowp.h"
 
 namespace deftnn {
 
@@ -12,6 +13,8 @@ const char* gemm_backend_name(GemmBackend b) {
     case GemmBackend::Cublas: return "cublas";
     case GemmBackend::CublasTF32: return "cublas-tf32";
     case GemmBackend::Fission: return "fission";
+    case GemmBackend::CublasLt: return "cublaslt";
+    case GemmBackend::CpuEmulated: return "cpu-emulated";
   }
   return "?";
 }
@@ -25,14 +28,37 @@ KernelFamily concrete_kernel(const GemmConfig& c, Device device) {
   return c.format.kind == FormatKind::FP32 ? KernelFamily::Cublas : KernelFamily::Fission;
 }
 
+// The rules for the tensor-core input precisions (bf16, fp16, fp8e4m3).
+std::string lowp_can_implement(const GemmConfig& c, Device device) {
+  const char* p = precision_name(c.precision);
+  if (c.format.kind != FormatKind::FP32)
+    return DEFTNN_FORMAT("precision {} takes fp32 weights (converted once to {}); format {} is a fission format, "
+                         "whose kernels multiply in fp32 (or half2 with placement compute16): use format fp32 with "
+                         "{}, or precision fp32 with {}",
+                         p, p, c.format.name(), p, c.format.name());
+  switch (c.kernel) {
+    case KernelFamily::Auto: return "";
+    case KernelFamily::CpuBlas:
+      if (device != Device::CPU) return "kernel cpu-blas runs on the CPU only; on CUDA: auto, cublas, cudnn, fission";
+      return "";  // emulated: inputs rounded to the precision, then sgemm
+    case KernelFamily::Cublas:
+      if (device != Device::CUDA)
+        return DEFTNN_FORMAT("kernel cublas runs on CUDA only; precision {} on the CPU: auto, cpu-blas (emulated)", p);
+      return "";
+    case KernelFamily::Fission:
+      return DEFTNN_FORMAT("precision {} runs on cublas (cuBLASLt tensor cores) or, on the CPU, cpu-blas (emulated); "
+                           "the fission kernels multiply in fp32",
+                           p);
+    case KernelFamily::Cudnn: break;
+  }
+  return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission";
+}
+
 }  // namespace
 
 std::string gemm_can_implement(const GemmConfig& c, Device device) {
+  if (is_lowp_precision(c.precision)) return lowp_can_implement(c, device);
   const bool fp32_format = c.format.kind == FormatKind::FP32;
-  if (c.precision != Precision::FP32 && c.precision != Precision::TF32)
-    return DEFTNN_FORMAT("precision {}: no kernel yet in this build (the tensor-core work adds them); exists: fp32 "
-                         "on cpu-blas, cublas, cudnn, fission; tf32 on cublas",
-                         precision_name(c.precision));
   if (c.precision == Precision::TF32 && device == Device::CPU)
     return "precision tf32 runs on cublas (CUDA) only; on the CPU: fp32";
   const KernelFamily k = concrete_kernel(c, device);
@@ -66,7 +92,11 @@ GemmPlan resolve_gemm(const Context& ctx, const GemmConfig& c) {
   const std::string why = gemm_can_implement(c, ctx.device());
   DEFTNN_CHECK(why.empty(), "GEMM on {}: {}", device_name(ctx.device()), why);
   GemmPlan p;
-  p.format = c.format, p.placement = c.placement;
+  p.format = c.format, p.placement = c.placement, p.precision = c.precision;
+  if (is_lowp_precision(c.precision)) {
+    p.backend = ctx.is_cuda() ? GemmBackend::CublasLt : GemmBackend::CpuEmulated;
+    return p;
+  }
   switch (concrete_kernel(c, ctx.device())) {
     case KernelFamily::CpuBlas: p.backend = GemmBackend::CpuBlas; break;
     case KernelFamily::Cublas:
@@ -116,7 +146,7 @@ void cpu_blas_gemm(const GemmArgs& a) {
 void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
   check_args(args);
   GemmArgs a = with_tight_strides(args);
-  const bool gpu_backend = plan.backend != GemmBackend::CpuBlas;
+  const bool gpu_backend = plan.backend != GemmBackend::CpuBlas && plan.backend != GemmBackend::CpuEmulated;
   DEFTNN_CHECK(gpu_backend == ctx.is_cuda(), "GEMM backend {} cannot run on a {} context",
                gemm_backend_name(plan.backend), device_name(ctx.device()));
   switch (plan.backend) {
@@ -124,6 +154,8 @@ void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
     case GemmBackend::Cublas: cublas_gemm(ctx, a, false); return;
     case GemmBackend::CublasTF32: cublas_gemm(ctx, a, true); return;
     case GemmBackend::Fission: fission_gemm(ctx, a, plan); return;
+    case GemmBackend::CublasLt: cublaslt_gemm(ctx, a, plan.precision); return;
+    case GemmBackend::CpuEmulated: cpu_emulated_gemm(ctx, a, plan.precision); return;
   }
   DEFTNN_FAIL("unreachable GEMM backend");
 }

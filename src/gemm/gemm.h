@@ -1,6 +1,7 @@
 // The one front door for matrix products. Every conv and fully connected
 // layer reaches the hardware through gemm(); the backend (CPU BLAS, cuBLAS,
-// the fission kernels) and the on-chip number format are chosen by the
+// cuBLASLt's tensor cores, the fission kernels), the precision and the
+// on-chip number format are chosen by the
 // GemmConfig, resolved once (resolve_gemm), so nothing else in the engine
 // needs to know about them.
 //
@@ -26,7 +27,7 @@ struct GemmConfig {
   KernelFamily kernel = KernelFamily::Auto;  // Cudnn is not a GEMM kernel: refused here
   Format format;                             // weight storage format; fp32 = no fission
   FissionPlacement placement = FissionPlacement::OnChip;
-  Precision precision = Precision::FP32;     // TF32 on cuBLAS only
+  Precision precision = Precision::FP32;     // TF32 on cuBLAS; bf16/fp16/fp8e4m3 on cuBLASLt (CPU: emulated)
   bool operator==(const GemmConfig&) const = default;
 };
 
@@ -36,8 +37,11 @@ enum class GemmBackend : uint8_t {
   Cublas,      // cuBLAS, CUBLAS_COMPUTE_32F: plain fp32 FFMA, no TF32 (the baseline)
   CublasTF32,  // cuBLAS with TF32 tensor cores (context only, never a baseline)
   Fission,     // our SIMT kernels with the on-chip format of the config
+  CublasLt,    // cuBLASLt tensor cores: bf16, fp16 or fp8 e4m3 inputs, fp32 accumulate, fp32 C
+  CpuEmulated, // the CPU's stand-in for CublasLt: inputs rounded as CublasLt rounds them, then sgemm
 };
-const char* gemm_backend_name(GemmBackend b);  // "cpu-blas" | "cublas" | "cublas-tf32" | "fission"
+// "cpu-blas" | "cublas" | "cublas-tf32" | "fission" | "cublaslt" | "cpu-emulated"
+const char* gemm_backend_name(GemmBackend b);
 
 // A GemmConfig resolved once on a device: what gemm() runs and what the
 // packed-weight cache packs for.
@@ -45,6 +49,7 @@ struct GemmPlan {
   GemmBackend backend = GemmBackend::CpuBlas;
   Format format;
   FissionPlacement placement = FissionPlacement::OnChip;
+  Precision precision = Precision::FP32;  // what CublasLt / CpuEmulated round the inputs to
 };
 
 // "" when `config` can run on `device`, else why not and what exists (the
@@ -60,6 +65,32 @@ struct PackedMatrix {
   Format format;
   int64_t rows = 0, cols = 0;  // logical (M, K) of the fp32 matrix it came from
   Tensor data;                 // on the device the kernels run on
+  bool empty() const { return !data.defined(); }
+};
+
+// A matrix (a layer's weight) converted once to a tensor-core input precision
+// (bf16, fp16, fp8 e4m3; gemm/lowp.h makes it). The layout is the one the
+// CublasLt backend feeds cuBLASLt: row r of the (rows, cols) fp32 matrix is
+// `ld` contiguous elements, cols rounded up to kLowpAlign with zeros, and
+// rows rounded up to kLowpAlign with zero rows (fp8's dimension rule).
+//   CUDA: data (rows_padded, ld) of BF16 / F16 / U8 (e4m3 codes); scale two
+//         device fp32: [0] the dequantisation factor (fp8: amax / 448; else
+//         1), [1] the fp8 amax it came from.
+//   CPU (CpuEmulated): data (rows, cols) F32 holding the rounded values
+//         (fp8: the e4m3 values, not yet multiplied back by the scale);
+//         scale one host fp32.
+// cuBLASLt's fp8 kernels want every dimension and leading dimension a
+// multiple of 16 (elements, 16 bytes of e4m3); the converted operands keep
+// that for every precision (16 bf16/fp16 elements are 32 bytes).
+inline constexpr int64_t kLowpAlign = 16;
+inline int64_t lowp_round_up(int64_t n) { return (n + kLowpAlign - 1) / kLowpAlign * kLowpAlign; }
+
+struct ConvertedMatrix {
+  Precision precision = Precision::FP32;
+  int64_t rows = 0, cols = 0;  // logical (M, K) of the fp32 matrix it came from
+  int64_t ld = 0;              // element stride of a row in data
+  Tensor data;
+  Tensor scale;
   bool empty() const { return !data.defined(); }
 };
 
@@ -79,6 +110,9 @@ struct GemmArgs {
   // Optional: A already packed in the plan's format (only for !trans_a). When
   // absent the fission backend packs A itself on every call (slower).
   const PackedMatrix* packed_a = nullptr;
+  // Optional: A already converted to the plan's precision (only for !trans_a,
+  // CublasLt and CpuEmulated). When absent the backend converts A on every call.
+  const ConvertedMatrix* converted_a = nullptr;
 };
 
 // C = alpha * op(A) * op(B) + beta * C on ctx's device with a resolved plan

@@ -1,5 +1,6 @@
 #include "gemm/packed_cache.h"
 
+#include "gemm/lowp.h"
 #include "gemm/pack.h"
 
 namespace deftnn {
@@ -23,6 +24,25 @@ const PackedMatrix* PackedWeightCache::get(Context& ctx, const GemmPlan& plan, c
     format_ = plan.format, placement_ = plan.placement, source_ = w.raw();
   }
   return &packed_[size_t(g)];
+}
+
+const ConvertedMatrix* PackedWeightCache::converted(Context& ctx, const GemmPlan& plan, const Tensor& w,
+                                                    int64_t groups, int64_t g) {
+  if (plan.backend != GemmBackend::CublasLt && plan.backend != GemmBackend::CpuEmulated) return nullptr;
+  DEFTNN_CHECK(groups >= 1 && g >= 0 && g < groups && w.dim(0) % groups == 0,
+               "converted weight: group {} of {} for a weight of shape {}", g, groups, shape_str(w.shape()));
+  const int64_t rows = w.dim(0) / groups, K = w.numel() / w.dim(0);
+  const bool stale = converted_.size() != size_t(groups) || converted_[0].precision != plan.precision ||
+                     converted_source_ != w.raw() || converted_[0].rows != rows || converted_[0].cols != K ||
+                     converted_[0].data.device() != ctx.device();
+  if (stale) {
+    converted_.clear();
+    const Tensor w2 = w.reshape({w.dim(0), K});  // (groups * M, K)
+    for (int64_t i = 0; i < groups; ++i)
+      converted_.push_back(convert_matrix(ctx, w2.slice0(i * rows, (i + 1) * rows), plan.precision));
+    converted_source_ = w.raw();
+  }
+  return &converted_[size_t(g)];
 }
 
 }  // namespace deftnn

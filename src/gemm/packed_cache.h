@@ -6,6 +6,11 @@
 // invalidate(). Layers call invalidate() in backward(), because the optimiser
 // then updates the weights in place. With a non-fission backend get() returns
 // null and nothing is packed.
+//
+// The same holds for the tensor-core precisions: converted() keeps the weight
+// converted once to bf16, fp16 or fp8 e4m3 (with its per-tensor fp8 scale,
+// amax / 448) for the CublasLt and CpuEmulated backends, and returns null for
+// every other backend.
 #pragma once
 
 #include <vector>
@@ -20,13 +25,21 @@ class PackedWeightCache {
   // row-major; null unless `plan` (resolve_gemm's, the one the GEMM then
   // runs with) is the fission backend.
   const PackedMatrix* get(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups, int64_t g);
-  void invalidate() { packed_.clear(); }
+  // The converted block of group `g` of w, as get(); null unless `plan` is
+  // the CublasLt or CpuEmulated backend.
+  const ConvertedMatrix* converted(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups, int64_t g);
+  void invalidate() {
+    packed_.clear();
+    converted_.clear();
+  }
 
  private:
   Format format_;
   FissionPlacement placement_ = FissionPlacement::OnChip;
   const void* source_ = nullptr;  // the weight buffer the pack was made from
   std::vector<PackedMatrix> packed_;  // one per group
+  const void* converted_source_ = nullptr;
+  std::vector<ConvertedMatrix> converted_;  // one per group
 };
 
 }  // namespace deftnn

@@ -218,6 +218,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
       a.B = col, a.ldb = ncols;
       a.C = dst + gi * M * ldd, a.ldc = ldd;
       a.packed_a = packed_.get(ctx, plan, weight_.value, groups_, gi);
+      a.converted_a = packed_.converted(ctx, plan, weight_.value, groups_, gi);
       gemm(ctx, a, plan);
     }
     if (!out_cnhw && (nbc > 1 || bp || relu)) bias_permute(ctx, dst, bp, nbc, out_, HW, ychunk, relu, args.slope);

@@ -8,9 +8,9 @@
 namespace deftnn {
 
 // Precision of the products inside the GEMM (the weights' storage format is
-// separate: formats/format.h). Only FP32 (every kernel family) and TF32
-// (cuBLAS) have kernels in this build; the others are named so that a plan
-// asking for them is refused by plan::can_implement with a clear message.
+// separate: formats/format.h). FP32 runs on every kernel family, TF32 on
+// cuBLAS; BF16, FP16 and FP8E4M3 are tensor-core inputs on cuBLASLt (fp32
+// accumulation, fp32 output) and, emulated, on the CPU (docs/precision.md).
 enum class Precision : uint8_t { FP32, TF32, BF16, FP16, FP8E4M3 };
 const char* precision_name(Precision p);  // "fp32" | "tf32" | "bf16" | "fp16" | "fp8e4m3"
 

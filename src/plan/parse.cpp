@@ -1,5 +1,6 @@
 #include "plan/parse.h"
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "core/error.h"
@@ -65,8 +66,23 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
   std::optional<SveTransform> transform;
   std::optional<Format> all;
   std::map<std::string, Format> per_layer;
+  std::map<std::string, Precision> per_layer_precision;
   if (!flags.kernel.empty()) kernel = parse_kernel(flags.kernel);
-  if (!flags.precision.empty()) precision = parse_precision(flags.precision);
+  for (size_t pos = 0; !flags.precision.empty() && pos <= flags.precision.size();) {
+    const size_t comma = std::min(flags.precision.find(',', pos), flags.precision.size());
+    const std::string item = flags.precision.substr(pos, comma - pos);
+    pos = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      DEFTNN_CHECK(!precision, "--precision gives a precision for every layer twice ('{}' and '{}')",
+                   precision_name(*precision), item);
+      precision = parse_precision(item);
+      continue;
+    }
+    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --precision entry '{}' (want PRECISION or LAYER=PRECISION)",
+                 item);
+    per_layer_precision[item.substr(0, eq)] = parse_precision(item.substr(eq + 1));
+  }
   if (!flags.transform.empty()) transform = parse_transform(flags.transform);
   for (const std::string& item : flags.format) {
     const size_t eq = item.find('=');
@@ -89,6 +105,10 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
   for (const auto& [name, f] : per_layer) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     it->second.format = f;
+  }
+  for (const auto& [name, p] : per_layer_precision) {
+    auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
+    it->second.precision = p;
   }
   if (flags.no_fuse) base.fuse_inference = false;
   if (flags.no_trunk) base.trunk = TrunkPolicy::Off;

@@ -25,7 +25,9 @@ std::vector<Format> parse_formats(const std::vector<std::string>& names);
 struct PlanFlags {
   // Each item FORMAT (every GEMM layer) or LAYER=FORMAT (that layer).
   std::vector<std::string> format;
-  std::string kernel, precision, transform;
+  // Comma separated items PRECISION (every GEMM layer) or LAYER=PRECISION.
+  std::string precision;
+  std::string kernel, transform;
   bool no_fuse = false;   // --no-fuse: run every layer as it is
   bool no_trunk = false;  // --no-trunk: NCHW everywhere
   bool any() const {
@@ -36,7 +38,7 @@ struct PlanFlags {
 // `base` (the plan the net was loaded with) with the given flags applied: a
 // kernel, precision or transform replaces the default's and every per-layer
 // entry's; FORMAT replaces the format of the default and of every entry;
-// LAYER=FORMAT makes (or changes) that layer's entry. Layer names are checked
+// LAYER=FORMAT and LAYER=PRECISION make (or change) that layer's entry. Layer names are checked
 // against a net later (check_plan).
 ExecPlan from_flags(const PlanFlags& flags, ExecPlan base = {});
 

@@ -39,7 +39,8 @@ B=(bench "$LENET" --device cpu --reps 1 --warmup 1 --no-kernel-names --out "$T/b
 expect unknown-kernel "unknown kernel 'warp' (known: auto, cpu-blas, cublas, cudnn, fission)" -- "$BIN" "${B[@]}" --kernel warp
 expect unknown-format "unknown number format 'deft9'" -- "$BIN" "${B[@]}" --format deft9
 expect unknown-precision "unknown precision 'fp64'" -- "$BIN" "${B[@]}" --precision fp64
-expect bf16-no-kernel "no kernel yet in this build" -- "$BIN" "${B[@]}" --precision bf16
+expect bf16-fission "the fission kernels multiply in fp32" -- "$BIN" "${B[@]}" --precision bf16 --kernel fission
+expect bf16-format "format deft16 is a fission format" -- "$BIN" "${B[@]}" --precision fp8e4m3 --format deft16
 expect plan-layer "layer 'nosuch', which lenet does not have (GEMM layers: conv1, conv2, ip1, ip2)" -- "$BIN" "${B[@]}" --format nosuch=deft16
 expect cudnn-on-cpu "cudnn runs on CUDA only" -- "$BIN" "${B[@]}" --kernel cudnn
 expect old-flag "--fission" -- "$BIN" "${B[@]}" --fission deft16
@@ -52,6 +53,13 @@ expect unknown-method "unknown SVE method 'l1' (known: sve, sve-ls)" -- "$BIN" o
 expect unknown-joint-twins "unknown joint twins 'paper' (known: l1, all, none)" -- "$BIN" optimize "$LENET" --joint-twins paper
 expect unknown-density-method "unknown density method 'sve-ls' (known: sve, l1)" -- "$BIN" "${B[@]}" --density 0.5 --density-method sve-ls
 [ -e "$T/bench.json" ] && { echo "FAIL a refused bench left $T/bench.json"; fail=1; }
+# The tensor-core precisions run on the CPU too (emulated), per layer as well.
+if ! "$BIN" bench "$LENET" --device cpu --reps 1 --warmup 1 --no-kernel-names --precision bf16,ip2=fp8e4m3 \
+     --out "$T/prec.json" >/dev/null 2>"$T/prec.err" || ! grep -q '"fp8e4m3"' "$T/prec.json"; then
+  echo "FAIL bench --precision bf16,ip2=fp8e4m3 on the CPU: $(head -c 300 "$T/prec.err")"; fail=1
+else
+  echo "ok   bench --precision bf16,ip2=fp8e4m3 (emulated on the CPU)"
+fi
 # Asking for the GPU on a machine without one: a plain message with the
 # driver's reason and the way out.
 if ! nvidia-smi >/dev/null 2>&1; then

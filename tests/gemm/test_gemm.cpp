@@ -85,8 +85,9 @@ TEST(Gemm, ResolvesEachConfigOnce) {
   EXPECT_EQ(gemm_can_implement({KernelFamily::Cublas, {}, FissionPlacement::OnChip, Precision::TF32}, Device::CUDA), "");
   EXPECT_NE(gemm_can_implement({KernelFamily::Fission}, Device::CPU), "");
   EXPECT_NE(gemm_can_implement({KernelFamily::Cudnn}, Device::CUDA).find("not GEMMs"), std::string::npos);
-  EXPECT_NE(gemm_can_implement({KernelFamily::Cublas, {}, FissionPlacement::OnChip, Precision::BF16}, Device::CUDA)
-                .find("no kernel yet"),
+  EXPECT_EQ(gemm_can_implement({KernelFamily::Cublas, {}, FissionPlacement::OnChip, Precision::BF16}, Device::CUDA), "");
+  EXPECT_NE(gemm_can_implement({KernelFamily::Fission, {}, FissionPlacement::OnChip, Precision::BF16}, Device::CUDA)
+                .find("fission kernels multiply in fp32"),
             std::string::npos);
   auto ctx = Context::cpu();
   EXPECT_THROW(resolve_gemm(*ctx, {KernelFamily::Cublas}), Error);

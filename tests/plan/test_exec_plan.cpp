@@ -70,6 +70,26 @@ TEST(ExecPlan, FlagsApplyOverTheLoadedPlan) {
   EXPECT_EQ(plan::from_flags({}, base), base);
 }
 
+// --precision bf16,ip2=fp32: every layer bf16 but ip2; a model file's plan
+// carries the per-layer precision and reads it back.
+TEST(ExecPlan, PrecisionPerLayer) {
+  const ExecPlan p = plan::from_flags(flags({"ip1=fp32"}, "", "bf16,ip2=fp32,conv1=fp8e4m3"));
+  EXPECT_EQ(p.defaults.precision, Precision::BF16);
+  EXPECT_EQ(p.exec_for("conv2", LayerKind::Conv).precision, Precision::BF16);
+  EXPECT_EQ(p.exec_for("ip1", LayerKind::Linear).precision, Precision::BF16);
+  EXPECT_EQ(p.exec_for("ip2", LayerKind::Linear).precision, Precision::FP32);
+  EXPECT_EQ(p.exec_for("conv1", LayerKind::Conv).precision, Precision::FP8E4M3);
+  EXPECT_EQ(plan::from_json(plan::to_json(p)), p);
+  Net net = lenet();
+  plan::apply_plan(net, p, Device::CPU);
+  EXPECT_EQ(net.find("conv1")->as_gemm()->exec().precision, Precision::FP8E4M3);
+  EXPECT_EQ(plan::plan_of(net).exec_for("ip2", LayerKind::Linear).precision, Precision::FP32);
+  expect_words(error_of([] { plan::from_flags(flags({}, "", "bf16,fp16")); }),
+               {"--precision gives a precision for every layer twice"});
+  expect_words(error_of([] { plan::from_flags(flags({}, "", "ip2=")); }), {"bad --precision entry 'ip2='"});
+  expect_words(error_of([] { plan::from_flags(flags({}, "", "ip2=fp64")); }), {"unknown precision 'fp64'"});
+}
+
 TEST(ExecPlan, CudnnDefaultLeavesLinearLayersOnCublas) {
   const ExecPlan p = plan::from_flags(flags({}, "cudnn"));
   EXPECT_EQ(p.exec_for("conv1", LayerKind::Conv).kernel, KernelFamily::Cudnn);
@@ -140,13 +160,22 @@ TEST(ExecPlan, InvalidPlansNameTheLayerAndWhatExists) {
   expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "cudnn reads fp32 weights"});
   p = plan::from_flags(flags({}, "cudnn"));
   expect_words(refused(p, Device::CPU), {"layer 'conv1'", "cudnn runs on CUDA only"});
-  for (const char* prec : {"bf16", "fp16", "fp8e4m3"})
-    for (const char* kernel : {"cublas", "cudnn", "fission"}) {
-      p = plan::from_flags(flags({}, kernel, prec));
-      expect_words(refused(p, Device::CUDA),
-                   {"layer 'conv1'", prec, "no kernel yet in this build",
-                    "exists: fp32 on cpu-blas, cublas, cudnn, fission; tf32 on cublas"});
-    }
+  for (const char* prec : {"bf16", "fp16", "fp8e4m3"}) {
+    p = plan::from_flags(flags({}, "cudnn", prec));
+    expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "cudnn runs fp32 only", prec, "cublas (cuBLASLt)"});
+    p = plan::from_flags(flags({}, "fission", prec));
+    expect_words(refused(p, Device::CUDA), {"layer 'conv1'", prec, "the fission kernels multiply in fp32"});
+    p = plan::from_flags(flags({"deft16"}, "", prec));
+    expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "format deft16 is a fission format", prec});
+    expect_words(refused(p, Device::CPU), {"layer 'conv1'", "format deft16 is a fission format", prec});
+    p = plan::from_flags(flags({}, "cublas", prec));
+    expect_words(refused(p, Device::CPU), {"layer 'conv1'", "cublas runs on CUDA only", "cpu-blas (emulated)"});
+    // The tensor-core precisions run on cuBLASLt, and emulated on the CPU.
+    plan::check_plan(plan::from_flags(flags({}, "cublas", prec)), net, Device::CUDA);
+    plan::check_plan(plan::from_flags(flags({}, "", prec)), net, Device::CUDA);
+    plan::check_plan(plan::from_flags(flags({}, "", prec)), net, Device::CPU);
+    plan::check_plan(plan::from_flags(flags({}, "cpu-blas", prec)), net, Device::CPU);
+  }
   // Valid plans pass: the default everywhere, the GPU plans on CUDA, and on
   // "some device" (a model file being loaded).
   plan::check_plan(ExecPlan{}, net, Device::CPU);

@@ -64,7 +64,9 @@ deftnn::Net load_net(const std::string& path, uint64_t init_seed) {
 deftnn::bench::NetConfig flags_config(const deftnn::plan::PlanFlags& f) {
   deftnn::bench::NetConfig c;
   c.backend = f.kernel;
-  if (!f.precision.empty() && f.precision != "fp32") c.backend += (c.backend.empty() ? "" : "-") + f.precision;
+  if (!f.precision.empty() && f.precision != "fp32")
+    c.backend += (c.backend.empty() ? "" : "-") +
+                 (f.precision.find_first_of("=,") == std::string::npos ? f.precision : std::string("mixedprec"));
   for (const std::string& item : f.format) c.formats += (c.formats.empty() ? "" : ",") + item;
   return c;
 }

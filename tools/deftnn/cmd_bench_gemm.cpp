@@ -18,6 +18,7 @@ void register_bench_gemm_command(CLI::App& bench) {
   cmd->add_option("--batch", *batch, "AlexNet batches, comma separated (default 1,16,128)")->delimiter(',');
   cmd->add_option("--format", *formats,
                   "variants to time, comma separated: cublas, cublas-tf32, cublas-bf16 (bf16 operands, context only), "
+                  "lt-bf16, lt-fp16, lt-fp8 (the engine's cuBLASLt backend, fp32 accumulate), "
                   "<format> (fission on chip), offchip-<format>, h2 (default: all)")
       ->delimiter(',');
   cmd->add_option("--reps", opts->reps, "timed repetitions (median; at least 20)");
@@ -28,7 +29,8 @@ void register_bench_gemm_command(CLI::App& bench) {
     o.batches = *batch;
     o.variants = *formats;
     for (auto& v : o.variants)
-      if (v != "cublas" && v != "cublas-tf32" && v != "cublas-bf16" && v != "h2")
+      if (v != "cublas" && v != "cublas-tf32" && v != "cublas-bf16" && v != "lt-bf16" && v != "lt-fp16" &&
+          v != "lt-fp8" && v != "h2")
         deftnn::plan::parse_format(v.rfind("offchip-", 0) == 0 ? v.substr(8) : v);  // throws on unknown names
     if (*m && *n && *k) o.extra.push_back({"custom", {*m, *n, *k}, 0});
     if (*only) o.alexnet = false;

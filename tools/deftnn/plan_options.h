@@ -14,7 +14,10 @@ inline void add_plan_options(CLI::App& cmd, deftnn::plan::PlanFlags& f) {
   cmd.add_option("--kernel", f.kernel,
                  "kernel family of every GEMM layer: auto | cpu-blas | cublas | cudnn (convolutions; linear layers "
                  "then run cublas) | fission");
-  cmd.add_option("--precision", f.precision, "compute precision: fp32 | tf32 (cublas)");
+  cmd.add_option("--precision", f.precision,
+                 "compute precision of every GEMM layer and/or per layer (bf16,ip2=fp32; comma separated): fp32 | tf32 "
+                 "(cublas) | bf16 | fp16 | fp8e4m3 (tensor cores through cuBLASLt, fp32 accumulation; emulated on "
+                 "the CPU; weights in format fp32)");
   cmd.add_option("--transform", f.transform, "run-time input transform under SVE: fused | copy | swap");
   cmd.add_flag("--no-fuse", f.no_fuse,
                "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
