@@ -20,7 +20,7 @@
 #                   (default "models/caffenet-imc.json:128 models/caffenet-imc.json:1
 #                   models/cifarnet.json:128 models/lenet.json:128")
 #   MEMCHECK_FILTER gtest filter for memcheck (default the GPU tests, minus CUPTI/Python ones)
-#   RACECHECK_FILTER gtest filter for racecheck (default *Fission*)
+#   RACECHECK_FILTER gtest filter for racecheck (default *Fission*:LowpCuda.*)
 #   DEADLINE        seconds after which no new stage starts (default 560)
 #   PREV_DIR        stage "versus": source tree of an earlier commit (default .prev,
 #                   made by `git archive`), built and benchmarked against this one in
@@ -46,7 +46,7 @@ WARMUP=${WARMUP:-10}
 CANDIDATE=${CANDIDATE:-}
 BENCH_NETS=${BENCH_NETS:-"models/caffenet-imc.json:128 models/caffenet-imc.json:1 models/cifarnet.json:128 models/lenet.json:128"}
 MEMCHECK_FILTER=${MEMCHECK_FILTER:-'*Gpu*:*Cuda*:*Cublas*:*Cudnn*:*FissionGemm*:-*OutOfMemory*:*KernelNames*:*Python*:*RealFashionMnist*:*CaffeNet*'}
-RACECHECK_FILTER=${RACECHECK_FILTER:-'*Fission*'}
+RACECHECK_FILTER=${RACECHECK_FILTER:-'*Fission*:LowpCuda.*'}
 DEADLINE=${DEADLINE:-560}
 export PATH=$PATH:/usr/local/cuda/bin
 ICU_DEBS=${ICU_DEBS:-$ROOT/.icu}
