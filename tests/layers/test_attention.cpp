@@ -118,9 +118,11 @@ std::vector<std::vector<double>> inputs(const Case& c, uint64_t seed) {
   return {f32_values(n, seed, -2, 2), f32_values(n, seed + 1, -2, 2), f32_values(n, seed + 2), make_mask(c)};
 }
 
-// Ragged T (1, 7, 13, 20), D (8, 12, 32), heads 1 to 12, batches of padding
-// only; n < heads and n >= heads take the two cuBLAS batch layouts.
-const std::vector<Case> kCases = {{2, 7, 3, 8}, {3, 13, 2, 12}, {1, 1, 4, 8}, {5, 20, 1, 32}, {2, 16, 12, 32}};
+// Ragged T (1, 7, 13, 20) and MiniLM's 12 heads of 32 at T = 64; D 8, 12,
+// 32; heads 1 to 12; batches of padding only; n <= heads and n > heads take
+// the two cuBLAS batch layouts.
+const std::vector<Case> kCases = {{2, 7, 3, 8},   {3, 13, 2, 12},  {1, 1, 4, 8},
+                                  {5, 20, 1, 32}, {2, 16, 12, 32}, {3, 64, 12, 32}};
 
 // fp32 against the fp64 reference: q.k of D <= 32 terms of |x| <= 2 errs by
 // about sqrt(D) eps32 * 4 D ~ 1.4e-4 at worst (usually far less), the score
