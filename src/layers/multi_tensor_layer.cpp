@@ -17,6 +17,11 @@ void MultiTensorLayer::backward(Context&, const Tensor&, const Tensor&, const Te
   one_tensor_call(*this);
 }
 
+void MultiTensorLayer::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
+  DEFTNN_CHECK(args.plain(), "{} runs plain at inference (NCHW, nothing fused or deferred)", layer_label(*this));
+  forward_multi(ctx, {&x}, {&y}, false);
+}
+
 void check_multi_args(const Layer& l, const Context& ctx, const std::vector<const Tensor*>& t,
                       const std::vector<Shape>& shapes, DType dtype, const char* what, bool nullable) {
   DEFTNN_CHECK(dtype == DType::F32 || (dtype == DType::F64 && !ctx.is_cuda()),

@@ -13,6 +13,10 @@ class MultiTensorLayer : public Layer {
   Shape infer(const Shape& in) final;
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) final;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) final;
+  // A graph node of one input and one output (an embedding without type
+  // ids) reaches the layer here at inference: forward_multi with that pair,
+  // plain args only.
+  void forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) final;
 };
 
 // Checks the tensors of a multi-tensor call: each defined, on ctx's device,

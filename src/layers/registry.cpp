@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "layers/add.h"
+#include "layers/attention.h"
 #include "layers/batchnorm.h"
 #include "layers/concat.h"
 #include "layers/dropout.h"
@@ -57,6 +58,7 @@ const Entry kLayerTable[] = {
     {"l2norm", make_l2norm},
     {"meanpool", make_meanpool},
     {"embedding", make_embedding},
+    {"attention", make_attention},
 };
 
 }  // namespace

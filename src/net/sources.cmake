@@ -1,1 +1,1 @@
-set(DEFTNN_SOURCES_CPU net.cpp safetensors.cpp)
+set(DEFTNN_SOURCES_CPU net.cpp safetensors.cpp bert.cpp npy.cpp)

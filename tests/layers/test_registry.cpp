@@ -27,6 +27,7 @@ const std::vector<nlohmann::json> kSamples = {
     {{"type", "meanpool"}, {"name", "mp"}},
     {{"type", "embedding"}, {"name", "emb"}, {"vocab", 30}, {"hidden", 8}, {"positions", 16}, {"token_types", 2},
      {"std", 0.05}},
+    {{"type", "attention"}, {"name", "att"}, {"heads", 12}},
 };
 
 std::string message_of(const nlohmann::json& spec) {
@@ -85,6 +86,8 @@ TEST(Registry, BadKeysNameTheLayerAndTheKey) {
       {{{"type", "embedding"}, {"name", "pool1"}, {"hidden", 4}}, "vocab"},
       {{{"type", "embedding"}, {"name", "pool1"}, {"vocab", 4}, {"hidden", 0}}, "hidden"},
       {{{"type", "embedding"}, {"name", "pool1"}, {"vocab", 4}, {"hidden", 4}, {"positions", -1}}, "positions"},
+      {{{"type", "attention"}, {"name", "pool1"}}, "heads"},
+      {{{"type", "attention"}, {"name", "pool1"}, {"heads", 0}}, "heads"},
   };
   for (const auto& c : cases) {
     std::string m = message_of(c.spec);

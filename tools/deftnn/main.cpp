@@ -19,6 +19,7 @@ void register_eval_command(CLI::App& app);
 void register_bench_command(CLI::App& app);
 void register_optimize_command(CLI::App& app);
 void register_tokenize_command(CLI::App& app);
+void register_embed_command(CLI::App& app);
 
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   register_bench_command(app);
   register_optimize_command(app);
   register_tokenize_command(app);
+  register_embed_command(app);
   // The readers convert what they can into deftnn::Error; the later catches
   // take what slips past them, so no input ends the process by a signal.
   try {

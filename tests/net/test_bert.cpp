@@ -1,0 +1,423 @@
+// The BERT encoder (src/net/bert.h): a small random BERT against a plain
+// fp64 reference written here (each sentence alone, no padding) on the CPU
+// and the GPU; batching and padding that change nothing; the refusals of a
+// bad model folder, each naming its file; and all-MiniLM-L6-v2 against the
+// embeddings sentence-transformers computed (tests/data/minilm_reference.json.gz,
+// written by tests/python/make_embedding_reference.py), when both exist.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "data/tokenizer.h"
+#include "net/bert.h"
+#include "net/safetensors.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace deftnn::bert {
+namespace {
+
+using json = nlohmann::json;
+using Weights = std::map<std::string, std::vector<double>>;
+
+const BertConfig kTiny{8, 2, 2, 12, 23, 20, 2, 1e-12};
+
+// Every tensor of a BertConfig, random (fp32 values), by Hugging Face name,
+// with the shapes bert_graph's layers give them.
+std::map<std::string, Tensor> random_weights(const BertConfig& c, uint64_t seed) {
+  std::map<std::string, Tensor> t;
+  Net shapes = Net::from_graph(bert_graph(c, 1), "shapes");
+  for (size_t i = 0; i < shapes.size(); ++i)
+    for (Param* p : shapes.layer(i).params()) {
+      const std::string name = hf_tensor_name(shapes.layer(i).name(), p->name);
+      const bool ln_weight = name.find("LayerNorm.weight") != std::string::npos;
+      t[name] = test::random_tensor(p->value.shape(), seed++, ln_weight ? 0.5f : -0.6f, ln_weight ? 1.5f : 0.6f);
+    }
+  return t;
+}
+
+Weights as_doubles(const std::map<std::string, Tensor>& t) {
+  Weights w;
+  auto cpu = Context::cpu();
+  for (const auto& [k, v] : t) {
+    auto f = v.to_vector(*cpu);
+    w[k] = std::vector<double>(f.begin(), f.end());
+  }
+  return w;
+}
+
+using Mat = std::vector<std::vector<double>>;  // rows of tokens
+
+Mat linear(const Mat& x, const std::vector<double>& w, const std::vector<double>& b) {
+  Mat y(x.size(), std::vector<double>(b.size()));
+  for (size_t r = 0; r < x.size(); ++r)
+    for (size_t o = 0; o < b.size(); ++o) {
+      double s = b[o];
+      for (size_t i = 0; i < x[r].size(); ++i) s += w[o * x[r].size() + i] * x[r][i];
+      y[r][o] = s;
+    }
+  return y;
+}
+
+Mat layernorm(const Mat& x, const std::vector<double>& g, const std::vector<double>& b, double eps) {
+  Mat y = x;
+  for (auto& row : y) {
+    double mean = 0, var = 0;
+    for (double v : row) mean += v / double(row.size());
+    for (double v : row) var += (v - mean) * (v - mean) / double(row.size());
+    for (size_t j = 0; j < row.size(); ++j) row[j] = (row[j] - mean) / std::sqrt(var + eps) * g[j] + b[j];
+  }
+  return y;
+}
+
+Mat add(Mat a, const Mat& b) {
+  for (size_t r = 0; r < a.size(); ++r)
+    for (size_t j = 0; j < a[r].size(); ++j) a[r][j] += b[r][j];
+  return a;
+}
+
+// One sentence, its tokens only: BertModel, mean pooling, L2 normalisation.
+std::vector<double> reference_embedding(const BertConfig& c, const Weights& w, const std::vector<int32_t>& ids) {
+  const size_t L = ids.size(), H = size_t(c.hidden), D = H / size_t(c.heads);
+  Mat x(L, std::vector<double>(H));
+  for (size_t t = 0; t < L; ++t)
+    for (size_t j = 0; j < H; ++j)
+      x[t][j] = w.at("embeddings.word_embeddings.weight")[size_t(ids[t]) * H + j] +
+                w.at("embeddings.position_embeddings.weight")[t * H + j] +
+                w.at("embeddings.token_type_embeddings.weight")[j];
+  x = layernorm(x, w.at("embeddings.LayerNorm.weight"), w.at("embeddings.LayerNorm.bias"), c.layer_norm_eps);
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    auto lin = [&](const Mat& in, const std::string& name) {
+      return linear(in, w.at(p + name + ".weight"), w.at(p + name + ".bias"));
+    };
+    Mat q = lin(x, "attention.self.query"), k = lin(x, "attention.self.key"), v = lin(x, "attention.self.value");
+    Mat a(L, std::vector<double>(H, 0.0));
+    for (size_t h = 0; h < size_t(c.heads); ++h)
+      for (size_t i = 0; i < L; ++i) {
+        std::vector<double> s(L);
+        double mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < L; ++j) {
+          double dot = 0;
+          for (size_t e = 0; e < D; ++e) dot += q[i][h * D + e] * k[j][h * D + e];
+          mx = std::max(mx, s[j] = dot / std::sqrt(double(D)));
+        }
+        for (auto& e : s) sum += e = std::exp(e - mx);
+        for (size_t j = 0; j < L; ++j)
+          for (size_t e = 0; e < D; ++e) a[i][h * D + e] += s[j] / sum * v[j][h * D + e];
+      }
+    Mat x1 = layernorm(add(lin(a, "attention.output.dense"), x), w.at(p + "attention.output.LayerNorm.weight"),
+                       w.at(p + "attention.output.LayerNorm.bias"), c.layer_norm_eps);
+    Mat f = lin(x1, "intermediate.dense");
+    for (auto& row : f)
+      for (auto& e : row) e = 0.5 * e * (1 + std::erf(e / std::sqrt(2.0)));
+    x = layernorm(add(lin(f, "output.dense"), x1), w.at(p + "output.LayerNorm.weight"),
+                  w.at(p + "output.LayerNorm.bias"), c.layer_norm_eps);
+  }
+  std::vector<double> m(H, 0.0);
+  for (const auto& row : x)
+    for (size_t j = 0; j < H; ++j) m[j] += row[j] / double(L);
+  double n = 0;
+  for (double e : m) n += e * e;
+  for (auto& e : m) e /= std::max(std::sqrt(n), 1e-12);
+  return m;
+}
+
+// Lengths 1 to 20 (the tiny model's positions): in batches of 2 the padded
+// T is 8, 16 and, for 17 tokens, 20 (the multiple of 8 capped at the model).
+std::vector<std::vector<int32_t>> tiny_sentences() {
+  std::vector<std::vector<int32_t>> s;
+  Rng rng(77);
+  for (size_t len : {5, 1, 12, 3, 9, 17, 20, 8}) {
+    std::vector<int32_t> ids(len);
+    for (auto& id : ids) id = int32_t(rng.below(uint64_t(kTiny.vocab)));
+    s.push_back(ids);
+  }
+  return s;
+}
+
+// Through 2 encoder layers of width 8 in fp32, outputs of norm 1: the
+// layer norms bound every activation to a few units, each stage adds a
+// few ulps relative; 2e-5 on each component leaves ample margin above the
+// ~1e-6 seen and far below any wrong wiring (which errs by O(0.1)).
+constexpr double kTinyAtol = 2e-5;
+
+void check_tiny(Device dev) {
+  auto tensors = random_weights(kTiny, 10);
+  const Weights w = as_doubles(tensors);
+  BertEncoder enc = BertEncoder::from_tensors(kTiny, tensors, "tiny");
+  auto ctx = Context::make(dev);
+  const auto sentences = tiny_sentences();
+  int64_t calls = 0, last_done = 0;
+  EmbedOptions o;
+  o.batch = 2;
+  o.progress = [&](int64_t done, int64_t total) {
+    ++calls;
+    EXPECT_GT(done, last_done);
+    EXPECT_EQ(total, int64_t(sentences.size()));
+    last_done = done;
+  };
+  Tensor got = enc.embed_ids(*ctx, sentences, o);
+  ASSERT_EQ(got.shape(), (Shape{int64_t(sentences.size()), kTiny.hidden}));
+  EXPECT_EQ(calls, 4);
+  EXPECT_EQ(last_done, int64_t(sentences.size()));
+  const auto g = got.to_vector(*Context::cpu());
+  for (size_t s = 0; s < sentences.size(); ++s) {
+    auto want = reference_embedding(kTiny, w, sentences[s]);
+    std::vector<float> row(g.begin() + long(s) * kTiny.hidden, g.begin() + long(s + 1) * kTiny.hidden);
+    EXPECT_TRUE(test::all_close(row, want, kTinyAtol, 0, std::string(device_name(dev)) + " sentence " +
+                                                              std::to_string(s) + " of " +
+                                                              std::to_string(sentences[s].size()) + " tokens"));
+  }
+  // One batch of all (T = 20) gives the same up to rounding.
+  o.batch = 64;
+  o.progress = nullptr;
+  auto g1 = enc.embed_ids(*ctx, sentences, o).to_vector(*Context::cpu());
+  EXPECT_TRUE(test::all_close(g1, g, 1e-6, 0, "one batch against batches of 2"));
+}
+
+TEST(Bert, TinyMatchesReferenceCpu) { check_tiny(Device::CPU); }
+TEST(Bert, TinyMatchesReferenceCuda) {
+  DEFTNN_REQUIRE_GPU();
+  check_tiny(Device::CUDA);
+}
+
+TEST(Bert, GraphNamesFollowHuggingFace) {
+  const json g = bert_graph(kTiny, 16);
+  std::set<std::string> names;
+  for (const auto& l : g["layers"]) names.insert(l["name"].get<std::string>());
+  for (const char* n : {"embeddings", "embeddings/LayerNorm", "encoder/layer/0/attention/self/query",
+                        "encoder/layer/1/attention/self", "encoder/layer/1/output/LayerNorm", "pooling", "normalize"})
+    EXPECT_TRUE(names.count(n)) << n;
+  EXPECT_EQ(hf_tensor_name("encoder/layer/0/attention/self/query", "weight"),
+            "encoder.layer.0.attention.self.query.weight");
+  EXPECT_EQ(hf_tensor_name("embeddings", "token_type"), "embeddings.token_type_embeddings.weight");
+  Net net = Net::from_graph(g, "tiny");
+  EXPECT_EQ(net.tensor_shape("normalize", 3), (Shape{3, kTiny.hidden}));
+  EXPECT_EQ(net.tensor_shape("encoder/layer/1/intermediate/gelu", 3), (Shape{3, 16, kTiny.intermediate}));
+}
+
+// ---- model folders and their refusals ------------------------------------------
+
+struct ModelDir {
+  fs::path dir;
+  explicit ModelDir(const std::string& name) {
+    dir = fs::path(::testing::TempDir()) / ("deftnn_bert_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "1_Pooling");
+    write_config({});
+    write("modules.json", json::array({{{"idx", 0}, {"name", "0"}, {"path", ""}, {"type",
+                                         "sentence_transformers.models.Transformer"}},
+                                       {{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"},
+                                        {"type", "sentence_transformers.models.Pooling"}},
+                                       {{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"},
+                                        {"type", "sentence_transformers.models.Normalize"}}})
+                              .dump());
+    write("1_Pooling/config.json", json{{"word_embedding_dimension", 8},
+                                        {"pooling_mode_cls_token", false},
+                                        {"pooling_mode_mean_tokens", true},
+                                        {"pooling_mode_max_tokens", false}}
+                                       .dump());
+    write_weights(random_weights(kTiny, 10));
+  }
+  ~ModelDir() { fs::remove_all(dir); }
+  void write(const std::string& file, const std::string& text) const { std::ofstream(dir / file) << text; }
+  void write_config(const json& changes) const {
+    json c = {{"architectures", {"BertModel"}}, {"model_type", "bert"}, {"hidden_act", "gelu"},
+              {"hidden_size", 8}, {"num_attention_heads", 2}, {"num_hidden_layers", 2},
+              {"intermediate_size", 12}, {"vocab_size", 23}, {"max_position_embeddings", 20},
+              {"type_vocab_size", 2}, {"layer_norm_eps", 1e-12}, {"position_embedding_type", "absolute"}};
+    for (const auto& [k, v] : changes.items()) {
+      if (v.is_null()) c.erase(k);
+      else c[k] = v;
+    }
+    write("config.json", c.dump());
+  }
+  void write_weights(std::map<std::string, Tensor> t) const {
+    t["pooler.dense.weight"] = test::random_tensor({8, 8}, 3);  // unused by sentence-transformers: ignored
+    write_safetensors((dir / "model.safetensors").string(), TensorFile{t, {{"format", "pt"}}});
+  }
+  std::string load_error() const {
+    try {
+      BertEncoder::load(dir.string());
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(loaded)";
+  }
+};
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+TEST(Bert, LoadsAModelFolder) {
+  ModelDir m("ok");
+  BertEncoder enc = BertEncoder::load(m.dir.string());
+  EXPECT_EQ(enc.dim(), 8);
+  EXPECT_EQ(enc.config().layers, 2);
+  auto cpu = Context::cpu();
+  auto y = enc.embed_ids(*cpu, {{1, 2, 3}}).to_vector(*cpu);
+  auto want = reference_embedding(kTiny, as_doubles(random_weights(kTiny, 10)), {1, 2, 3});
+  EXPECT_TRUE(test::all_close(y, want, kTinyAtol, 0, "loaded folder"));
+}
+
+TEST(Bert, RefusesBadConfig) {
+  ModelDir m("config");
+  const std::string cfg = (m.dir / "config.json").string();
+  m.write_config({{"hidden_act", "relu"}});
+  std::string e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "'relu'") && has(e, "gelu")) << e;
+  m.write_config({{"hidden_size", nullptr}});
+  e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "'hidden_size'")) << e;
+  m.write_config({{"hidden_size", 9}});
+  e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "multiple")) << e;
+  m.write_config({{"model_type", "gpt2"}});
+  e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "gpt2")) << e;
+  m.write_config({{"position_embedding_type", "relative_key"}});
+  e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "relative_key")) << e;
+  m.write("config.json", "{\"hidden_size\": ");
+  e = m.load_error();
+  EXPECT_TRUE(has(e, cfg) && has(e, "JSON")) << e;
+}
+
+TEST(Bert, RefusesOtherPipelines) {
+  ModelDir m("modules");
+  m.write("modules.json", R"([{"type": "sentence_transformers.models.Transformer"},
+                             {"type": "sentence_transformers.models.Pooling", "path": "1_Pooling"}])");
+  std::string e = m.load_error();
+  EXPECT_TRUE(has(e, (m.dir / "modules.json").string()) && has(e, "Normalize")) << e;
+  ModelDir p("pooling");
+  p.write("1_Pooling/config.json", R"({"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false})");
+  e = p.load_error();
+  EXPECT_TRUE(has(e, (p.dir / "1_Pooling" / "config.json").string()) && has(e, "pooling_mode_cls_token")) << e;
+}
+
+TEST(Bert, RefusesBadWeights) {
+  ModelDir m("weights");
+  const std::string file = (m.dir / "model.safetensors").string();
+  auto t = random_weights(kTiny, 10);
+  t.erase("encoder.layer.1.output.dense.bias");
+  m.write_weights(t);
+  std::string e = m.load_error();
+  EXPECT_TRUE(has(e, file) && has(e, "'encoder.layer.1.output.dense.bias'") && has(e, "(8)")) << e;
+  t = random_weights(kTiny, 10);
+  t["encoder.layer.0.attention.self.query.weight"] = test::random_tensor({8, 9}, 1);
+  m.write_weights(t);
+  e = m.load_error();
+  EXPECT_TRUE(has(e, file) && has(e, "'encoder.layer.0.attention.self.query.weight'") && has(e, "(8, 9)") &&
+              has(e, "(8, 8)"))
+      << e;
+  m.write("model.safetensors", "not a safetensors file at all");
+  e = m.load_error();
+  EXPECT_TRUE(has(e, file)) << e;
+  fs::remove(m.dir / "model.safetensors");
+  e = m.load_error();
+  EXPECT_TRUE(has(e, file)) << e;
+  try {
+    BertEncoder::load((m.dir / "no-such-dir").string());
+    ADD_FAILURE() << "loaded a missing folder";
+  } catch (const Error& err) {
+    EXPECT_TRUE(has(err.what(), "no-such-dir")) << err.what();
+  }
+}
+
+TEST(Bert, RefusesBadIds) {
+  BertEncoder enc = BertEncoder::from_tensors(kTiny, random_weights(kTiny, 10), "tiny");
+  auto cpu = Context::cpu();
+  for (const auto& [ids, part] : std::vector<std::pair<std::vector<std::vector<int32_t>>, std::string>>{
+           {{{1, 2}, {}}, "sequence 1 has 0 ids"},
+           {{{1, 23}}, "id 23 outside [0, 23)"},
+           {{std::vector<int32_t>(21, 1)}, "21 ids"}}) {
+    try {
+      enc.embed_ids(*cpu, ids);
+      ADD_FAILURE() << "accepted " << part;
+    } catch (const Error& e) {
+      EXPECT_TRUE(has(e.what(), part)) << e.what();
+    }
+  }
+}
+
+// ---- all-MiniLM-L6-v2 -----------------------------------------------------------
+
+double cosine(const float* a, const float* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; ++i) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return ab / std::sqrt(aa * bb);
+}
+
+// A sanity check, not an oracle: sentence-transformers gives about 0.75
+// for this pair; an encoder wired wrong lands far from it.
+TEST(Bert, MiniLMSentencePairCpu) {
+  const std::string dir = test::minilm_dir();
+  if (dir.empty()) GTEST_SKIP() << "all-MiniLM-L6-v2 not found: set DEFTNN_MINILM_DIR or run scripts/install_deps.sh";
+  auto tok = data::WordPieceTokenizer::from_model_dir(dir);
+  BertEncoder enc = BertEncoder::load(dir);
+  auto cpu = Context::cpu();
+  Tensor y = enc.embed_ids(*cpu, {tok.encode("A man is eating food."), tok.encode("A man is eating a piece of bread."),
+                                  tok.encode("The new movie is awesome.")});
+  const float* p = y.data<float>();
+  const double similar = cosine(p, p + 384, 384), unrelated = cosine(p, p + 768, 384);
+  EXPECT_NEAR(similar, 0.75, 0.05);
+  EXPECT_LT(unrelated, 0.3);
+  std::cout << "cosine(food, bread) = " << similar << ", cosine(food, movie) = " << unrelated << "\n";
+}
+
+// The oracle: every case's embedding from sentence-transformers (fp32,
+// transformers' BertModel) against ours from the same ids; the smallest
+// cosine over the cases must be >= 0.9999 (fp32 through 6 layers differs
+// by ~1e-6 relative; a wrong mask, scale or epsilon costs far more).
+void check_reference(Device dev, size_t max_cases) {
+  const std::string dir = test::minilm_dir();
+  if (dir.empty()) GTEST_SKIP() << "all-MiniLM-L6-v2 not found: set DEFTNN_MINILM_DIR or run scripts/install_deps.sh";
+  const fs::path ref = fs::path(DEFTNN_SOURCE_DIR) / "tests" / "data" / "minilm_reference.json.gz";
+  if (!fs::exists(ref)) GTEST_SKIP() << ref.string() << " not found (written by tests/python/make_embedding_reference.py)";
+  const std::string text = test::read_gzip(ref);
+  ASSERT_FALSE(text.empty()) << "cannot read " << ref;
+  const json j = json::parse(text);
+  const int64_t dim = j.at("dim").get<int64_t>();
+  const auto& cases = j.at("cases");
+  const size_t count = std::min(max_cases, cases.size());
+  auto tok = data::WordPieceTokenizer::from_model_dir(dir);
+  BertEncoder enc = BertEncoder::load(dir);
+  ASSERT_EQ(enc.dim(), dim);
+  std::vector<std::vector<int32_t>> ids;
+  size_t tokenizer_differs = 0;
+  for (size_t i = 0; i < count; ++i) {
+    ids.push_back(cases[i].at("ids").get<std::vector<int32_t>>());
+    tokenizer_differs += tok.encode(cases[i].at("text").get<std::string>()) != ids.back();
+  }
+  EXPECT_EQ(tokenizer_differs, 0u) << "texts whose ids differ from our tokenizer's";
+  auto ctx = Context::make(dev);
+  Tensor y = enc.embed_ids(*ctx, ids);
+  double worst = 2, max_abs = 0;
+  size_t worst_i = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const auto want = cases[i].at("embedding").get<std::vector<float>>();
+    ASSERT_EQ(int64_t(want.size()), dim) << "case " << i;
+    const float* got = y.data<float>() + int64_t(i) * dim;
+    const double c = cosine(got, want.data(), dim);
+    for (int64_t k = 0; k < dim; ++k) max_abs = std::max(max_abs, std::fabs(double(got[k]) - want[size_t(k)]));
+    if (c < worst) worst = c, worst_i = i;
+  }
+  EXPECT_GE(worst, 0.9999) << "worst case " << worst_i << ": " << cases[worst_i].at("text");
+  std::cout << device_name(dev) << ": " << count << " sentences, min cosine " << worst << " (case " << worst_i
+            << "), max |difference| " << max_abs << "\n";
+}
+
+TEST(Bert, MatchesTransformersReferenceCpu) { check_reference(Device::CPU, 200); }
+TEST(Bert, MatchesTransformersReferenceCuda) {
+  DEFTNN_REQUIRE_GPU();
+  check_reference(Device::CUDA, size_t(-1));
+}
+
+}  // namespace
+}  // namespace deftnn::bert

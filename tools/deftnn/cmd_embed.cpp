@@ -1,0 +1,100 @@
+// deftnn embed MODEL_DIR --text FILE --out OUT.npy: one sentence embedding
+// per line of FILE (a BERT sentence-transformers model such as
+// all-MiniLM-L6-v2: its tokenizer, encoder, mean pooling and L2
+// normalisation), written as a float32 .npy of shape (lines, hidden).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+#include "core/error.h"
+#include "core/input_file.h"
+#include "data/tokenizer.h"
+#include "device_option.h"
+#include "net/bert.h"
+#include "net/npy.h"
+#include "train/progress.h"
+
+namespace {
+
+struct EmbedArgs {
+  std::string model_dir, text, out;
+  std::optional<deftnn::Device> device;
+  int64_t batch = 32;
+  bool quiet = false;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  deftnn::require_regular_file(path);
+  std::ifstream in(path, std::ios::binary);
+  DEFTNN_CHECK(in.good(), "{}: cannot open for reading", path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  DEFTNN_CHECK(!in.bad(), "{}: read error", path);
+  DEFTNN_CHECK(!lines.empty(), "{}: no lines to embed (the file is empty)", path);
+  return lines;
+}
+
+// Fails before any work when OUT cannot be written: its folder must exist
+// and be writable, and OUT itself must not be a folder.
+void check_writable(const std::string& out) {
+  namespace fs = std::filesystem;
+  const fs::path p(out);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  DEFTNN_CHECK(fs::is_directory(dir, ec), "{}: cannot write: the folder {} does not exist", out, dir.string());
+  DEFTNN_CHECK(!fs::is_directory(p, ec), "{}: cannot write: it is a folder", out);
+  DEFTNN_CHECK(::access(dir.c_str(), W_OK) == 0, "{}: cannot write: the folder {} is not writable", out,
+               dir.string());
+}
+
+void run_embed(const EmbedArgs& a) {
+  using namespace deftnn;
+  check_writable(a.out);
+  const auto lines = read_lines(a.text);
+  auto encoder = bert::BertEncoder::load(a.model_dir);
+  const auto tok = data::WordPieceTokenizer::from_model_dir(a.model_dir);
+  std::vector<std::vector<int32_t>> ids;
+  ids.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    try {
+      ids.push_back(tok.encode(lines[i]));
+    } catch (const Error& e) {
+      DEFTNN_FAIL("{} line {}: {}", a.text, i + 1, e.what());
+    }
+  }
+  auto ctx = Context::make(resolve_device(a.device));
+  train::ItemProgress progress(!a.quiet, "embed", "sentences", int64_t(ids.size()));
+  bert::EmbedOptions o;
+  o.batch = a.batch;
+  o.progress = [&](int64_t done, int64_t) { progress.update(done); };
+  const Tensor y = encoder.embed_ids(*ctx, ids, o);
+  progress.finish();
+  write_npy(a.out, y);
+  fmt::print("wrote {} embeddings of {} ({}) to {}\n", y.dim(0), y.dim(1), device_name(ctx->device()), a.out);
+}
+
+}  // namespace
+
+void register_embed_command(CLI::App& app) {
+  auto a = std::make_shared<EmbedArgs>();
+  CLI::App* sub = app.add_subcommand("embed", "sentence embeddings of each line of a text file (BERT models such as "
+                                              "all-MiniLM-L6-v2) as a float32 .npy");
+  sub->add_option("model_dir", a->model_dir,
+                  "the model's folder (config.json, modules.json, model.safetensors, tokenizer.json)")
+      ->required();
+  sub->add_option("--text", a->text, "UTF-8 text, one sentence per line")->required();
+  sub->add_option("--out", a->out, "the .npy to write, shape (lines, hidden), written atomically")->required();
+  add_device_option(*sub, a->device);
+  sub->add_option("--batch", a->batch, "sentences per forward pass (default 32)")->check(CLI::Range(1, 1 << 16));
+  sub->add_flag("--quiet", a->quiet, "no progress on stderr");
+  sub->callback([a] { run_embed(*a); });
+}
