@@ -1,0 +1,357 @@
+// Mixed-input GEMM kernels (gemm/mixed/mixed_gemm.h): Y (M, N) = X (M, K) bf16
+// * dec(W)^T with W packed in a narrow format (gemm/mixed/mixed_layout.h).
+//
+// Thread block: 4 warps; warp w owns kNT = 2 n8-tiles (16 output channels), a
+// block 64 (= kPadN). Grid: x = n-ranges of 64, y = k-splits, z = blocks of
+// 16 * MB tokens (MB = 1, 2 or 4 m16 MMA row blocks per thread block).
+// Per stage a lane issues kNT * kU 128-bit ld.global.nc of weights (one whole
+// 512-byte chunk per warp and load) for the stage after the one it computes,
+// so two stages of loads are in flight per lane. Activations: a slab of
+// 16 * MB rows x (1024 / MB) k, bf16, staged once in shared memory (rows
+// padded by 16 bytes so ldmatrix is conflict-free), read with ldmatrix.x4 as
+// the A fragments; the unpacked weights are the B fragments of
+// mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32, reused for all MB row blocks.
+// 4-bit formats: one chunk = one group of 128 k; its MMAs accumulate into a
+// fresh fp32 fragment that is scaled and added to the total. 8-bit formats:
+// per-channel scales in the epilogue. Split-K: Y zeroed, partial sums added
+// with fp32 atomics (red.global.add.f32).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/cuda_check.h"
+#include "core/error.h"
+#include "gemm/mixed/mixed_gemm.h"
+#include "gemm/mixed/mixed_layout.h"
+
+namespace deftnn::mixed {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kNT = 2;  // n8 tiles per warp: kWarps * kNT * 8 == kPadN
+constexpr int kU = 2;   // chunks per n-tile per pipeline stage
+constexpr int kXPad = 8;  // bf16 elements of padding per shared-memory X row (16 bytes)
+constexpr int kBlocksPerSmTarget = 4;  // split-K fills the GPU with this many thread blocks per SM
+static_assert(kWarps * kNT * kTileN == kPadN, "the packer pads N to one thread block's n-range");
+
+template <int MB> constexpr int slab_k() { return 1024 / MB; }  // k of one staged X slab: 32 KB of bf16
+template <int MB> constexpr int slab_bytes() { return 16 * MB * (slab_k<MB>() + kXPad) * 2; }
+
+struct Params {
+  const uint4* w;        // packed chunks
+  const float* scales;   // per channel [np] or per group [kp / 128][np]
+  const uint16_t* x;     // bf16 (M, K), row stride ldx
+  float* y;              // fp32 (M, N), row stride ldy
+  int M, N, K, ldx, ldy, np, kcs;  // kcs: chunks per n-tile (kp / chunk_k)
+  int chunks_per_split;
+  int atomic;            // 1: add into y (split-K), 0: store
+};
+
+__device__ __forceinline__ uint4 ldg_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const uint16_t* smem) {
+  const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int j) {
+  return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+}
+
+// X rows [m0, m0 + 16 MB) x k [k0, k0 + slab_k) into shared memory, zero
+// outside M and K.
+template <int MB>
+__device__ __forceinline__ void stage_x(uint16_t* xs, const Params& p, int m0, int k0) {
+  constexpr int SK = slab_k<MB>(), LDS = SK + kXPad, VPR = SK / 8;  // 16-byte vectors per row
+  for (int i = threadIdx.x; i < 16 * MB * VPR; i += kThreads) {
+    const int r = i / VPR, c = (i % VPR) * 8, m = m0 + r, k = k0 + c;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (m < p.M && k < p.K) {
+      const uint16_t* src = p.x + int64_t(m) * p.ldx + k;
+      if (k + 8 <= p.K) {
+        v = *reinterpret_cast<const uint4*>(src);
+      } else {
+        uint16_t e[8];
+#pragma unroll
+        for (int q = 0; q < 8; ++q) e[q] = k + q < p.K ? src[q] : uint16_t(0);
+        v = make_uint4(e[0] | (uint32_t(e[1]) << 16), e[2] | (uint32_t(e[3]) << 16), e[4] | (uint32_t(e[5]) << 16),
+                       e[6] | (uint32_t(e[7]) << 16));
+      }
+    }
+    *reinterpret_cast<uint4*>(xs + r * LDS + c) = v;
+  }
+}
+
+template <class U, int MB>
+__global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
+  constexpr int CK = chunk_k(U::kBits);               // k per chunk: 64 or 128
+  constexpr int SPW = U::kBits == 8 ? 1 : 2;           // k16 steps per packed word
+  constexpr bool kGrouped = U::kBits == 4;             // one scale per chunk (= group of 128)
+  constexpr int SK = slab_k<MB>(), LDS = SK + kXPad;   // staged X: (16 MB, SK), row stride LDS
+  constexpr int CPS = SK / CK;                         // chunks per slab
+  static_assert(CPS % kU == 0, "a stage never straddles two X slabs");
+  extern __shared__ uint4 smem_raw[];
+  uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);  // (16 MB, LDS) bf16
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int tile0 = (blockIdx.x * kWarps + warp) * kNT;  // first n8 tile of this warp
+  const int m0 = blockIdx.z * 16 * MB;
+  const int kc_begin = blockIdx.y * p.chunks_per_split;
+  const int kc_end = min(p.kcs, kc_begin + p.chunks_per_split);
+  // this lane's 16 bytes of chunk (tile0 + nt, kc): w_lane[nt * kcs + kc] * 32
+  const uint4* w_lane = p.w + int64_t(tile0) * p.kcs * kLanes + lane;
+  // ldmatrix row address of this lane inside an m16 x k16 block
+  const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
+
+  float acc[MB][kNT][4];
+#pragma unroll
+  for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[mb][nt][i] = 0.f;
+
+  uint4 cur[kNT][kU];
+  float2 cur_s[kNT][kU];
+  auto load_stage = [&](uint4 (&v)[kNT][kU], float2 (&s)[kNT][kU], int kc) {
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        if (kc + u < kc_end) {
+          v[nt][u] = ldg_stream(w_lane + (int64_t(nt) * p.kcs + kc + u) * kLanes);
+          if constexpr (kGrouped)
+            s[nt][u] = __ldg(reinterpret_cast<const float2*>(p.scales + int64_t(kc + u) * p.np +
+                                                             (tile0 + nt) * kTileN + 2 * t));
+        }
+      }
+  };
+  if (kc_begin < kc_end) load_stage(cur, cur_s, kc_begin);
+
+  for (int kc = kc_begin; kc < kc_end; kc += kU) {
+    uint4 nxt[kNT][kU];
+    float2 nxt_s[kNT][kU];
+    if (kc + kU < kc_end) load_stage(nxt, nxt_s, kc + kU);
+    const int in_slab = (kc - kc_begin) % CPS;
+    if (in_slab == 0) {
+      __syncthreads();  // everyone is done with the previous slab
+      stage_x<MB>(xs, p, m0, kc * CK);
+      __syncthreads();
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      if (kc + u >= kc_end) break;
+      float gacc[MB][kNT][4];
+      float (&dst)[MB][kNT][4] = kGrouped ? gacc : acc;
+      if constexpr (kGrouped) {
+#pragma unroll
+        for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) gacc[mb][nt][i] = 0.f;
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        uint32_t b[kNT][2 * SPW];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) U::word(word_of(cur[nt][u], j), b[nt]);
+#pragma unroll
+        for (int s = 0; s < SPW; ++s) {
+          const int kk = (in_slab + u) * CK + 16 * (j * SPW + s);  // k of this step inside the slab
+#pragma unroll
+          for (int mb = 0; mb < MB; ++mb) {
+            uint32_t a[4];
+            ldmatrix_x4(a, xs + (mb * 16 + a_row) * LDS + kk + a_col);
+#pragma unroll
+            for (int nt = 0; nt < kNT; ++nt) mma_bf16(dst[mb][nt], a, b[nt][2 * s], b[nt][2 * s + 1]);
+          }
+        }
+      }
+      if constexpr (kGrouped) {
+#pragma unroll
+        for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) {
+            const float2 sc = cur_s[nt][u];
+            acc[mb][nt][0] = fmaf(gacc[mb][nt][0], sc.x, acc[mb][nt][0]);
+            acc[mb][nt][1] = fmaf(gacc[mb][nt][1], sc.y, acc[mb][nt][1]);
+            acc[mb][nt][2] = fmaf(gacc[mb][nt][2], sc.x, acc[mb][nt][2]);
+            acc[mb][nt][3] = fmaf(gacc[mb][nt][3], sc.y, acc[mb][nt][3]);
+          }
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int u = 0; u < kU; ++u) cur[nt][u] = nxt[nt][u], cur_s[nt][u] = nxt_s[nt][u];
+  }
+
+  // epilogue: C fragment c0, c1 = (row g, cols 2t, 2t+1), c2, c3 = (row g + 8, same cols)
+#pragma unroll
+  for (int nt = 0; nt < kNT; ++nt) {
+    const int n = (tile0 + nt) * kTileN + 2 * t;
+    float2 sc = make_float2(1.f, 1.f);
+    if constexpr (!kGrouped) sc = __ldg(reinterpret_cast<const float2*>(p.scales + n));
+#pragma unroll
+    for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int m = m0 + mb * 16 + g + 8 * h;
+        if (m >= p.M) continue;
+        float* yr = p.y + int64_t(m) * p.ldy;
+        const float v0 = acc[mb][nt][2 * h] * sc.x, v1 = acc[mb][nt][2 * h + 1] * sc.y;
+        if (p.atomic) {
+          if (n < p.N) atomicAdd(yr + n, v0);
+          if (n + 1 < p.N) atomicAdd(yr + n + 1, v1);
+        } else {
+          if (n < p.N) yr[n] = v0;
+          if (n + 1 < p.N) yr[n + 1] = v1;
+        }
+      }
+  }
+}
+
+template <class U>
+__global__ void unpack_probe_kernel(const uint32_t* words, int64_t n, uint32_t* out) {
+  constexpr int R = U::kBits == 8 ? 2 : 4;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t b[4];
+  U::word(words[i], b);
+#pragma unroll
+  for (int r = 0; r < R; ++r) out[i * R + r] = b[r];
+}
+
+int sm_count() {
+  static int sms = [] {
+    int dev = 0, n = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    return n > 0 ? n : 132;
+  }();
+  return sms;
+}
+
+int mb_for(int64_t M) { return M <= 16 ? 1 : M <= 32 ? 2 : 4; }
+
+struct LaunchShape {
+  dim3 grid;
+  int mb = 1, chunks_per_split = 0, splits = 1;
+};
+
+LaunchShape launch_shape(const MixedGemmArgs& a) {
+  const DeviceWeights& w = *a.W;
+  LaunchShape s;
+  s.mb = mb_for(a.M);
+  const int64_t rows = 16 * s.mb, mblocks = (a.M + rows - 1) / rows, nblocks = w.np / kPadN;
+  const int kcs = int(w.kp / chunk_k(w.format.bits()));
+  const int max_splits = (kcs + kU - 1) / kU;
+  int splits = 1;
+  if (a.split_k > 0) splits = a.split_k;
+  else if (a.split_k == kSplitAuto)
+    splits = int((int64_t(kBlocksPerSmTarget) * sm_count() + nblocks * mblocks - 1) / (nblocks * mblocks));
+  splits = std::clamp(splits, 1, std::max(max_splits, 1));
+  int cps = (kcs + splits - 1) / splits;
+  cps = (cps + kU - 1) / kU * kU;
+  s.chunks_per_split = std::max(cps, kU);
+  s.splits = (kcs + s.chunks_per_split - 1) / s.chunks_per_split;
+  s.grid = dim3(unsigned(nblocks), unsigned(std::max(s.splits, 1)), unsigned(mblocks));
+  return s;
+}
+
+template <class U, int MB>
+void launch_mb(const Params& p, dim3 grid, cudaStream_t st) {
+  mixed_gemm_kernel<U, MB><<<grid, kThreads, slab_bytes<MB>(), st>>>(p);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
+
+template <class U>
+void launch(const Params& p, const LaunchShape& s, cudaStream_t st) {
+  if (s.mb == 1) launch_mb<U, 1>(p, s.grid, st);
+  else if (s.mb == 2) launch_mb<U, 2>(p, s.grid, st);
+  else launch_mb<U, 4>(p, s.grid, st);
+}
+
+// Calls fn.template operator()<U>() with the unpack functor of format f.
+template <class Fn>
+void dispatch(const WeightFormat& f, Fn&& fn) {
+  switch (f.kind) {
+    case WeightKind::Int8: return fn.template operator()<UnpackInt8>();
+    case WeightKind::FP8E4M3: return fn.template operator()<UnpackE4M3>();
+    case WeightKind::Int4: return fn.template operator()<UnpackInt4>();
+    case WeightKind::FP4E2M1: return fn.template operator()<UnpackE2M1>();
+    case WeightKind::Deft8:
+      switch (f.exp_bits) {
+        case 1: return fn.template operator()<UnpackDeft8<1>>();
+        case 2: return fn.template operator()<UnpackDeft8<2>>();
+        case 3: return fn.template operator()<UnpackDeft8<3>>();
+        case 4: return fn.template operator()<UnpackDeft8<4>>();
+        case 5: return fn.template operator()<UnpackDeft8<5>>();
+        case 6: return fn.template operator()<UnpackDeft8<6>>();
+        case 7: return fn.template operator()<UnpackDeft8<7>>();
+      }
+  }
+  DEFTNN_FAIL("mixed_gemm: no kernel for format {}", f.name());
+}
+
+}  // namespace
+
+int mixed_gemm_splits(const MixedGemmArgs& a) {
+  const std::string why = mixed_gemm_can_implement(a);
+  DEFTNN_CHECK(why.empty(), "{}", why);
+  return launch_shape(a).splits;
+}
+
+void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
+  const std::string why = mixed_gemm_can_implement(a);
+  DEFTNN_CHECK(why.empty(), "{}", why);
+  const DeviceWeights& w = *a.W;
+  if (a.M == 0 || w.n == 0) return;
+  const int64_t ldy = a.ldy ? a.ldy : w.n;
+  cudaStream_t st = ctx.stream();
+  if (w.k == 0) {
+    DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
+    return;
+  }
+  const LaunchShape s = launch_shape(a);
+  Params p{};
+  p.w = static_cast<const uint4*>(w.bytes.raw());
+  p.scales = w.scales.data<float>();
+  p.x = static_cast<const uint16_t*>(a.X);
+  p.y = a.Y;
+  p.M = int(a.M), p.N = int(w.n), p.K = int(w.k);
+  p.ldx = int(a.ldx ? a.ldx : w.k), p.ldy = int(ldy);
+  p.np = int(w.np);
+  p.kcs = int(w.kp / chunk_k(w.format.bits()));
+  p.chunks_per_split = s.chunks_per_split;
+  p.atomic = s.splits > 1;
+  if (p.atomic) DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
+  dispatch(w.format, [&]<class U>() { launch<U>(p, s, st); });
+}
+
+void mixed_unpack_device(Context& ctx, const WeightFormat& f, const uint32_t* words, int64_t n, uint32_t* out) {
+  if (n <= 0) return;
+  dispatch(f, [&]<class U>() {
+    unpack_probe_kernel<U><<<unsigned((n + 255) / 256), 256, 0, ctx.stream()>>>(words, n, out);
+    DEFTNN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace deftnn::mixed
