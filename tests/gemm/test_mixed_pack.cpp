@@ -4,12 +4,16 @@
 // on both sides), checked against the MMA B-fragment definition.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "gemm/mixed/mixed_gemm.h"
+#include "gemm/mixed/mixed_kernel_plan.h"
 #include "gemm/mixed/mixed_layout.h"
 #include "gemm/mixed/mixed_pack.h"
 #include "test_util.h"
@@ -243,6 +247,194 @@ TEST(MixedUnpack, PackedMatrixGivesTheMmaFragments) {
         }
     EXPECT_EQ(bad, 0u) << f.name();
   }
+}
+
+// ----------------------------------------------------------------------------
+// The kernel's data flow replayed on the host: the loops of
+// kernels/mixed_gemm.cu over blocks, splits, stages, chunks, words and steps,
+// with its index arithmetic (gemm/mixed/mixed_kernel_plan.h) and its unpack
+// functors, and ldmatrix.x4 / mma.m16n8k16 emulated from their PTX fragment
+// definitions. Checks the composition of layout, slab staging, A/B/C fragment
+// mappings, group scales, split-K ranges and the epilogue without a GPU.
+std::vector<float> emulate_kernel(const PackedWeights& p, const std::vector<uint16_t>& x, int64_t M, int64_t ldx,
+                                  int split_k, int sms, MixedLaunch* plan_out = nullptr) {
+  const MixedLaunch L = plan_mixed_launch(M, p.np, p.kp, p.format.bits(), split_k, sms);
+  if (plan_out) *plan_out = L;
+  const int bits = p.format.bits(), CK = chunk_k(bits), SPW = bits == 8 ? 1 : 2, MB = L.mb;
+  const bool grouped = bits == 4;
+  const int64_t kcs = p.kp / CK, N = p.n, K = p.k;
+  const int SK = slab_k(MB), LDS = slab_lds(MB), CPS = SK / CK;
+  std::vector<float> y(size_t(M * N), L.atomic() ? 0.f : std::nanf(""));
+  auto word_at = [&](int64_t u4, int j) {
+    uint32_t w;
+    std::memcpy(&w, &p.bytes[size_t(u4 * 16 + 4 * j)], 4);
+    return w;
+  };
+  std::vector<uint16_t> xs(size_t(16 * MB * LDS));
+  for (int64_t bz = 0; bz < L.mblocks; ++bz)
+    for (int by = 0; by < L.splits; ++by)
+      for (int64_t bx = 0; bx < L.nblocks; ++bx) {
+        const int64_t m0 = bz * 16 * MB, kc_begin = int64_t(by) * L.chunks_per_split;
+        const int64_t kc_end = std::min(kcs, kc_begin + L.chunks_per_split);
+        // acc[warp][lane][mb][nt][4]
+        std::vector<float> acc(size_t(kWarps * 32 * MB * kNT * 4), 0.f);
+        auto A_ = [&](std::vector<float>& v, int w, int l, int mb, int nt, int i) -> float& {
+          return v[size_t((((w * 32 + l) * MB + mb) * kNT + nt) * 4 + i)];
+        };
+        for (int64_t kc = kc_begin; kc < kc_end; kc += kU) {
+          const int in_slab = int((kc - kc_begin) % CPS);
+          if (in_slab == 0)
+            for (int r = 0; r < 16 * MB; ++r)
+              for (int c = 0; c < SK; ++c) {
+                const int64_t m = m0 + r, k = kc * CK + c;
+                xs[size_t(r * LDS + c)] = (m < M && k < K) ? x[size_t(m * ldx + k)] : 0;
+              }
+          for (int u = 0; u < kU; ++u) {
+            if (kc + u >= kc_end) break;
+            for (int w = 0; w < kWarps; ++w) {
+              const int tile0 = warp_tile0(int(bx), w);
+              std::vector<float> gacc(acc.size(), 0.f);
+              std::vector<float>& dst = grouped ? gacc : acc;
+              for (int j = 0; j < 4; ++j) {
+                uint32_t b[32][kNT][4];
+                for (int l = 0; l < 32; ++l)
+                  for (int nt = 0; nt < kNT; ++nt) unpack_host(p.format, word_at(chunk_uint4(tile0 + nt, kcs, kc + u, l), j), b[l][nt]);
+                for (int s = 0; s < SPW; ++s) {
+                  const int kk = step_k_in_slab(in_slab, u, j, s, CK, SPW);
+                  for (int mb = 0; mb < MB; ++mb) {
+                    // ldmatrix.x4: lane 8i + r gives the address of row r of matrix i;
+                    // thread T receives of matrix i the elements (row T/4, cols 2(T%4), 2(T%4)+1).
+                    uint32_t a[32][4];
+                    for (int T = 0; T < 32; ++T)
+                      for (int i = 0; i < 4; ++i) {
+                        const int off = a_lds_offset(mb, 8 * i + T / 4, kk, LDS) + 2 * (T % 4);
+                        a[T][i] = xs[size_t(off)] | (uint32_t(xs[size_t(off + 1)]) << 16);
+                      }
+                    // mma.m16n8k16: A reg0 (g, 2t..), reg1 (g+8, 2t..), reg2 (g, 2t+8..), reg3 (g+8, 2t+8..);
+                    // B reg0 (2t.., g), reg1 (2t+8.., g); C c0,c1 (g, 2t..), c2,c3 (g+8, 2t..).
+                    float Am[16][16];
+                    for (int T = 0; T < 32; ++T) {
+                      const int g = T / 4, t = T % 4;
+                      for (int e = 0; e < 2; ++e) {
+                        Am[g][2 * t + e] = bf16_to_float((a[T][0] >> (16 * e)) & 0xffff);
+                        Am[g + 8][2 * t + e] = bf16_to_float((a[T][1] >> (16 * e)) & 0xffff);
+                        Am[g][2 * t + 8 + e] = bf16_to_float((a[T][2] >> (16 * e)) & 0xffff);
+                        Am[g + 8][2 * t + 8 + e] = bf16_to_float((a[T][3] >> (16 * e)) & 0xffff);
+                      }
+                    }
+                    for (int nt = 0; nt < kNT; ++nt) {
+                      float Bm[16][8], Cm[16][8];
+                      for (int T = 0; T < 32; ++T) {
+                        const int g = T / 4, t = T % 4;
+                        for (int e = 0; e < 2; ++e) {
+                          Bm[2 * t + e][g] = bf16_to_float((b[T][nt][2 * s] >> (16 * e)) & 0xffff);
+                          Bm[2 * t + 8 + e][g] = bf16_to_float((b[T][nt][2 * s + 1] >> (16 * e)) & 0xffff);
+                          Cm[g][2 * t + e] = A_(dst, w, T, mb, nt, e);
+                          Cm[g + 8][2 * t + e] = A_(dst, w, T, mb, nt, 2 + e);
+                        }
+                      }
+                      for (int r = 0; r < 16; ++r)
+                        for (int c = 0; c < 8; ++c) {
+                          double sum = Cm[r][c];
+                          for (int k = 0; k < 16; ++k) sum += double(Am[r][k]) * double(Bm[k][c]);
+                          Cm[r][c] = float(sum);
+                        }
+                      for (int T = 0; T < 32; ++T) {
+                        const int g = T / 4, t = T % 4;
+                        for (int e = 0; e < 2; ++e) {
+                          A_(dst, w, T, mb, nt, e) = Cm[g][2 * t + e];
+                          A_(dst, w, T, mb, nt, 2 + e) = Cm[g + 8][2 * t + e];
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+              if (grouped)
+                for (int l = 0; l < 32; ++l)
+                  for (int nt = 0; nt < kNT; ++nt) {
+                    const int64_t si = group_scale_index(kc + u, p.np, tile0 + nt, l);
+                    const float sx = p.scales[size_t(si)], sy = p.scales[size_t(si + 1)];
+                    for (int mb = 0; mb < MB; ++mb)
+                      for (int i = 0; i < 4; ++i)
+                        A_(acc, w, l, mb, nt, i) = std::fma(A_(gacc, w, l, mb, nt, i), i % 2 ? sy : sx, A_(acc, w, l, mb, nt, i));
+                  }
+            }
+          }
+        }
+        for (int w = 0; w < kWarps; ++w)
+          for (int l = 0; l < 32; ++l)
+            for (int nt = 0; nt < kNT; ++nt) {
+              const int g = l / 4, t = l % 4;
+              const int64_t n = int64_t(warp_tile0(int(bx), w) + nt) * kTileN + 2 * t;
+              const float sx = grouped ? 1.f : p.scales[size_t(n)], sy = grouped ? 1.f : p.scales[size_t(n + 1)];
+              for (int mb = 0; mb < MB; ++mb)
+                for (int h = 0; h < 2; ++h) {
+                  const int64_t m = m0 + mb * 16 + g + 8 * h;
+                  if (m >= M) continue;
+                  const float v[2] = {A_(acc, w, l, mb, nt, 2 * h) * sx, A_(acc, w, l, mb, nt, 2 * h + 1) * sy};
+                  for (int e = 0; e < 2; ++e)
+                    if (n + e < N) {
+                      float& o = y[size_t(m * N + n + e)];
+                      o = L.atomic() ? o + v[e] : v[e];
+                    }
+                }
+            }
+      }
+  return y;
+}
+
+TEST(MixedKernelEmulation, PlanSplitsAndCoversK) {
+  for (int bits : {8, 4})
+    for (int64_t kp : {128, 384, 4224, 11008 + 128 - 11008 % 128})
+      for (int64_t M : {1, 16, 17, 64, 130})
+        for (int split : {kSplitAuto, kSplitOff, 3}) {
+          const MixedLaunch L = plan_mixed_launch(M, 4096, kp, bits, split, 132);
+          const int64_t kcs = kp / chunk_k(bits);
+          ASSERT_EQ(L.chunks_per_split % kU, 0);
+          ASSERT_GE(int64_t(L.splits) * L.chunks_per_split, kcs) << "bits " << bits << " kp " << kp << " M " << M;
+          ASSERT_LT(int64_t(L.splits - 1) * L.chunks_per_split, kcs) << "an empty split";
+          ASSERT_GE(L.mblocks * 16 * L.mb, M);
+          if (split == kSplitOff) ASSERT_EQ(L.splits, 1);
+        }
+  // 4096 x 4096 at one token on 132 SMs: 64 n-blocks x 8 splits
+  const MixedLaunch L = plan_mixed_launch(1, 4096, 4096, 8, kSplitAuto, 132);
+  EXPECT_EQ(L.nblocks, 64);
+  EXPECT_EQ(L.splits, 8);
+  EXPECT_EQ(L.chunks_per_split, 8);
+}
+
+TEST(MixedKernelEmulation, EmulatedKernelMatchesReference) {
+  struct C { int64_t M, N, K; };
+  for (const WeightFormat& f : all_weight_formats())
+    for (C c : {C{3, 72, 384}, C{17, 8, 200}, C{33, 70, 1100}, C{70, 64, 128}})
+      for (int split : {kSplitOff, kSplitAuto, 3})
+        for (bool exact : {true, false}) {
+          if (!exact && (f.kind == WeightKind::Deft8 && f.exp_bits != 4)) continue;
+          const int64_t ldx = (c.K + 7) / 8 * 8 + 8;
+          std::vector<float> w = exact ? test::small_int_vector(size_t(c.N * c.K), 11, 2) : test_weights(c.N, c.K, 12);
+          std::vector<float> xf(size_t(c.M * ldx), std::nanf(""));
+          const std::vector<float> xv = exact ? test::small_int_vector(size_t(c.M * c.K), 13, 3)
+                                              : test::random_vector(size_t(c.M * c.K), 14);
+          for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t k = 0; k < c.K; ++k) xf[size_t(i * ldx + k)] = xv[size_t(i * c.K + k)];
+          const PackedWeights p = pack_weights(w.data(), c.N, c.K, f, 0, exact ? 1.f : 0.f);
+          const std::vector<uint16_t> xb = to_bf16(xf);
+          std::vector<double> ref, asum;
+          reference_gemm(p, xb.data(), c.M, ldx, ref, &asum);
+          MixedLaunch L;
+          const std::vector<float> y = emulate_kernel(p, xb, c.M, ldx, split, 132, &L);
+          size_t bad = 0;
+          for (size_t i = 0; i < y.size(); ++i) {
+            const double tol = exact ? 0 : 2 * (double(c.K) / 16 + double(c.K) / 128 + L.splits + 2) * std::ldexp(1.0, -23) * asum[i];
+            const bool ok = std::isfinite(y[i]) && std::fabs(double(y[i]) - ref[i]) <= tol;
+            if (!ok && bad++ < 3)
+              ADD_FAILURE() << f.name() << " M=" << c.M << " N=" << c.N << " K=" << c.K << " split " << split << " ("
+                            << L.splits << ") " << (exact ? "exact" : "random") << ": Y[" << i / size_t(c.N) << "]["
+                            << i % size_t(c.N) << "] got " << y[i] << " want " << ref[i];
+          }
+          ASSERT_EQ(bad, 0u);
+        }
 }
 
 TEST(MixedReference, SmallIntegersExact) {

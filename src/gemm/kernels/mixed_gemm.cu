@@ -23,21 +23,11 @@
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
+#include "gemm/mixed/mixed_kernel_plan.h"
 #include "gemm/mixed/mixed_layout.h"
 
 namespace deftnn::mixed {
 namespace {
-
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kNT = 2;  // n8 tiles per warp: kWarps * kNT * 8 == kPadN
-constexpr int kU = 2;   // chunks per n-tile per pipeline stage
-constexpr int kXPad = 8;  // bf16 elements of padding per shared-memory X row (16 bytes)
-constexpr int kBlocksPerSmTarget = 4;  // split-K fills the GPU with this many thread blocks per SM
-static_assert(kWarps * kNT * kTileN == kPadN, "the packer pads N to one thread block's n-range");
-
-template <int MB> constexpr int slab_k() { return 1024 / MB; }  // k of one staged X slab: 32 KB of bf16
-template <int MB> constexpr int slab_bytes() { return 16 * MB * (slab_k<MB>() + kXPad) * 2; }
 
 struct Params {
   const uint4* w;        // packed chunks
@@ -78,7 +68,7 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int j) {
 // outside M and K.
 template <int MB>
 __device__ __forceinline__ void stage_x(uint16_t* xs, const Params& p, int m0, int k0) {
-  constexpr int SK = slab_k<MB>(), LDS = SK + kXPad, VPR = SK / 8;  // 16-byte vectors per row
+  constexpr int SK = slab_k(MB), LDS = slab_lds(MB), VPR = SK / 8;  // 16-byte vectors per row
   for (int i = threadIdx.x; i < 16 * MB * VPR; i += kThreads) {
     const int r = i / VPR, c = (i % VPR) * 8, m = m0 + r, k = k0 + c;
     uint4 v = make_uint4(0, 0, 0, 0);
@@ -103,21 +93,17 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
   constexpr int CK = chunk_k(U::kBits);               // k per chunk: 64 or 128
   constexpr int SPW = U::kBits == 8 ? 1 : 2;           // k16 steps per packed word
   constexpr bool kGrouped = U::kBits == 4;             // one scale per chunk (= group of 128)
-  constexpr int SK = slab_k<MB>(), LDS = SK + kXPad;   // staged X: (16 MB, SK), row stride LDS
+  constexpr int SK = slab_k(MB), LDS = slab_lds(MB);   // staged X: (16 MB, SK), row stride LDS
   constexpr int CPS = SK / CK;                         // chunks per slab
   static_assert(CPS % kU == 0, "a stage never straddles two X slabs");
   extern __shared__ uint4 smem_raw[];
   uint16_t* xs = reinterpret_cast<uint16_t*>(smem_raw);  // (16 MB, LDS) bf16
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int tile0 = (blockIdx.x * kWarps + warp) * kNT;  // first n8 tile of this warp
+  const int tile0 = warp_tile0(blockIdx.x, warp);  // first n8 tile of this warp
   const int m0 = blockIdx.z * 16 * MB;
   const int kc_begin = blockIdx.y * p.chunks_per_split;
   const int kc_end = min(p.kcs, kc_begin + p.chunks_per_split);
-  // this lane's 16 bytes of chunk (tile0 + nt, kc): w_lane[nt * kcs + kc] * 32
-  const uint4* w_lane = p.w + int64_t(tile0) * p.kcs * kLanes + lane;
-  // ldmatrix row address of this lane inside an m16 x k16 block
-  const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
 
   float acc[MB][kNT][4];
 #pragma unroll
@@ -135,10 +121,9 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
 #pragma unroll
       for (int u = 0; u < kU; ++u) {
         if (kc + u < kc_end) {
-          v[nt][u] = ldg_stream(w_lane + (int64_t(nt) * p.kcs + kc + u) * kLanes);
+          v[nt][u] = ldg_stream(p.w + chunk_uint4(tile0 + nt, p.kcs, kc + u, lane));
           if constexpr (kGrouped)
-            s[nt][u] = __ldg(reinterpret_cast<const float2*>(p.scales + int64_t(kc + u) * p.np +
-                                                             (tile0 + nt) * kTileN + 2 * t));
+            s[nt][u] = __ldg(reinterpret_cast<const float2*>(p.scales + group_scale_index(kc + u, p.np, tile0 + nt, lane)));
         }
       }
   };
@@ -174,11 +159,11 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
         for (int nt = 0; nt < kNT; ++nt) U::word(word_of(cur[nt][u], j), b[nt]);
 #pragma unroll
         for (int s = 0; s < SPW; ++s) {
-          const int kk = (in_slab + u) * CK + 16 * (j * SPW + s);  // k of this step inside the slab
+          const int kk = step_k_in_slab(in_slab, u, j, s, CK, SPW);  // k of this step inside the slab
 #pragma unroll
           for (int mb = 0; mb < MB; ++mb) {
             uint32_t a[4];
-            ldmatrix_x4(a, xs + (mb * 16 + a_row) * LDS + kk + a_col);
+            ldmatrix_x4(a, xs + a_lds_offset(mb, lane, kk, LDS));
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt) mma_bf16(dst[mb][nt], a, b[nt][2 * s], b[nt][2 * s + 1]);
           }
@@ -249,44 +234,21 @@ int sm_count() {
   return sms;
 }
 
-int mb_for(int64_t M) { return M <= 16 ? 1 : M <= 32 ? 2 : 4; }
-
-struct LaunchShape {
-  dim3 grid;
-  int mb = 1, chunks_per_split = 0, splits = 1;
-};
-
-LaunchShape launch_shape(const MixedGemmArgs& a) {
-  const DeviceWeights& w = *a.W;
-  LaunchShape s;
-  s.mb = mb_for(a.M);
-  const int64_t rows = 16 * s.mb, mblocks = (a.M + rows - 1) / rows, nblocks = w.np / kPadN;
-  const int kcs = int(w.kp / chunk_k(w.format.bits()));
-  const int max_splits = (kcs + kU - 1) / kU;
-  int splits = 1;
-  if (a.split_k > 0) splits = a.split_k;
-  else if (a.split_k == kSplitAuto)
-    splits = int((int64_t(kBlocksPerSmTarget) * sm_count() + nblocks * mblocks - 1) / (nblocks * mblocks));
-  splits = std::clamp(splits, 1, std::max(max_splits, 1));
-  int cps = (kcs + splits - 1) / splits;
-  cps = (cps + kU - 1) / kU * kU;
-  s.chunks_per_split = std::max(cps, kU);
-  s.splits = (kcs + s.chunks_per_split - 1) / s.chunks_per_split;
-  s.grid = dim3(unsigned(nblocks), unsigned(std::max(s.splits, 1)), unsigned(mblocks));
-  return s;
+MixedLaunch launch_shape(const MixedGemmArgs& a) {
+  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count());
 }
-
 template <class U, int MB>
 void launch_mb(const Params& p, dim3 grid, cudaStream_t st) {
-  mixed_gemm_kernel<U, MB><<<grid, kThreads, slab_bytes<MB>(), st>>>(p);
+  mixed_gemm_kernel<U, MB><<<grid, kThreads, slab_bytes(MB), st>>>(p);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
 template <class U>
-void launch(const Params& p, const LaunchShape& s, cudaStream_t st) {
-  if (s.mb == 1) launch_mb<U, 1>(p, s.grid, st);
-  else if (s.mb == 2) launch_mb<U, 2>(p, s.grid, st);
-  else launch_mb<U, 4>(p, s.grid, st);
+void launch(const Params& p, const MixedLaunch& s, cudaStream_t st) {
+  const dim3 grid(unsigned(s.nblocks), unsigned(s.splits), unsigned(s.mblocks));
+  if (s.mb == 1) launch_mb<U, 1>(p, grid, st);
+  else if (s.mb == 2) launch_mb<U, 2>(p, grid, st);
+  else launch_mb<U, 4>(p, grid, st);
 }
 
 // Calls fn.template operator()<U>() with the unpack functor of format f.
@@ -330,7 +292,7 @@ void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
     DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
     return;
   }
-  const LaunchShape s = launch_shape(a);
+  const MixedLaunch s = launch_shape(a);
   Params p{};
   p.w = static_cast<const uint4*>(w.bytes.raw());
   p.scales = w.scales.data<float>();
@@ -341,7 +303,7 @@ void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
   p.np = int(w.np);
   p.kcs = int(w.kp / chunk_k(w.format.bits()));
   p.chunks_per_split = s.chunks_per_split;
-  p.atomic = s.splits > 1;
+  p.atomic = s.atomic();
   if (p.atomic) DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
   dispatch(w.format, [&]<class U>() { launch<U>(p, s, st); });
 }

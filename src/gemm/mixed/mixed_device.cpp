@@ -6,6 +6,9 @@
 
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
+#include "gemm/mixed/mixed_kernel_plan.h"
+
+#include <algorithm>
 
 namespace deftnn::mixed {
 
@@ -20,6 +23,28 @@ DeviceWeights upload(const PackedWeights& p, const Context& ctx) {
   d.bytes = b.to(Device::CUDA, ctx);
   d.scales = s.to(Device::CUDA, ctx);
   return d;
+}
+
+MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms) {
+  MixedLaunch s;
+  s.mb = M <= 16 ? 1 : M <= 32 ? 2 : 4;
+  const int64_t rows = 16 * s.mb;
+  s.mblocks = (M + rows - 1) / rows;
+  s.nblocks = np / kPadN;
+  const int kcs = int(kp / chunk_k(bits));
+  const int max_splits = std::max((kcs + kU - 1) / kU, 1);
+  int64_t splits = 1;
+  if (split_k > 0) splits = split_k;
+  else if (split_k == kSplitAuto) {
+    const int64_t tiles = std::max<int64_t>(s.nblocks * s.mblocks, 1);
+    splits = (int64_t(kBlocksPerSmTarget) * sms + tiles - 1) / tiles;
+  }
+  splits = std::clamp<int64_t>(splits, 1, max_splits);
+  int cps = int((kcs + splits - 1) / splits);
+  cps = std::max((cps + kU - 1) / kU * kU, kU);
+  s.chunks_per_split = cps;
+  s.splits = std::max((kcs + cps - 1) / cps, 1);
+  return s;
 }
 
 std::string mixed_gemm_can_implement(const MixedGemmArgs& a) {
