@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/cuda_check.h"
 #include "core/error.h"
@@ -203,8 +204,12 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
         float* yr = p.y + int64_t(m) * p.ldy;
         const float v0 = acc[mb][nt][2 * h] * sc.x, v1 = acc[mb][nt][2 * h + 1] * sc.y;
         if (p.atomic) {
-          if (n < p.N) atomicAdd(yr + n, v0);
-          if (n + 1 < p.N) atomicAdd(yr + n + 1, v1);
+          if (n + 1 < p.N && (reinterpret_cast<uintptr_t>(yr + n) & 7u) == 0) {
+            atomicAdd(reinterpret_cast<float2*>(yr + n), make_float2(v0, v1));  // one 8-byte red (sm_90)
+          } else {
+            if (n < p.N) atomicAdd(yr + n, v0);
+            if (n + 1 < p.N) atomicAdd(yr + n + 1, v1);
+          }
         } else {
           if (n < p.N) yr[n] = v0;
           if (n + 1 < p.N) yr[n + 1] = v1;
@@ -234,8 +239,19 @@ int sm_count() {
   return sms;
 }
 
+// Lab switch: DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets the split-K
+// target of thread blocks per SM (default kBlocksPerSmTarget).
+int blocks_per_sm_target() {
+  static int n = [] {
+    const char* e = std::getenv("DEFTNN_MIXED_BLOCKS_PER_SM");
+    const int v = e ? std::atoi(e) : 0;
+    return v > 0 ? v : kBlocksPerSmTarget;
+  }();
+  return n;
+}
+
 MixedLaunch launch_shape(const MixedGemmArgs& a) {
-  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count());
+  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(), blocks_per_sm_target());
 }
 template <class U, int MB>
 void launch_mb(const Params& p, dim3 grid, cudaStream_t st) {

@@ -25,7 +25,7 @@ DeviceWeights upload(const PackedWeights& p, const Context& ctx) {
   return d;
 }
 
-MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms) {
+MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms, int blocks_per_sm) {
   MixedLaunch s;
   s.mb = M <= 16 ? 1 : M <= 32 ? 2 : 4;
   const int64_t rows = 16 * s.mb;
@@ -37,7 +37,7 @@ MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int s
   if (split_k > 0) splits = split_k;
   else if (split_k == kSplitAuto) {
     const int64_t tiles = std::max<int64_t>(s.nblocks * s.mblocks, 1);
-    splits = (int64_t(kBlocksPerSmTarget) * sms + tiles - 1) / tiles;
+    splits = (int64_t(std::max(blocks_per_sm, 1)) * sms + tiles - 1) / tiles;
   }
   splits = std::clamp<int64_t>(splits, 1, max_splits);
   int cps = int((kcs + splits - 1) / splits);

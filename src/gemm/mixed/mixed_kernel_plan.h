@@ -54,7 +54,10 @@ struct MixedLaunch {
   bool atomic() const { return splits > 1; }
 };
 // The launch for M tokens over weights padded to (np, kp) of `bits` per
-// value; split_k as in MixedGemmArgs; sms: multiprocessors of the GPU.
-MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms);
+// value; split_k as in MixedGemmArgs; sms: multiprocessors of the GPU. Auto
+// split: ceil(blocks_per_sm * sms / (n-blocks x m-blocks)) splits, at most one
+// per stage of kU chunks.
+MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms,
+                              int blocks_per_sm = kBlocksPerSmTarget);
 
 }  // namespace deftnn::mixed
