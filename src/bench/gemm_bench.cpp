@@ -249,9 +249,12 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
         if (fission) g.packed_a = &ops[i].packed;
       }
       std::vector<mixed::MixedGemmArgs> margs(nsets);
+      mixed::MixedWorkspace mixws;  // serial split-K: one launch, no zeroing of Y (shared by the sets: one stream)
       for (size_t i = 0; mix && i < nsets; ++i) {
         mixed::MixedGemmArgs& g = margs[i];
         g.M = s.N, g.X = ops[i].Xbf.raw(), g.W = &ops[i].mixw, g.Y = ops[i].Ymix.data<float>();
+        if (i == 0) mixws = mixed::make_mixed_workspace(*ctx, g);
+        g.workspace = &mixws;
       }
       auto call = [&](size_t i) {
         if (bf16) cublas_bf16(*ctx, s.M, s.N, s.K, ops[i].Abf.raw(), ops[i].Bbf.raw(), ops[i].C.data<float>());

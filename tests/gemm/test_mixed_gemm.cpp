@@ -40,8 +40,11 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
 
 // Runs one GEMM and checks every output against the reference (exact: bit
 // for bit), the padding columns of Y untouched and no NaN left from the poison.
+// With use_ws the serial split-K (workspace) runs, twice on the same
+// workspace (Y poisoned again in between) so that a counter left non-zero by
+// the first call shows in the second.
 ::testing::AssertionResult run_case(Context& ctx, const WeightFormat& f, Case c, int split, bool exact,
-                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1) {
+                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1, bool use_ws = false) {
   const int64_t M = c.M, N = c.N, K = c.K, ldx = (K + 7) / 8 * 8 + ldx_pad, ldy = N + ldy_pad;
   std::vector<float> w = exact ? test::small_int_vector(size_t(N * K), seed, 2) : test::random_vector(size_t(N * K), seed);
   std::vector<float> x(size_t(M * ldx), std::nanf(""));  // padding columns NaN: the kernel must not read them
@@ -67,6 +70,13 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
   MixedGemmArgs a;
   a.M = M, a.X = X.raw(), a.ldx = ldx, a.W = &dw, a.Y = Y.data<float>(), a.ldy = ldy, a.split_k = split;
   const int splits = mixed_gemm_splits(a);
+  MixedWorkspace ws;
+  if (use_ws) {
+    ws = make_mixed_workspace(ctx, a);
+    a.workspace = &ws;
+    mixed_gemm(ctx, a);
+    Y.copy_from(Tensor::from_vector({int64_t(y0.size())}, y0), ctx);  // poison again
+  }
   mixed_gemm(ctx, a);
   ctx.synchronize();
   const std::vector<float> y = Y.to_vector(ctx);
@@ -74,7 +84,7 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
   const std::string what = f.name() + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" +
                            std::to_string(K) + " ldx=" + std::to_string(ldx) + " ldy=" + std::to_string(ldy) +
                            " split=" + split_name(split) + " (" + std::to_string(splits) + " splits)" +
-                           (exact ? " exact" : " random");
+                           (exact ? " exact" : " random") + (use_ws ? " workspace (2nd call)" : " atomics");
   const double n_add = double(K) / 16 + double(K) / 128 + splits + 2;
   size_t bad = 0, worst_i = 0;
   double worst = -1;
@@ -185,7 +195,10 @@ TEST(MixedGemmGpu, ExactSmallIntegersAllFormats) {
   // every format, one shape per M-block size (MB = 1, 2, 4, and 2 z-blocks)
   for (const WeightFormat& f : all_weight_formats())
     for (Case c : {Case{1, 72, 384}, Case{17, 136, 512}, Case{64, 64, 256}, Case{130, 8, 128}})
-      for (int split : {kSplitOff, kSplitAuto, 3}) EXPECT_TRUE(run_case(*ctx, f, c, split, true));
+      for (int split : {kSplitOff, kSplitAuto, 3}) {
+        EXPECT_TRUE(run_case(*ctx, f, c, split, true));
+        EXPECT_TRUE(run_case(*ctx, f, c, split, true, 0, 0, 1, true));
+      }
 }
 
 TEST(MixedGemmGpu, ExactSmallIntegersRaggedShapes) {
@@ -194,6 +207,16 @@ TEST(MixedGemmGpu, ExactSmallIntegersRaggedShapes) {
   for (const WeightFormat& f : main_formats())
     for (Case c : ragged_cases())
       for (int split : {kSplitOff, kSplitAuto}) EXPECT_TRUE(run_case(*ctx, f, c, split, true));
+}
+
+TEST(MixedGemmGpu, SerialSplitKWorkspace) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  for (const WeightFormat& f : main_formats())
+    for (Case c : ragged_cases()) {
+      EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, true, 0, 0, 1, true));
+      EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, false, 8, 3, 2, true));
+    }
 }
 
 TEST(MixedGemmGpu, RandomAgainstReference) {

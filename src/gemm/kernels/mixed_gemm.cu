@@ -37,7 +37,9 @@ struct Params {
   float* y;              // fp32 (M, N), row stride ldy
   int M, N, K, ldx, ldy, np, kcs;  // kcs: chunks per n-tile (kp / chunk_k)
   int chunks_per_split;
-  int atomic;            // 1: add into y (split-K), 0: store
+  int atomic;            // 1: add into y (split-K without workspace), 0: store
+  float* partials;       // split-K with workspace: [tile][split][thread][MB * kNT * 4]
+  int* counters;         // [tile]: splits arrived
 };
 
 __device__ __forceinline__ uint4 ldg_stream(const uint4* p) {
@@ -189,6 +191,44 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
       for (int u = 0; u < kU; ++u) cur[nt][u] = nxt[nt][u], cur_s[nt][u] = nxt_s[nt][u];
   }
 
+  if (p.partials) {
+    // Serial split-K: store this split's partial sums, count the arrival;
+    // the last split of the tile adds all of them in split order.
+    __shared__ int s_last;
+    const int tile_id = blockIdx.z * gridDim.x + blockIdx.x;
+    float4* mine = reinterpret_cast<float4*>(p.partials) +
+                   ((int64_t(tile_id) * gridDim.y + blockIdx.y) * kThreads + threadIdx.x) * (MB * kNT);
+#pragma unroll
+    for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+        mine[mb * kNT + nt] = make_float4(acc[mb][nt][0], acc[mb][nt][1], acc[mb][nt][2], acc[mb][nt][3]);
+    __threadfence();  // the partials are visible before the count
+    __syncthreads();
+    if (threadIdx.x == 0) s_last = atomicAdd(p.counters + tile_id, 1) == int(gridDim.y) - 1;
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();  // the other splits' partials are read after their counts
+#pragma unroll
+    for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[mb][nt][i] = 0.f;
+    for (int sp = 0; sp < int(gridDim.y); ++sp) {
+      const float4* src = reinterpret_cast<const float4*>(p.partials) +
+                          ((int64_t(tile_id) * gridDim.y + sp) * kThreads + threadIdx.x) * (MB * kNT);
+#pragma unroll
+      for (int mb = 0; mb < MB; ++mb)
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          const float4 v = __ldcg(src + mb * kNT + nt);  // L2: written by other blocks
+          acc[mb][nt][0] += v.x, acc[mb][nt][1] += v.y, acc[mb][nt][2] += v.z, acc[mb][nt][3] += v.w;
+        }
+    }
+    if (threadIdx.x == 0) p.counters[tile_id] = 0;  // ready for the next call
+  }
+
   // epilogue: C fragment c0, c1 = (row g, cols 2t, 2t+1), c2, c3 = (row g + 8, same cols)
 #pragma unroll
   for (int nt = 0; nt < kNT; ++nt) {
@@ -253,6 +293,11 @@ int blocks_per_sm_target() {
 MixedLaunch launch_shape(const MixedGemmArgs& a) {
   return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(), blocks_per_sm_target());
 }
+// Partial-sum floats of the serial split-K for a launch.
+int64_t workspace_floats(const MixedLaunch& s) {
+  return s.nblocks * s.mblocks * s.splits * kThreads * s.mb * kNT * 4;
+}
+
 template <class U, int MB>
 void launch_mb(const Params& p, dim3 grid, cudaStream_t st) {
   mixed_gemm_kernel<U, MB><<<grid, kThreads, slab_bytes(MB), st>>>(p);
@@ -319,9 +364,31 @@ void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
   p.np = int(w.np);
   p.kcs = int(w.kp / chunk_k(w.format.bits()));
   p.chunks_per_split = s.chunks_per_split;
-  p.atomic = s.atomic();
-  if (p.atomic) DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
+  if (s.atomic() && a.workspace) {
+    const int64_t need = workspace_floats(s), tiles = s.nblocks * s.mblocks;
+    DEFTNN_CHECK(a.workspace->partials.defined() && a.workspace->partials.numel() >= need &&
+                     a.workspace->counters.defined() && a.workspace->counters.numel() >= tiles &&
+                     a.workspace->partials.is_cuda() && a.workspace->counters.is_cuda(),
+                 "mixed_gemm: workspace too small for M {} x N {} x K {} ({} splits): needs {} partial floats and {} "
+                 "counters (make_mixed_workspace)",
+                 a.M, w.n, w.k, s.splits, need, tiles);
+    p.partials = a.workspace->partials.data<float>();
+    p.counters = a.workspace->counters.data<int32_t>();
+  } else {
+    p.atomic = s.atomic();
+    if (p.atomic) DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
+  }
   dispatch(w.format, [&]<class U>() { launch<U>(p, s, st); });
+}
+
+MixedWorkspace make_mixed_workspace(const Context& ctx, const MixedGemmArgs& a) {
+  const std::string why = mixed_gemm_can_implement(a);
+  DEFTNN_CHECK(why.empty(), "{}", why);
+  const MixedLaunch s = launch_shape(a);
+  MixedWorkspace ws;
+  ws.partials = Tensor::empty({std::max<int64_t>(workspace_floats(s), 1)}, DType::F32, Device::CUDA);
+  ws.counters = Tensor::zeros({std::max<int64_t>(s.nblocks * s.mblocks, 1)}, ctx, DType::I32);
+  return ws;
 }
 
 void mixed_unpack_device(Context& ctx, const WeightFormat& f, const uint32_t* words, int64_t n, uint32_t* out) {

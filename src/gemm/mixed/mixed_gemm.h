@@ -32,6 +32,17 @@ DeviceWeights upload(const PackedWeights& p, const Context& ctx);
 // their fp32 partial sums with atomics (the order of the additions varies).
 inline constexpr int kSplitAuto = 0, kSplitOff = -1;
 
+// Split-K workspace (optional, owned by the caller): every split stores its
+// partial sums there and the last split of a tile to arrive (per-tile
+// counters) adds them in split order and stores Y: one launch, no zeroing of
+// Y, deterministic. The counters start at zero and every mixed_gemm leaves
+// them at zero; one workspace serves one call at a time (one stream).
+// Without a workspace, Y is zeroed and the splits add with atomics.
+struct MixedWorkspace {
+  Tensor partials;  // F32
+  Tensor counters;  // I32, zero between calls
+};
+
 struct MixedGemmArgs {
   int64_t M = 0;                      // tokens; N and K come from the weights
   const void* X = nullptr;            // bf16 (M, K), row stride ldx
@@ -40,6 +51,7 @@ struct MixedGemmArgs {
   float* Y = nullptr;                 // fp32 (M, N), row stride ldy
   int64_t ldy = 0;                    // 0 = N
   int split_k = kSplitAuto;
+  MixedWorkspace* workspace = nullptr;  // split-K without atomics (above); null: atomics
 };
 
 // "" when mixed_gemm can run `a`, else why not: X 16-byte aligned with ldx a
@@ -50,6 +62,9 @@ std::string mixed_gemm_can_implement(const MixedGemmArgs& a);
 void mixed_gemm(Context& ctx, const MixedGemmArgs& a);
 // The split count mixed_gemm will use (1 = no split), for tests and benchmarks.
 int mixed_gemm_splits(const MixedGemmArgs& a);
+// A workspace large enough for `a` (and any call with as many or fewer
+// partial sums), counters zeroed on ctx's stream.
+MixedWorkspace make_mixed_workspace(const Context& ctx, const MixedGemmArgs& a);
 
 // Test hook: runs format f's device unpack (gemm/mixed/mixed_layout.h) on each
 // of the n words at `words` (device) and writes its 2 (8-bit) or 4 (4-bit)
