@@ -24,9 +24,15 @@ struct GemmBenchOptions {
   std::vector<int> batches = {1, 16, 128};
   std::vector<GemmBenchShape> extra;  // from --m --n --k
   bool alexnet = true;
+  // The Llama-7B linear layers W (N_out, K) = 4096x4096, 11008x4096,
+  // 4096x11008 at these token counts (the GEMM's N); empty: none.
+  std::vector<int> llm_tokens = {1, 16, 64, 128, 512};
   // Variant names: "cublas", "cublas-tf32", "cublas-bf16", "lt-bf16",
-  // "lt-fp16", "lt-fp8" (the engine's cuBLASLt backend), a format name (on
-  // chip), "offchip-<format>", "h2" (half2 compute).
+  // "lt-fp16", "lt-fp8" (the engine's cuBLASLt backend), a format name
+  // (on chip), "offchip-<format>", "h2" (half2 compute), "mix-<weight format>"
+  // (the tensor-core mixed-input GEMM, gemm/mixed/mixed_gemm.h: mix-int8,
+  // mix-fp8 = mix-fp8e4m3, mix-deft8 = mix-deft8e4, mix-deft8eE, mix-int4,
+  // mix-fp4 = mix-fp4e2m1; run only where tokens <= kMixMaxTokens).
   std::vector<std::string> variants;
   int reps = 30;
   int warmup = 5;
@@ -34,6 +40,13 @@ struct GemmBenchOptions {
 };
 
 std::vector<std::string> default_gemm_variants();
+// The mixed-input weight format of a "mix-..." variant name; throws
+// deftnn::Error listing the known names when it is none. is_mix_variant: the prefix.
+bool is_mix_variant(const std::string& v);
+std::string mix_format_name(const std::string& v);
+inline constexpr int64_t kMixMaxTokens = 4096;
+// The Llama-7B linear layers at `tokens`: W[N_out, K] x X[K, tokens].
+std::vector<GemmBenchShape> llm_gemm_shapes(int tokens);
 // The paper's AlexNet GEMMs at a batch: W[M, K] x X[K, cols * batch].
 std::vector<GemmBenchShape> alexnet_gemm_shapes(int batch);
 // Runs everything and writes the JSON; returns its path.

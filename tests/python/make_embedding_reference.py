@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference sentence embeddings of all-MiniLM-L6-v2, computed with PyTorch + transformers.
 
-Run once on the GPU machine (it has torch and transformers, no network) on the folder that
+Run once where torch and transformers are installed (the GPU machine, or a throwaway venv; the
+committed file was made on the 2-core dev CPU with torch 2.15.0) on the folder that
 make_minilm_carry.py wrote; the result is committed as tests/data/minilm_reference.json.gz and
 is what the C++ test compares deftnn's embeddings against (no PyTorch in CI).
 
