@@ -1,8 +1,10 @@
 #include "core/context.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "core/error.h"
+#include "core/tensor.h"
 
 #ifdef DEFTNN_WITH_CUDA
 #include <cudnn.h>
@@ -100,6 +102,7 @@ void* Context::workspace(size_t bytes, Scratch slot) {
     if (!ws)
       throw OutOfMemory(fmt::format("out of host memory: workspace of {} bytes", want), "aligned_alloc", __FILE__,
                         __LINE__);
+    if (poison_host_allocations()) std::memset(ws, 0xff, (want + 63) / 64 * 64);
   }
   have = want;
   return ws;

@@ -29,6 +29,14 @@ std::string shape_str(const Shape& s) {
   return r + ")";
 }
 
+bool poison_host_allocations() {
+  static const bool on = [] {
+    const char* v = std::getenv("DEFTNN_POISON_HOST");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   size_t alloc = std::max<size_t>(bytes, 64);
   if (device == Device::CPU) {
@@ -36,6 +44,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
     if (!ptr_)
       throw OutOfMemory(fmt::format("out of host memory: tensor of {} bytes", bytes), "aligned_alloc",
                         __FILE__, __LINE__);
+    if (poison_host_allocations()) std::memset(ptr_, 0xff, alloc);  // NaN floats: reads before writes show
   } else {
 #ifdef DEFTNN_WITH_CUDA
     DEFTNN_CUDA_CHECK(cudaMalloc(&ptr_, alloc));

@@ -21,6 +21,10 @@ int64_t shape_numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "(128, 3, 227, 227)"
 
 // Owns one allocation on one device. Freed when the last Tensor goes.
+// DEFTNN_POISON_HOST=1: host tensors and workspaces are filled with 0xff
+// bytes (NaN as floats) when allocated, so a read before a write shows.
+bool poison_host_allocations();
+
 class Storage {
  public:
   Storage(size_t bytes, Device device);  // throws OutOfMemory

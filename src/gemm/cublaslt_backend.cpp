@@ -112,6 +112,15 @@ const LtPlan& lt_plan(LtState& st, Precision p, int64_t m, int64_t n, int64_t k,
     const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
     DEFTNN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(lp.desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
     DEFTNN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(lp.desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    if (p == Precision::FP8E4M3) {
+      // The scale pointers are part of the problem the heuristic answers: an
+      // algorithm picked without them may refuse them at cublasLtMatmul
+      // (CUBLAS_STATUS_NOT_SUPPORTED). Any device address serves here; each
+      // call sets the real ones.
+      const void* any = st.workspace;
+      DEFTNN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(lp.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &any, sizeof any));
+      DEFTNN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(lp.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &any, sizeof any));
+    }
     const cudaDataType_t t = lt_type(p);
     DEFTNN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lp.a, t, uint64_t(k), uint64_t(m), ld));
     DEFTNN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lp.b, t, uint64_t(k), uint64_t(n), ld));
@@ -210,8 +219,11 @@ void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p) {
     DEFTNN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(lp.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof sb));
   }
   const float beta = padded_d ? 0.f : a.beta;
-  DEFTNN_CUBLAS_CHECK(cublasLtMatmul(st.handle, lp.desc, &a.alpha, lt_a, lp.a, lt_b, lp.b, &beta, d, lp.c, d, lp.c,
-                                     &lp.algo, st.workspace, kLtWorkspaceBytes, cudaStream_t(stream)));
+  const cublasStatus_t status = cublasLtMatmul(st.handle, lp.desc, &a.alpha, lt_a, lp.a, lt_b, lp.b, &beta, d, lp.c,
+                                               d, lp.c, &lp.algo, st.workspace, kLtWorkspaceBytes, cudaStream_t(stream));
+  DEFTNN_CHECK(status == CUBLAS_STATUS_SUCCESS,
+               "cuBLASLt {} GEMM D ({}, {}) = A^T B, K {} (ld {}), fp32 C/D ld {} aligned {} bytes, beta {}: {}",
+               precision_name(p), m, n, Kp, Kp, ldd, pointer_alignment(d), beta, cublasGetStatusString(status));
   if (padded_d) lowp_copy_out_device(dpad, ldd, a.C, a.ldc, a.trans_c ? a.M : a.N, a.trans_c ? a.N : a.M, a.beta, stream);
 #else
   (void)ctx, (void)a;

