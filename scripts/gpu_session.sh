@@ -56,7 +56,7 @@ fi
 if has test; then
   stage unpack-first 60 $T --gtest_filter='MixedGemmGpu.DeviceUnpackEqualsHost:LowpCuda.DeviceConversionRoundsAsTheHost'
   # (the three slow MixedGemmGpu cases, CPU references of large shapes, run in the full ctest)
-  stage gpu-tests 150 $T --gtest_filter='Lowp*:Mixed*:AttentionLayer.*:Bert.*:ExecPlan.*:Gemm.*:Tensor.*-MixedGemmGpu.ExactSmallIntegersRaggedShapes:MixedGemmGpu.SerialSplitKWorkspace:MixedGemmGpu.RandomAgainstReference'
+  stage gpu-tests 150 $T --gtest_filter='Lowp*:Mixed*:AttentionLayer.*:Bert.*:ExecPlan.*:Gemm.*:Tensor.*:Linear*-MixedGemmGpu.ExactSmallIntegersRaggedShapes:MixedGemmGpu.SerialSplitKWorkspace:MixedGemmGpu.RandomAgainstReference'
   grep -E "^\[  FAILED|min cosine|Failure" "$OUT/gpu-tests.log" | head -40 | tee -a "$LOG"
   tail -3 "$OUT/gpu-tests.log" | tee -a "$LOG"
 fi
@@ -67,10 +67,12 @@ if has diag && [ -n "${DEFTNN_MINILM_DIR:-}" ]; then  # the three-sentence MiniL
     && ./build/deftnn tokenize --model-dir $DEFTNN_MINILM_DIR --text /tmp/pair.txt; python3 tests/python/minilm_pair_transformers.py $DEFTNN_MINILM_DIR /tmp/pc.npy /tmp/pg.npy"
   cat "$OUT/diag-pair.log" | tee -a "$LOG"
 fi
-if has sanitize; then
+if has sanitize || has memcheck; then
   stage memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 $T \
-    --gtest_filter='LowpCuda.*:AttentionLayer.*Cuda:MixedGemmGpu.ExactSmallIntegersAllFormats:MixedGemmGpu.StridedXAndY:Bert.TinyMatchesReferenceCuda'
+    --gtest_filter=${MEMCHECK_FILTER:-'LowpCuda.*:AttentionLayer.*Cuda:MixedGemmGpu.ExactSmallIntegersAllFormats:MixedGemmGpu.StridedXAndY:Bert.TinyMatchesReferenceCuda:MixedBackendGpu.*'}
   tail -4 "$OUT/memcheck.log" | tee -a "$LOG"
+fi
+if has sanitize; then
   stage racecheck 90 compute-sanitizer --tool racecheck --error-exitcode 9 $T \
     --gtest_filter='MixedGemmGpu.StridedXAndY:LowpCuda.SmallIntegersAreExact:AttentionLayer.CudaMatchesReference'
   tail -3 "$OUT/racecheck.log" | tee -a "$LOG"
@@ -88,6 +90,17 @@ if has bench; then
       --out "$OUT/caffenet-b128-$p.json"
     grep -iE "total|median" "$OUT/bench-caffenet-$p.log" | tail -3 | tee -a "$LOG"
   done
+  # kernel mixed on the fully connected layers at batch 1 and 16 (selection by measurement)
+  for b in 1 16; do
+    stage bench-caffenet-b$b-bf16 60 ./build/deftnn bench models/caffenet-imc.json --batch $b --precision bf16 \
+      --tag caffenet-b$b-bf16 --out "$OUT/caffenet-b$b-bf16.json"
+    grep -iE "^fc|total" "$OUT/bench-caffenet-b$b-bf16.log" | tail -4 | tee -a "$LOG"
+    for w in int8 int4; do
+      stage bench-caffenet-b$b-$w 60 ./build/deftnn bench models/caffenet-imc.json --batch $b --precision bf16 \
+        --weights $w --tag caffenet-b$b-mixed-$w --out "$OUT/caffenet-b$b-mixed-$w.json"
+      grep -iE "^fc|total|^mixed" "$OUT/bench-caffenet-b$b-$w.log" | tail -8 | tee -a "$LOG"
+    done
+  done
   if [ -n "${DEFTNN_MINILM_DIR:-}" ]; then
     python3 -c "import gzip,json;c=json.load(gzip.open('tests/data/minilm_reference.json.gz'))['cases'];open('/tmp/s.txt','w').write(''.join(x['text'].replace('\n',' ')+'\n' for x in c)*4)"
     stage embed-cuda 60 bash -c "time ./build/deftnn embed $DEFTNN_MINILM_DIR --text /tmp/s.txt --out /tmp/e.npy --device cuda --batch 32"
@@ -100,4 +113,5 @@ if has full; then
 fi
 say "done"
 # At most 8 files come back from a device call: the logs go in one archive.
-( cd "$OUT" && tar -czf logs.tar.gz --exclude=session.log *.log && find . -name '*.log' ! -name session.log -delete )
+( cd "$OUT" && tar -czf logs.tar.gz --exclude=session.log *.log && find . -name '*.log' ! -name session.log -delete
+  if ls *.json >/dev/null 2>&1; then tar -czf results.tar.gz *.json && rm -f *.json; fi )

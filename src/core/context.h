@@ -63,7 +63,7 @@ class Context {
   struct BackendState {
     virtual ~BackendState() = default;
   };
-  enum class StateSlot : int { CublasLt = 0, Count };
+  enum class StateSlot : int { CublasLt = 0, Mixed, Count };
   BackendState* backend_state(StateSlot slot) const { return states_[int(slot)].get(); }
   void set_backend_state(StateSlot slot, std::unique_ptr<BackendState> s) { states_[int(slot)] = std::move(s); }
 

@@ -15,6 +15,8 @@ void cublas_gemm(Context& ctx, const GemmArgs& a, bool tf32);
 void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p);
 // cpu_emulated.cpp: the same precisions on the CPU, inputs rounded as on the GPU.
 void cpu_emulated_gemm(Context& ctx, const GemmArgs& a, Precision p);
+// mixed_backend.cpp: kernel mixed, on CUDA (Mixed) and the CPU (CpuMixed).
+void mixed_backend_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan);
 // kernels/fission_gemm.cu (throws without CUDA).
 void fission_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan);
 

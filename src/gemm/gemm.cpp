@@ -15,6 +15,8 @@ const char* gemm_backend_name(GemmBackend b) {
     case GemmBackend::Fission: return "fission";
     case GemmBackend::CublasLt: return "cublaslt";
     case GemmBackend::CpuEmulated: return "cpu-emulated";
+    case GemmBackend::Mixed: return "mixed";
+    case GemmBackend::CpuMixed: return "cpu-mixed";
   }
   return "?";
 }
@@ -50,13 +52,30 @@ std::string lowp_can_implement(const GemmConfig& c, Device device) {
                            "the fission kernels multiply in fp32",
                            p);
     case KernelFamily::Cudnn: break;
+    case KernelFamily::Mixed:
+      return DEFTNN_FORMAT("kernel mixed takes bf16 activations (precision bf16, or fp32 meaning the same); "
+                           "precision {} runs on cublas or cpu-blas",
+                           p);
   }
-  return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission";
+  return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission, mixed";
+}
+
+// Kernel mixed: narrow weights (config.weights) with bf16 activations.
+std::string mixed_can_implement(const GemmConfig& c) {
+  if (c.precision != Precision::FP32 && c.precision != Precision::BF16)
+    return DEFTNN_FORMAT("kernel mixed takes bf16 activations (precision bf16, or fp32 meaning the same), not {}",
+                         precision_name(c.precision));
+  if (c.format.kind != FormatKind::FP32)
+    return DEFTNN_FORMAT("kernel mixed stores the weights in its own format ({}); format {} belongs to kernel "
+                         "fission: use one or the other",
+                         c.weights.name(), c.format.name());
+  return "";
 }
 
 }  // namespace
 
 std::string gemm_can_implement(const GemmConfig& c, Device device) {
+  if (c.kernel == KernelFamily::Mixed) return mixed_can_implement(c);
   if (is_lowp_precision(c.precision)) return lowp_can_implement(c, device);
   const bool fp32_format = c.format.kind == FormatKind::FP32;
   if (c.precision == Precision::TF32 && device == Device::CPU)
@@ -78,7 +97,8 @@ std::string gemm_can_implement(const GemmConfig& c, Device device) {
         return DEFTNN_FORMAT("kernel {} runs on CUDA only; on the CPU: auto, cpu-blas", kernel_family_name(k));
       break;
     case KernelFamily::Cudnn:
-      return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission";
+      return "kernel cudnn runs whole convolutions, not GEMMs; GEMM kernels: auto, cpu-blas, cublas, fission, mixed";
+    case KernelFamily::Mixed: break;  // mixed_can_implement
   }
   if (c.precision == Precision::TF32 && k != KernelFamily::Cublas)
     return DEFTNN_FORMAT("precision tf32 runs on cublas only, not {}", kernel_family_name(k));
@@ -93,6 +113,11 @@ GemmPlan resolve_gemm(const Context& ctx, const GemmConfig& c) {
   DEFTNN_CHECK(why.empty(), "GEMM on {}: {}", device_name(ctx.device()), why);
   GemmPlan p;
   p.format = c.format, p.placement = c.placement, p.precision = c.precision;
+  if (c.kernel == KernelFamily::Mixed) {
+    p.backend = ctx.is_cuda() ? GemmBackend::Mixed : GemmBackend::CpuMixed;
+    p.precision = Precision::BF16, p.weights = c.weights, p.mixed_choice = c.mixed_choice;
+    return p;
+  }
   if (is_lowp_precision(c.precision)) {
     p.backend = ctx.is_cuda() ? GemmBackend::CublasLt : GemmBackend::CpuEmulated;
     return p;
@@ -104,6 +129,7 @@ GemmPlan resolve_gemm(const Context& ctx, const GemmConfig& c) {
       break;
     case KernelFamily::Fission: p.backend = GemmBackend::Fission; break;
     case KernelFamily::Auto:
+    case KernelFamily::Mixed:
     case KernelFamily::Cudnn: DEFTNN_FAIL("unreachable GEMM kernel {}", kernel_family_name(c.kernel));
   }
   return p;
@@ -146,7 +172,8 @@ void cpu_blas_gemm(const GemmArgs& a) {
 void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
   check_args(args);
   GemmArgs a = with_tight_strides(args);
-  const bool gpu_backend = plan.backend != GemmBackend::CpuBlas && plan.backend != GemmBackend::CpuEmulated;
+  const bool gpu_backend = plan.backend != GemmBackend::CpuBlas && plan.backend != GemmBackend::CpuEmulated &&
+                           plan.backend != GemmBackend::CpuMixed;
   DEFTNN_CHECK(gpu_backend == ctx.is_cuda(), "GEMM backend {} cannot run on a {} context",
                gemm_backend_name(plan.backend), device_name(ctx.device()));
   switch (plan.backend) {
@@ -156,6 +183,8 @@ void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
     case GemmBackend::Fission: fission_gemm(ctx, a, plan); return;
     case GemmBackend::CublasLt: cublaslt_gemm(ctx, a, plan.precision); return;
     case GemmBackend::CpuEmulated: cpu_emulated_gemm(ctx, a, plan.precision); return;
+    case GemmBackend::Mixed:
+    case GemmBackend::CpuMixed: mixed_backend_gemm(ctx, a, plan); return;
   }
   DEFTNN_FAIL("unreachable GEMM backend");
 }

@@ -13,10 +13,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/context.h"
 #include "core/tensor.h"
 #include "formats/format.h"
+#include "gemm/mixed/mixed_gemm.h"
 #include "plan/exec_types.h"
 
 namespace deftnn {
@@ -28,6 +30,9 @@ struct GemmConfig {
   Format format;                             // weight storage format; fp32 = no fission
   FissionPlacement placement = FissionPlacement::OnChip;
   Precision precision = Precision::FP32;     // TF32 on cuBLAS; bf16/fp16/fp8e4m3 on cuBLASLt (CPU: emulated)
+  // kernel Mixed only: the narrow weight format, and how its CUDA path is picked.
+  mixed::WeightFormat weights;
+  MixedChoice mixed_choice = MixedChoice::Measure;
   bool operator==(const GemmConfig&) const = default;
 };
 
@@ -39,8 +44,10 @@ enum class GemmBackend : uint8_t {
   Fission,     // our SIMT kernels with the on-chip format of the config
   CublasLt,    // cuBLASLt tensor cores: bf16, fp16 or fp8 e4m3 inputs, fp32 accumulate, fp32 C
   CpuEmulated, // the CPU's stand-in for CublasLt: inputs rounded as CublasLt rounds them, then sgemm
+  Mixed,       // narrow weights, bf16 activations: the mixed-input kernel or cuBLASLt bf16 on dec(W)
+  CpuMixed,    // the CPU's stand-in for Mixed: dec(W) and bf16-rounded inputs, then sgemm
 };
-// "cpu-blas" | "cublas" | "cublas-tf32" | "fission" | "cublaslt" | "cpu-emulated"
+// "cpu-blas" | "cublas" | "cublas-tf32" | "fission" | "cublaslt" | "cpu-emulated" | "mixed" | "cpu-mixed"
 const char* gemm_backend_name(GemmBackend b);
 
 // A GemmConfig resolved once on a device: what gemm() runs and what the
@@ -50,6 +57,8 @@ struct GemmPlan {
   Format format;
   FissionPlacement placement = FissionPlacement::OnChip;
   Precision precision = Precision::FP32;  // what CublasLt / CpuEmulated round the inputs to
+  mixed::WeightFormat weights;            // Mixed / CpuMixed
+  MixedChoice mixed_choice = MixedChoice::Measure;
 };
 
 // "" when `config` can run on `device`, else why not and what exists (the
@@ -94,6 +103,36 @@ struct ConvertedMatrix {
   bool empty() const { return !data.defined(); }
 };
 
+// A matrix (a linear layer's weight W (rows, cols)) packed once into a
+// mixed-input weight format (gemm/mixed/mixed_format.h), with what each path
+// of the Mixed backends reads:
+//   CPU (CpuMixed): decoded, dec(W) (rows, cols) fp32 row-major;
+//   CUDA (Mixed):   device, the packed codes and scales for the mixed-input
+//                   kernel, and dequantized, dec(W) in bf16 (exact) as
+//                   cuBLASLt's bf16 operand (ConvertedMatrix above).
+struct MixedMatrix {
+  mixed::WeightFormat format;
+  int64_t rows = 0, cols = 0;
+  std::vector<float> decoded;
+  mixed::DeviceWeights device;
+  ConvertedMatrix dequantized;
+  bool empty() const { return rows == 0 && cols == 0; }
+};
+// Packs W (rows, cols), row stride ld, on ctx's device (a CUDA W is copied
+// to the host to pack, then uploaded). Throws on a non-finite weight.
+MixedMatrix make_mixed_matrix(Context& ctx, const float* w, int64_t rows, int64_t cols, int64_t ld,
+                              const mixed::WeightFormat& f);
+
+// What kernel Mixed's measurement chose, per shape, on a context (reports,
+// benchmarks): M (output features) x N (tokens) x K, format, and the medians.
+struct MixedDecision {
+  int64_t M = 0, N = 0, K = 0;
+  mixed::WeightFormat format;
+  MixedChoice chosen = MixedChoice::Kernel;
+  double kernel_ms = 0, dequantized_ms = 0;  // 0 = not timed (chosen by rule during a CUDA-graph capture)
+};
+std::vector<MixedDecision> mixed_decisions(const Context& ctx);
+
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   bool trans_a = false;  // A stored (K, M) row-major instead of (M, K)
@@ -113,6 +152,9 @@ struct GemmArgs {
   // Optional: A already converted to the plan's precision (only for !trans_a,
   // CublasLt and CpuEmulated). When absent the backend converts A on every call.
   const ConvertedMatrix* converted_a = nullptr;
+  // Optional: A already packed in the plan's mixed weight format (only for
+  // !trans_a, Mixed and CpuMixed). When absent the backend packs A every call.
+  const MixedMatrix* mixed_a = nullptr;
 };
 
 // C = alpha * op(A) * op(B) + beta * C on ctx's device with a resolved plan

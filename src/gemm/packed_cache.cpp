@@ -45,4 +45,23 @@ const ConvertedMatrix* PackedWeightCache::converted(Context& ctx, const GemmPlan
   return &converted_[size_t(g)];
 }
 
+const MixedMatrix* PackedWeightCache::mixed(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups,
+                                            int64_t g) {
+  if (plan.backend != GemmBackend::Mixed && plan.backend != GemmBackend::CpuMixed) return nullptr;
+  DEFTNN_CHECK(groups >= 1 && g >= 0 && g < groups && w.dim(0) % groups == 0,
+               "mixed weight: group {} of {} for a weight of shape {}", g, groups, shape_str(w.shape()));
+  const int64_t rows = w.dim(0) / groups, K = w.numel() / w.dim(0);
+  const bool on_cuda = ctx.is_cuda();
+  const bool stale = mixed_.size() != size_t(groups) || !(mixed_[0].format == plan.weights) ||
+                     mixed_source_ != w.raw() || mixed_[0].rows != rows || mixed_[0].cols != K ||
+                     mixed_[0].decoded.empty() == !on_cuda;
+  if (stale) {
+    mixed_.clear();
+    for (int64_t i = 0; i < groups; ++i)
+      mixed_.push_back(make_mixed_matrix(ctx, w.data<float>() + i * rows * K, rows, K, K, plan.weights));
+    mixed_source_ = w.raw();
+  }
+  return &mixed_[size_t(g)];
+}
+
 }  // namespace deftnn

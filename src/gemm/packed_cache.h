@@ -28,9 +28,13 @@ class PackedWeightCache {
   // The converted block of group `g` of w, as get(); null unless `plan` is
   // the CublasLt or CpuEmulated backend.
   const ConvertedMatrix* converted(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups, int64_t g);
+  // The block of group `g` of w packed in plan.weights, as get(); null unless
+  // `plan` is the Mixed or CpuMixed backend.
+  const MixedMatrix* mixed(Context& ctx, const GemmPlan& plan, const Tensor& w, int64_t groups, int64_t g);
   void invalidate() {
     packed_.clear();
     converted_.clear();
+    mixed_.clear();
   }
 
  private:
@@ -40,6 +44,8 @@ class PackedWeightCache {
   std::vector<PackedMatrix> packed_;  // one per group
   const void* converted_source_ = nullptr;
   std::vector<ConvertedMatrix> converted_;  // one per group
+  const void* mixed_source_ = nullptr;
+  std::vector<MixedMatrix> mixed_;  // one per group
 };
 
 }  // namespace deftnn

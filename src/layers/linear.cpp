@@ -117,6 +117,7 @@ void Linear::forward_impl(Context& ctx, const Tensor& x, Tensor& y, bool relu, f
   const GemmPlan plan = forward_gemm_plan(ctx);
   a.packed_a = packed_.get(ctx, plan, weight_.value, 1, 0);
   a.converted_a = packed_.converted(ctx, plan, weight_.value, 1, 0);
+  a.mixed_a = packed_.mixed(ctx, plan, weight_.value, 1, 0);
   gemm(ctx, a, plan);
   if (has_bias_ || relu)
     add_row_bias(ctx, y.data<float>(), N, out_, has_bias_ ? bias_.value.data<float>() : nullptr, relu, slope);

@@ -7,6 +7,7 @@ namespace deftnn {
 GemmConfig gemm_config(const LayerExec& e) {
   GemmConfig c;
   c.kernel = e.kernel, c.format = e.format, c.placement = e.placement, c.precision = e.precision;
+  c.weights = e.weights, c.mixed_choice = e.mixed_choice;
   return c;
 }
 
@@ -20,9 +21,16 @@ const char* trunk_policy_name(TrunkPolicy t) {
 }
 
 LayerExec ExecPlan::exec_for(const std::string& name, LayerKind kind) const {
-  if (auto it = layers.find(name); it != layers.end()) return it->second;
+  if (auto it = layers.find(name); it != layers.end()) {
+    LayerExec e = it->second;
+    // --weights over a plan with entries reaches the convolutions' entries too
+    if (e.kernel == KernelFamily::Mixed && kind == LayerKind::Conv) e.kernel = KernelFamily::Auto, e.weights = {};
+    return e;
+  }
   LayerExec e = defaults;
   if (e.kernel == KernelFamily::Cudnn && kind != LayerKind::Conv) e.kernel = KernelFamily::Cublas;
+  // A default of kernel mixed means "linear layers in mixed weights".
+  if (e.kernel == KernelFamily::Mixed && kind == LayerKind::Conv) e.kernel = KernelFamily::Auto, e.weights = {};
   return e;
 }
 
@@ -43,6 +51,9 @@ std::string can_implement(const LayerExec& e, LayerKind kind, Device device, boo
       return DEFTNN_FORMAT("kernel cudnn reads fp32 weights; format {} needs kernel fission (or auto)", e.format.name());
     return "";
   }
+  if (e.kernel == KernelFamily::Mixed && kind != LayerKind::Linear)
+    return "kernel mixed (--weights) runs linear layers only; a convolution runs on auto, cpu-blas, cublas, cudnn, "
+           "fission";
   return gemm_can_implement(gemm_config(e), device);
 }
 

@@ -27,6 +27,10 @@ struct LayerExec {
   // was built for. Only fused <-> copy can change at run time: swap reorders
   // the kept rows (and the weight's columns) when the state is built.
   std::optional<SveTransform> transform;
+  // Kernel mixed: the layer's weights in a mixed-input format, and how the
+  // CUDA path is picked (plan/exec_types.h).
+  mixed::WeightFormat weights;
+  MixedChoice mixed_choice = MixedChoice::Measure;
   bool operator==(const LayerExec&) const = default;
 };
 
@@ -46,7 +50,8 @@ struct ExecPlan {
   std::map<std::string, LayerExec> layers;  // per layer, by name
   // The LayerExec of layer `name` of kind `kind`: its own entry, else the
   // default. A default kernel of cudnn means "convolutions through cuDNN":
-  // linear layers then get cublas.
+  // linear layers then get cublas. Kernel mixed means "linear layers in mixed
+  // weights": convolutions then get auto (default and entries alike).
   LayerExec exec_for(const std::string& name, LayerKind kind) const;
   bool operator==(const ExecPlan&) const = default;
 };

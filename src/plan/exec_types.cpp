@@ -20,6 +20,7 @@ const char* kernel_family_name(KernelFamily k) {
     case KernelFamily::Cublas: return "cublas";
     case KernelFamily::Cudnn: return "cudnn";
     case KernelFamily::Fission: return "fission";
+    case KernelFamily::Mixed: return "mixed";
   }
   return "?";
 }
@@ -34,5 +35,14 @@ const char* fission_placement_name(FissionPlacement p) {
 }
 
 const char* layer_kind_name(LayerKind k) { return k == LayerKind::Conv ? "conv" : "linear"; }
+
+const char* mixed_choice_name(MixedChoice c) {
+  switch (c) {
+    case MixedChoice::Measure: return "measure";
+    case MixedChoice::Kernel: return "kernel";
+    case MixedChoice::Dequantized: return "dequantized";
+  }
+  return "?";
+}
 
 }  // namespace deftnn

@@ -21,8 +21,19 @@ enum class KernelFamily : uint8_t {
   Cublas,   // cuBLAS (CUDA): CUBLAS_COMPUTE_32F, or TF32 tensor cores with Precision::TF32
   Cudnn,    // cuDNN's fp32 convolution forward, whole layer (CUDA, conv only, no SVE)
   Fission,  // the near-compute data fission kernels with the layer's weight format (CUDA)
+  Mixed,    // narrow weights (LayerExec::weights), bf16 activations, tensor cores: the mixed-input
+            // fission kernel or cuBLASLt bf16 on the decoded weights, chosen by measurement
+            // (MixedChoice); the CPU emulates it (linear layers only)
 };
-const char* kernel_family_name(KernelFamily k);  // "auto" | "cpu-blas" | "cublas" | "cudnn" | "fission"
+const char* kernel_family_name(KernelFamily k);  // "auto" | "cpu-blas" | "cublas" | "cudnn" | "fission" | "mixed"
+
+// How kernel mixed picks between its two CUDA paths, which compute the same
+// numbers (the decoded weights are exact in bf16; only the summation order
+// differs): Measure times both on the first call of each shape and keeps the
+// faster (cached per context), so narrow weights never run slower than bf16;
+// Kernel and Dequantized force one path (tests, benchmarks).
+enum class MixedChoice : uint8_t { Measure, Kernel, Dequantized };
+const char* mixed_choice_name(MixedChoice c);  // "measure" | "kernel" | "dequantized"
 
 // How the fission kernels place the narrow format (issue 3; Figure 18).
 enum class FissionPlacement : uint8_t {

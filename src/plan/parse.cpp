@@ -37,8 +37,13 @@ Precision parse_precision(const std::string& name) {
 KernelFamily parse_kernel(const std::string& name) {
   return by_name(name,
                  {KernelFamily::Auto, KernelFamily::CpuBlas, KernelFamily::Cublas, KernelFamily::Cudnn,
-                  KernelFamily::Fission},
+                  KernelFamily::Fission, KernelFamily::Mixed},
                  kernel_family_name, "kernel");
+}
+
+MixedChoice parse_mixed_choice(const std::string& name) {
+  return by_name(name, {MixedChoice::Measure, MixedChoice::Kernel, MixedChoice::Dequantized}, mixed_choice_name,
+                 "mixed choice");
 }
 
 FissionPlacement parse_placement(const std::string& name) {
@@ -84,6 +89,33 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
     per_layer_precision[item.substr(0, eq)] = parse_precision(item.substr(eq + 1));
   }
   if (!flags.transform.empty()) transform = parse_transform(flags.transform);
+  // --weights: nullopt inside = none (back to fp32 weights on the default kernel)
+  using Weights = std::optional<mixed::WeightFormat>;
+  std::optional<Weights> all_weights;
+  std::map<std::string, Weights> per_layer_weights;
+  const auto parse_weights = [](const std::string& s) -> Weights {
+    if (s == "none") return std::nullopt;
+    return mixed::WeightFormat::parse(s);
+  };
+  for (size_t pos = 0; !flags.weights.empty() && pos <= flags.weights.size();) {
+    const size_t comma = std::min(flags.weights.find(',', pos), flags.weights.size());
+    const std::string item = flags.weights.substr(pos, comma - pos);
+    pos = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      DEFTNN_CHECK(!all_weights, "--weights gives the weights of every layer twice (second: '{}')", item);
+      all_weights = parse_weights(item);
+      continue;
+    }
+    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --weights entry '{}' (want WEIGHTS or LAYER=WEIGHTS)", item);
+    per_layer_weights[item.substr(0, eq)] = parse_weights(item.substr(eq + 1));
+  }
+  std::optional<MixedChoice> mixed_choice;
+  if (!flags.mixed_choice.empty()) mixed_choice = parse_mixed_choice(flags.mixed_choice);
+  const auto set_weights = [](LayerExec& e, const Weights& w) {
+    if (w) e.kernel = KernelFamily::Mixed, e.weights = *w;
+    else if (e.kernel == KernelFamily::Mixed) e.kernel = KernelFamily::Auto, e.weights = {};
+  };
   for (const std::string& item : flags.format) {
     const size_t eq = item.find('=');
     if (eq == std::string::npos) {
@@ -99,12 +131,18 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
     if (precision) e.precision = *precision;
     if (transform) e.transform = *transform;
     if (all) e.format = *all;
+    if (all_weights) set_weights(e, *all_weights);
+    if (mixed_choice) e.mixed_choice = *mixed_choice;
   };
   apply(base.defaults);
   for (auto& [name, e] : base.layers) apply(e);
   for (const auto& [name, f] : per_layer) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     it->second.format = f;
+  }
+  for (const auto& [name, w] : per_layer_weights) {
+    auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
+    set_weights(it->second, w);
   }
   for (const auto& [name, p] : per_layer_precision) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
@@ -121,6 +159,10 @@ json to_json(const LayerExec& e) {
             {"format", e.format.name()},
             {"placement", fission_placement_name(e.placement)}};
   if (e.transform) j["transform"] = sve_transform_name(*e.transform);
+  if (e.kernel == KernelFamily::Mixed) {
+    j["weights"] = e.weights.name();
+    j["mixed_choice"] = mixed_choice_name(e.mixed_choice);
+  }
   return j;
 }
 
@@ -134,7 +176,10 @@ LayerExec layer_exec_from_json(const json& j) {
     else if (k == "format") e.format = parse_format(s);
     else if (k == "placement") e.placement = parse_placement(s);
     else if (k == "transform") e.transform = parse_transform(s);
-    else DEFTNN_FAIL("unknown key '{}' in a layer's plan entry (known: precision, kernel, format, placement, transform)", k);
+    else if (k == "weights") e.weights = mixed::WeightFormat::parse(s);
+    else if (k == "mixed_choice") e.mixed_choice = parse_mixed_choice(s);
+    else DEFTNN_FAIL("unknown key '{}' in a layer's plan entry (known: precision, kernel, format, placement, transform, "
+                     "weights, mixed_choice)", k);
   }
   return e;
 }

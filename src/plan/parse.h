@@ -13,7 +13,8 @@
 namespace deftnn::plan {
 
 Precision parse_precision(const std::string& name);      // fp32 tf32 bf16 fp16 fp8e4m3
-KernelFamily parse_kernel(const std::string& name);      // auto cpu-blas cublas cudnn fission
+KernelFamily parse_kernel(const std::string& name);      // auto cpu-blas cublas cudnn fission mixed
+MixedChoice parse_mixed_choice(const std::string& name);  // measure kernel dequantized
 FissionPlacement parse_placement(const std::string& name);  // onchip offchip compute16
 Format parse_format(const std::string& name);            // formats/format.h names
 SveTransform parse_transform(const std::string& name);   // fused copy swap
@@ -27,11 +28,15 @@ struct PlanFlags {
   std::vector<std::string> format;
   // Comma separated items PRECISION (every GEMM layer) or LAYER=PRECISION.
   std::string precision;
-  std::string kernel, transform;
+  // Comma separated items WEIGHTS (every GEMM layer) or LAYER=WEIGHTS: a
+  // mixed-input weight format (kernel mixed), or none (back to fp32 weights).
+  std::string weights;
+  std::string kernel, transform, mixed_choice;
   bool no_fuse = false;   // --no-fuse: run every layer as it is
   bool no_trunk = false;  // --no-trunk: NCHW everywhere
   bool any() const {
-    return !format.empty() || !kernel.empty() || !precision.empty() || !transform.empty() || no_fuse || no_trunk;
+    return !format.empty() || !kernel.empty() || !precision.empty() || !transform.empty() || !weights.empty() ||
+           !mixed_choice.empty() || no_fuse || no_trunk;
   }
 };
 

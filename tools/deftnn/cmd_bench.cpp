@@ -68,6 +68,9 @@ deftnn::bench::NetConfig flags_config(const deftnn::plan::PlanFlags& f) {
     c.backend += (c.backend.empty() ? "" : "-") +
                  (f.precision.find_first_of("=,") == std::string::npos ? f.precision : std::string("mixedprec"));
   for (const std::string& item : f.format) c.formats += (c.formats.empty() ? "" : ",") + item;
+  if (!f.weights.empty())  // kernel mixed: the weights name the run
+    c.backend += (c.backend.empty() ? "" : "-") + std::string("mixed-") +
+                 (f.weights.find_first_of("=,") == std::string::npos ? f.weights : std::string("perlayer"));
   return c;
 }
 
@@ -100,7 +103,7 @@ void run_bench(const BenchArgs& a) {
   // applied over the plan it was loaded with. Without any, the baseline.
   const plan::PlanFlags& f = a.plan;
   const bool custom = !f.format.empty() || !f.kernel.empty() || !f.precision.empty() || !f.transform.empty() ||
-                      !a.sve.empty() || a.density > 0;
+                      !f.weights.empty() || !a.sve.empty() || a.density > 0;
   NetConfig cfg = custom || a.compare ? flags_config(f) : baseline_config(*ctx);
   if (custom || a.compare) {
     // No kernel forced for --format: a layer whose format is not fp32 runs
@@ -159,6 +162,17 @@ void run_bench(const BenchArgs& a) {
   for (const auto& r : runs)
     if (!r.kernel_names_error.empty()) fmt::print(stderr, "note: kernel names not recorded: {}\n", r.kernel_names_error);
 
+  // Kernel mixed (--weights): the path measured per shape, and its two times.
+  if (const auto ds = mixed_decisions(*ctx); !ds.empty()) {
+    extra["mixed_decisions"] = nlohmann::json::array();
+    for (const MixedDecision& d : ds) {
+      extra["mixed_decisions"].push_back({{"M", d.M}, {"N", d.N}, {"K", d.K}, {"weights", d.format.name()},
+                                          {"chosen", mixed_choice_name(d.chosen)}, {"kernel_ms", d.kernel_ms},
+                                          {"dequantized_ms", d.dequantized_ms}});
+      fmt::print("mixed {} M {} N {} K {}: kernel {:.4f} ms, cuBLASLt bf16 on dec(W) {:.4f} ms -> {}\n",
+                 d.format.name(), d.M, d.N, d.K, d.kernel_ms, d.dequantized_ms, mixed_choice_name(d.chosen));
+    }
+  }
   // Environment last, so the clocks read are those right after the work.
   nlohmann::json report = report_json(runs, opt, environment(*ctx), extra);
   fs::path out = a.out;

@@ -18,6 +18,13 @@ inline void add_plan_options(CLI::App& cmd, deftnn::plan::PlanFlags& f) {
                  "compute precision of every GEMM layer and/or per layer (bf16,ip2=fp32; comma separated): fp32 | tf32 "
                  "(cublas) | bf16 | fp16 | fp8e4m3 (tensor cores through cuBLASLt, fp32 accumulation; emulated on "
                  "the CPU; weights in format fp32)");
+  cmd.add_option("--weights", f.weights,
+                 "mixed-input weights (kernel mixed: narrow weights, bf16 activations, tensor cores) of every linear "
+                 "layer and/or per layer (fc6=int4,fc7=int8; comma separated): int8 | fp8e4m3 | deft8e1..deft8e7 | "
+                 "int4 | fp4e2m1; none = back to fp32 weights. On CUDA each shape runs the mixed-input kernel or "
+                 "cuBLASLt bf16 on the decoded weights, whichever measures faster");
+  cmd.add_option("--mixed-choice", f.mixed_choice,
+                 "how kernel mixed picks its CUDA path: measure (default) | kernel | dequantized");
   cmd.add_option("--transform", f.transform, "run-time input transform under SVE: fused | copy | swap");
   cmd.add_flag("--no-fuse", f.no_fuse,
                "run every layer as it is (no ReLU fused into the conv/linear epilogue, dropout copied)");
