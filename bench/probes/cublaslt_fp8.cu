@@ -3,7 +3,8 @@
 // cublasLtMatmul after a heuristic had returned an algorithm). Tries, on a TN
 // product D (m, n) = A^T B with A (k, m), B (k, n): fp32 or bf16 C/D, beta 0
 // or 1, the A/B scale pointers set before or after the heuristic, or not at
-// all. Build and run on the GPU machine:
+// all. Found on H100 with cuBLASLt 13.1: every set-up with scale pointers was
+// refused while B's scale was 4 bytes past A's; "align16" tests the cause. Build and run on the GPU machine:
 //   nvcc -O2 -arch=sm_90 bench/probes/cublaslt_fp8.cu -lcublasLt -o /tmp/p8 && /tmp/p8
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -22,18 +23,18 @@ const char* name(cublasStatus_t s) {
 }
 
 void attempt(cublasLtHandle_t h, void* ws, size_t wsb, int m, int n, int k, cudaDataType_t ct, float beta,
-             int scales /*0 none, 1 before heuristic, 2 after*/) {
+             int scales /*0 none, 1 before heuristic, 2 after, 3 before with B's 16-byte aligned*/) {
   void *A, *B, *D;
   float* sc;
   cudaMalloc(&A, size_t(k) * m);
   cudaMalloc(&B, size_t(k) * n);
   cudaMalloc(&D, size_t(m) * n * 4);
-  cudaMalloc(&sc, 8);
+  cudaMalloc(&sc, 64);
   cudaMemset(A, 0x38, size_t(k) * m);  // 1.0 in e4m3
   cudaMemset(B, 0x38, size_t(k) * n);
   cudaMemset(D, 0, size_t(m) * n * 4);
-  const float one[2] = {1.f, 1.f};
-  cudaMemcpy(sc, one, 8, cudaMemcpyHostToDevice);
+  const float one[8] = {1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f};
+  cudaMemcpy(sc, one, 32, cudaMemcpyHostToDevice);
   cublasLtMatmulDesc_t desc;
   cublasLtMatrixLayout_t la, lb, lc;
   cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
@@ -41,12 +42,12 @@ void attempt(cublasLtHandle_t h, void* ws, size_t wsb, int m, int n, int k, cuda
   cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t);
   cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &nn, sizeof nn);
   const float* sa = sc;
-  const float* sb = sc + 1;
+  const float* sb = scales == 3 ? sc + 4 : sc + 1;  // 4-byte or 16-byte aligned
   auto set_scales = [&] {
     cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &sa, sizeof sa);
     cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &sb, sizeof sb);
   };
-  if (scales == 1) set_scales();
+  if (scales == 1 || scales == 3) set_scales();
   cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, k, m, k);
   cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, k, n, k);
   cublasLtMatrixLayoutCreate(&lc, ct, m, n, m);
@@ -71,7 +72,7 @@ void attempt(cublasLtHandle_t h, void* ws, size_t wsb, int m, int n, int k, cuda
   if (ct == CUDA_R_32F) cudaMemcpy(&d0, D, 4, cudaMemcpyDeviceToHost);
   std::printf("m %5d n %5d k %5d C/D %-4s beta %.0f scales %-6s: heuristic %s, %d algos, %d ran (first refusal %s), "
               "D[0] %g (want %d x runs)\n",
-              m, n, k, ct == CUDA_R_32F ? "fp32" : "bf16", beta, scales == 0 ? "none" : scales == 1 ? "before" : "after",
+              m, n, k, ct == CUDA_R_32F ? "fp32" : "bf16", beta, scales == 0 ? "none" : scales == 1 ? "before" : scales == 2 ? "after" : "align16",
               name(hs), found, ok, name(first), d0, k);
   cublasLtMatmulPreferenceDestroy(pref);
   cublasLtMatrixLayoutDestroy(la), cublasLtMatrixLayoutDestroy(lb), cublasLtMatrixLayoutDestroy(lc);
@@ -92,7 +93,7 @@ int main() {
     const int m = shape ? 4096 : 64, n = shape ? 16 : 64, k = shape ? 4096 : 64;
     for (cudaDataType_t ct : {CUDA_R_32F, CUDA_R_16BF})
       for (float beta : {0.f, 1.f})
-        for (int scales : {0, 1, 2}) attempt(h, ws, wsb, m, n, k, ct, beta, scales);
+        for (int scales : {0, 1, 2, 3}) attempt(h, ws, wsb, m, n, k, ct, beta, scales);
   }
   cudaFree(ws);
   cublasLtDestroy(h);

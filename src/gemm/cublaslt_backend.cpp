@@ -184,25 +184,28 @@ void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p) {
   // Scratch: [W' (Mp, Kp) when A is not converted][X' (Np, Kp)][amax, scale of W', X'][D (Mp, Np) when padded]
   const size_t eb = element_bytes(p);
   const size_t w_bytes = ca ? 0 : align_up(size_t(Mp * Kp) * eb), x_bytes = align_up(size_t(Np * Kp) * eb);
-  const size_t s_bytes = align_up(4 * sizeof(float)), d_bytes = padded_d ? size_t(Mp * Np) * sizeof(float) : 0;
+  const size_t s_bytes = align_up(16 * sizeof(float)), d_bytes = padded_d ? size_t(Mp * Np) * sizeof(float) : 0;
   char* ws = static_cast<char*>(ctx.workspace(w_bytes + x_bytes + s_bytes + d_bytes, Context::Scratch::Gemm));
   void* wconv = ca ? ca->data.raw() : ws;
   void* xconv = ws + w_bytes;
-  float* scales = reinterpret_cast<float*>(ws + w_bytes + x_bytes);  // amax W', scale W', amax X', scale X'
+  // amax W', scale W', amax X', scale X', each in its own 16-byte slot: cuBLASLt
+  // (13.1, H100) refuses fp8 scale pointers that are only 4-byte aligned
+  // with CUBLAS_STATUS_NOT_SUPPORTED (bench/probes/cublaslt_fp8.cu)
+  float* scales = reinterpret_cast<float*>(ws + w_bytes + x_bytes);
   float* dpad = padded_d ? reinterpret_cast<float*>(ws + w_bytes + x_bytes + s_bytes) : nullptr;
   void* stream = ctx.stream();
-  const float* wscale = ca ? ca->scale.data<float>() : scales + 1;
+  const float* wscale = ca ? ca->scale.data<float>() : scales + 4;
   if (!ca) {
     const int64_t rs = a.trans_a ? 1 : a.lda, cs = a.trans_a ? a.lda : 1;
     if (fp8) lowp_amax_device(a.A, a.M, a.K, rs, cs, scales, stream);
-    lowp_convert_device(a.A, a.M, a.K, rs, cs, p, scales, scales + 1, wconv, Mp, Kp, stream);
+    lowp_convert_device(a.A, a.M, a.K, rs, cs, p, scales, scales + 4, wconv, Mp, Kp, stream);
   }
   {
     const int64_t rs = a.trans_b ? a.ldb : 1, cs = a.trans_b ? 1 : a.ldb;  // op(B)^T (N, K)
-    if (fp8) lowp_amax_device(a.B, a.N, a.K, rs, cs, scales + 2, stream);
-    lowp_convert_device(a.B, a.N, a.K, rs, cs, p, scales + 2, scales + 3, xconv, Np, Kp, stream);
+    if (fp8) lowp_amax_device(a.B, a.N, a.K, rs, cs, scales + 8, stream);
+    lowp_convert_device(a.B, a.N, a.K, rs, cs, p, scales + 8, scales + 12, xconv, Np, Kp, stream);
   }
-  const float* xscale = scales + 3;
+  const float* xscale = scales + 12;
 
   // !trans_c: D (N, M) = X' W'^T (cuBLASLt A = X', B = W'); trans_c: D (M, N) = W' X'^T.
   const void* lt_a = a.trans_c ? wconv : xconv;

@@ -2,8 +2,10 @@
 // a narrow mixed-input format (int8, fp8e4m3, deft8eE, int4, fp4e2m1), its
 // activations in bf16, fp32 accumulation and output.
 //
-// CUDA has two paths that compute the same numbers (every decoded weight is
-// exact in bf16, so only the summation order differs):
+// CUDA has two paths. They differ by one rounding per weight: the kernel
+// multiplies the exact bf16 code values and applies the fp32 scale to the
+// sums; cuBLASLt reads dec(w) = value(code) * scale rounded to bf16 (relative
+// 2^-9), far below the formats' own quantisation step:
 //   kernel       the mixed-input fission kernel (kernels/mixed_gemm.cu):
 //                reads the narrow codes, unpacks them in registers right
 //                before the tensor-core MMA; wins where the weights' bytes

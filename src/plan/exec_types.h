@@ -28,8 +28,9 @@ enum class KernelFamily : uint8_t {
 const char* kernel_family_name(KernelFamily k);  // "auto" | "cpu-blas" | "cublas" | "cudnn" | "fission" | "mixed"
 
 // How kernel mixed picks between its two CUDA paths, which compute the same
-// numbers (the decoded weights are exact in bf16; only the summation order
-// differs): Measure times both on the first call of each shape and keeps the
+// products up to one bf16 rounding of each decoded weight on the cuBLASLt
+// path (value(code) * scale; 2^-9 relative, far below the format's own
+// quantisation step) and the summation order: Measure times both on the first call of each shape and keeps the
 // faster (cached per context), so narrow weights never run slower than bf16;
 // Kernel and Dequantized force one path (tests, benchmarks).
 enum class MixedChoice : uint8_t { Measure, Kernel, Dequantized };

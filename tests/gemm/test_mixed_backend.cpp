@@ -11,7 +11,10 @@
 //        second-order terms).
 //   CUDA: the kernel's bound (tests/gemm/test_mixed_gemm.cpp) or cuBLASLt's
 //        fp32 accumulation over K/16 MMA steps plus its split-K partials:
-//        both within 2 (K/16 + K/128 + 34) 2^-23 A, 32 splits at most.
+//        both within 2 (K/16 + K/128 + 34) 2^-23 A, 32 splits at most. The
+//        dequantized path also rounds each dec(w) = value(code) * scale to
+//        bf16 once (the scale is fp32, so the product is not exact in bf16;
+//        seen on the H100: 4x the accumulation bound at K = 384): + 2^-9 A.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -199,7 +202,8 @@ TEST(MixedBackendGpu, BothPathsMatchTheDecodedReference) {
       const double bound = 2 * (double(s.K) / 16 + double(s.K) / 128 + 34) * std::ldexp(1.0, -23);
       const std::string what = fmt::format("{} out {} tokens {} K {}", f.name(), s.out, s.tokens, s.K);
       for (MixedChoice c : {MixedChoice::Kernel, MixedChoice::Dequantized, MixedChoice::Measure})
-        EXPECT_TRUE(within(run_linear_layout(*ctx, mixed_config(f, c), s, w, x, true), ref, abs, bound,
+        EXPECT_TRUE(within(run_linear_layout(*ctx, mixed_config(f, c), s, w, x, true), ref, abs,
+                           bound + (c == MixedChoice::Kernel ? 0.0 : std::ldexp(1.0, -9)),
                            what + " " + mixed_choice_name(c)));
       EXPECT_TRUE(within(run_linear_layout(*ctx, mixed_config(f, MixedChoice::Kernel), s, w, x, false), ref, abs,
                          bound, what + " packed per call"));

@@ -34,7 +34,10 @@ cases = json.load(gzip.open(os.path.join(here, "..", "data", "tokenizer_referenc
 chosen = [c for c in cases if len(c["ids"]) <= a.max_tokens][: a.count]
 if len(chosen) < a.count:
     raise SystemExit(f"only {len(chosen)} texts of at most {a.max_tokens} tokens")
-used = sorted({i for c in chosen for i in c["ids"]})
+# and the ids of the three sentences of Bert.MiniLMSentencePairCpu (tests/net/test_bert.cpp),
+# whose cosines are checked against the full model's
+pair_ids = [101, 1037, 2158, 2003, 5983, 2833, 1012, 102, 3538, 1997, 7852, 1996, 2047, 3185, 12476]
+used = sorted({i for c in chosen for i in c["ids"]} | set(pair_ids))
 
 w = load_file(os.path.join(a.model_dir, "model.safetensors"))
 emb = w["embeddings.word_embeddings.weight"]  # (vocab, 384)
