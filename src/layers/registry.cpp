@@ -4,6 +4,7 @@
 #include "layers/add.h"
 #include "layers/attention.h"
 #include "layers/batchnorm.h"
+#include "layers/clip.h"
 #include "layers/concat.h"
 #include "layers/dropout.h"
 #include "layers/embedding.h"
@@ -43,6 +44,7 @@ const Entry kLayerTable[] = {
     {"linear", make_linear},
 #endif
     {"relu", make_relu},
+    {"clip", make_clip},
     {"maxpool", make_maxpool},
     {"avgpool", make_avgpool},
     {"lrn", make_lrn},

@@ -1,5 +1,5 @@
 set(DEFTNN_SOURCES_CPU filler.cpp im2col.cpp gemm_layer_kernels.cpp gemm_layer.cpp conv.cpp conv_cudnn.cpp
-    linear.cpp layer_util.cpp registry.cpp relu.cpp pool.cpp lrn.cpp dropout.cpp flatten.cpp batchnorm.cpp
+    linear.cpp layer_util.cpp registry.cpp relu.cpp clip.cpp pool.cpp lrn.cpp dropout.cpp flatten.cpp batchnorm.cpp
     softmax.cpp loss.cpp multi_tensor_layer.cpp add.cpp concat.cpp split.cpp layernorm.cpp gelu.cpp l2norm.cpp meanpool.cpp
     embedding.cpp attention.cpp)
 set(DEFTNN_SOURCES_CUDA im2col.cu gemm_layer_kernels.cu kernels/relu_kernels.cu kernels/pool_kernels.cu
