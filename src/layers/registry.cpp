@@ -1,6 +1,7 @@
 // The layer registry: one explicit table from graph-file type to factory.
 #include <algorithm>
 
+#include "layers/activation.h"
 #include "layers/add.h"
 #include "layers/attention.h"
 #include "layers/batchnorm.h"
@@ -45,6 +46,7 @@ const Entry kLayerTable[] = {
 #endif
     {"relu", make_relu},
     {"clip", make_clip},
+    {"activation", make_activation},
     {"maxpool", make_maxpool},
     {"avgpool", make_avgpool},
     {"lrn", make_lrn},

@@ -141,6 +141,7 @@ class Importer {
   void batch_norm();
   void relu();
   void leaky_relu();
+  void activation();
   void clip();
   void pool();
   void global_pool();
@@ -186,6 +187,10 @@ const std::vector<Importer::Op>& Importer::ops() {
       {"BatchNormalization", &Importer::batch_norm, {"epsilon", "momentum", "training_mode", "spatial"}},
       {"Relu", &Importer::relu, {}},
       {"LeakyRelu", &Importer::leaky_relu, {"alpha"}},
+      {"Sigmoid", &Importer::activation, {}},
+      {"Tanh", &Importer::activation, {}},
+      {"HardSigmoid", &Importer::activation, {"alpha", "beta"}},
+      {"HardSwish", &Importer::activation, {}},
       {"Clip", &Importer::clip, {}},
       {"MaxPool", &Importer::pool, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
       {"AveragePool", &Importer::pool, {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}},
@@ -449,6 +454,16 @@ void Importer::relu() { add_layer({{"type", "relu"}}, {tensor_in(0)}); }
 
 void Importer::leaky_relu() {
   add_layer({{"type", "relu"}, {"negative_slope", attr_float("alpha", 0.01)}}, {tensor_in(0)});
+}
+
+void Importer::activation() {
+  const std::string& op = node_->op_type();
+  json spec = {{"type", "activation"}};
+  if (op == "Sigmoid") spec["kind"] = "sigmoid";
+  else if (op == "Tanh") spec["kind"] = "tanh";
+  else if (op == "HardSwish") spec["kind"] = "hardswish";
+  else spec.update({{"kind", "hardsigmoid"}, {"alpha", attr_float("alpha", 0.2)}, {"beta", attr_float("beta", 0.5)}});
+  add_layer(spec, {tensor_in(0)});
 }
 
 void Importer::clip() {

@@ -7,7 +7,8 @@
 //   BatchNormalization after it folded into its weight and bias; Gemm and
 //   MatMul with a constant weight -> linear; Add of a per-channel constant
 //   after a conv or linear -> its bias; Add of two tensors -> add; Relu,
-//   LeakyRelu -> relu; Clip -> clip (relu when [0, inf)); MaxPool,
+//   LeakyRelu -> relu; Sigmoid, Tanh, HardSigmoid, HardSwish -> activation;
+//   Clip -> clip (relu when [0, inf)); MaxPool,
 //   AveragePool, GlobalAveragePool, GlobalMaxPool -> maxpool / avgpool
 //   (square windows); Flatten and Reshape to (N, features) -> flatten;
 //   Concat -> concat; Softmax over the features -> softmax;

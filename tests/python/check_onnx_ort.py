@@ -48,8 +48,8 @@ def rand(*shape, scale=1.0):
 class G:
     """A graph under construction: nodes, initializers, one input and output."""
 
-    def __init__(self, name, in_shape, batch="N"):
-        self.name, self.nodes, self.inits, self.k = name, [], [], 0
+    def __init__(self, name, in_shape, batch="N", opset=OPSET):
+        self.name, self.nodes, self.inits, self.k, self.opset = name, [], [], 0, opset
         self.in_shape = [batch] + list(in_shape)
         self.gemm_k, self.gemms = 1, 0
 
@@ -89,7 +89,7 @@ class G:
         inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, self.in_shape)
         outp = helper.make_tensor_value_info(out, TensorProto.FLOAT, None)
         g = helper.make_graph(self.nodes, self.name, [inp], [outp], self.inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="check_onnx_ort")
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)], producer_name="check_onnx_ort")
         m.ir_version = 8
         return m
 
@@ -132,6 +132,10 @@ def cases():
     g = G("clip_range", [7]); add(g, g.node("Clip", ["x", g.init(np.float32(-0.5)), g.init(np.float32(0.25))]), [7])
     g = G("clip_min_only", [7]); add(g, g.node("Clip", ["x", g.init(np.float32(0))]), [7])
     g = G("leaky_relu", [9]); add(g, g.node("LeakyRelu", ["x"], alpha=0.1), [9])
+    g = G("sigmoid", [3, 4, 4]); add(g, g.node("Sigmoid", ["x"]), [3, 4, 4])
+    g = G("hardswish", [11], opset=14); add(g, g.node("HardSwish", ["x"]), [11])
+    g = G("tanh", [11]); add(g, g.node("Tanh", ["x"]), [11])
+    g = G("hardsigmoid", [11]); add(g, g.node("HardSigmoid", ["x"], alpha=0.3, beta=0.4), [11])
     g = G("lrn", [7, 4, 4]); add(g, g.node("LRN", ["x"], size=5, alpha=1e-2, beta=0.75, bias=2.0), [7, 4, 4])
     g = G("dropout_identity", [6])
     add(g, g.node("Relu", [g.node("Identity", [g.node("Dropout", ["x"])])]), [6])
