@@ -128,6 +128,9 @@ class Importer {
   // Adds a layer reading `inputs` and writing the node's first output;
   // returns its name (for its parameters).
   std::string add_layer(json spec, const std::vector<std::string>& inputs);
+  // The same, writing engine tensor `out` (an intermediate of a node that
+  // maps onto two layers) instead of the node's output.
+  std::string add_layer_to(json spec, const std::vector<std::string>& inputs, const std::string& out);
   // The node's output 0 is the engine tensor `tensor` (nothing to compute).
   void alias_output(const std::string& tensor) { alias_[node_->output(0)] = tensor; }
   void set_const_output(OnnxValue v) { consts_[node_->output(0)] = std::move(v); }
@@ -159,6 +162,9 @@ class Importer {
   void gather();
   void unsqueeze_squeeze();
   void cast();
+  void layer_norm();
+  void gelu();
+  void reduce_mean();
   // A per-channel constant added to a conv's or linear's output, when the
   // node's input 1 - `tensor_k` is that constant: folded into its bias.
   bool fold_bias(int tensor_k, int const_k, double sign);
@@ -213,6 +219,9 @@ const std::vector<Importer::Op>& Importer::ops() {
       {"Unsqueeze", &Importer::unsqueeze_squeeze, {"axes"}},
       {"Squeeze", &Importer::unsqueeze_squeeze, {"axes"}},
       {"Cast", &Importer::cast, {"to", "saturate"}},
+      {"LayerNormalization", &Importer::layer_norm, {"axis", "epsilon", "stash_type"}},
+      {"Gelu", &Importer::gelu, {"approximate"}},
+      {"ReduceMean", &Importer::reduce_mean, {"axes", "keepdims", "noop_with_empty_axes"}},
   };
   return table;
 }
@@ -324,12 +333,15 @@ std::optional<Dims> Importer::dims_in(int k) const {
 }
 
 std::string Importer::add_layer(json spec, const std::vector<std::string>& inputs) {
+  return add_layer_to(std::move(spec), inputs, node_->output(0));
+}
+
+std::string Importer::add_layer_to(json spec, const std::vector<std::string>& inputs, const std::string& out) {
   std::string base = sanitize(node_->name());
   if (base.empty()) base = sanitize(node_->op_type()) + std::to_string(node_index_);
   std::string name = base;
   for (int k = 2; layer_names_.count(name); ++k) name = base + "_" + std::to_string(k);
   layer_names_.insert(name);
-  const std::string out = node_->output(0);
   if (out.empty() || out.size() > kMaxName) fail(DEFTNN_FORMAT("output name of {} characters (1 to {})", out.size(), kMaxName));
   spec["name"] = name;
   spec["inputs"] = inputs;
@@ -779,6 +791,21 @@ void Importer::gather() {
 }
 
 void Importer::unsqueeze_squeeze() {
+  if (!is_const(0) && node_->op_type() == "Squeeze") {
+    // (N, C, 1, 1) -> (N, C) after a global pool: the engine's flatten.
+    const auto d = dims_in(0);
+    Dims axes = has_input(1) ? const_in(1, "axes").ints : attr_ints("axes", {});
+    bool ok = d && d->size() >= 3;
+    for (size_t k = 2; ok && k < d->size(); ++k) ok = (*d)[k] == 1;
+    std::set<int64_t> want, got;
+    for (size_t k = 2; ok && k < d->size(); ++k) want.insert(int64_t(k));
+    for (int64_t a : axes) got.insert(d && a < 0 ? a + int64_t(d->size()) : a);
+    if (!ok || !(axes.empty() || got == want))
+      fail(DEFTNN_FORMAT("Squeeze of {} (axes {}) is not supported (only (N, C, 1, ...) to (N, C))",
+                         d ? dims_str(*d) : std::string("a tensor of unknown shape"), dims_str(axes)));
+    add_layer({{"type", "flatten"}}, {tensor_in(0)});
+    return;
+  }
   if (!is_const(0))
     fail(DEFTNN_FORMAT("{} of a computed tensor is not supported (only of constants, as in shape computations)",
                        node_->op_type()));
@@ -825,6 +852,56 @@ void Importer::cast() {
   }
   v.is_int = to_int;
   set_const_output(std::move(v));
+}
+
+void Importer::layer_norm() {
+  const std::string x = tensor_in(0);
+  const auto d = dims_in(0);
+  int64_t axis = attr_int("axis", -1);
+  if (axis >= 0 && d) axis -= int64_t(d->size());
+  if (axis != -1) fail(DEFTNN_FORMAT("axis {} is not supported (only the last dimension)", attr_int("axis", -1)));
+  const double eps = attr_float("epsilon", 1e-5);
+  if (!(eps > 0 && eps <= 1)) fail(DEFTNN_FORMAT("epsilon {} outside (0, 1]", eps));
+  const OnnxValue& scale = const_in(1, "Scale");
+  if (scale.shape.size() != 1) fail(DEFTNN_FORMAT("Scale of shape {}; (H) is needed", shape_str(scale.shape)));
+  Tensor bias = Tensor::empty({scale.numel()});
+  std::fill(bias.data<float>(), bias.data<float>() + scale.numel(), 0.f);
+  if (has_input(2)) {
+    const OnnxValue& b = const_in(2, "B");
+    if (b.numel() != scale.numel()) fail(DEFTNN_FORMAT("B of shape {} for Scale {}", shape_str(b.shape), shape_str(scale.shape)));
+    bias = to_f32(b).reshape({scale.numel()});
+  }
+  const std::string name = add_layer({{"type", "layernorm"}, {"eps", eps}}, {x});
+  set_param(name, "weight", to_f32(scale));
+  set_param(name, "bias", bias);
+}
+
+void Importer::gelu() {
+  const std::string approx = attr_string("approximate", "none");
+  if (approx != "none") fail(DEFTNN_FORMAT("approximate '{}' is not supported (the exact GELU, 'none')", approx));
+  add_layer({{"type", "gelu"}}, {tensor_in(0)});
+}
+
+void Importer::reduce_mean() {
+  // The mean over H and W of (N, C, H, W), as some exporters write a global
+  // average pool: the engine's avgpool over the plane (and a flatten when
+  // keepdims is 0).
+  const std::string x = tensor_in(0);
+  const auto d = dims_in(0);
+  Dims axes = has_input(1) ? const_in(1, "axes").ints : attr_ints("axes", {});
+  std::set<int64_t> got;
+  for (int64_t a : axes) got.insert(d && a < 0 ? a + int64_t(d->size()) : a);
+  if (!d || d->size() != 4 || got != std::set<int64_t>{2, 3} || (*d)[2] < 0 || (*d)[2] != (*d)[3])
+    fail(DEFTNN_FORMAT("ReduceMean of {} over axes {} is not supported (only over H and W of a square (N, C, H, W))",
+                       d ? dims_str(*d) : std::string("a tensor of unknown shape"), dims_str(axes)));
+  const json pool = {{"type", "avgpool"}, {"kernel", (*d)[2]}, {"stride", 1}};
+  if (attr_int("keepdims", 1) != 0) {
+    add_layer(pool, {x});
+    return;
+  }
+  const std::string pooled = node_->output(0) + "__pooled";
+  add_layer_to(pool, {x}, pooled);
+  add_layer({{"type", "flatten"}}, {pooled});
 }
 
 OnnxModel Importer::run() {

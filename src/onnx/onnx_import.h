@@ -12,8 +12,10 @@
 //   AveragePool, GlobalAveragePool, GlobalMaxPool -> maxpool / avgpool
 //   (square windows); Flatten and Reshape to (N, features) -> flatten;
 //   Concat -> concat; Softmax over the features -> softmax;
-//   BatchNormalization elsewhere -> batchnorm; LRN -> lrn; Dropout and
-//   Identity -> nothing. Shape, Gather, Unsqueeze, Squeeze, Concat and Cast
+//   BatchNormalization elsewhere -> batchnorm; LRN -> lrn;
+//   LayerNormalization over the last axis -> layernorm; Gelu -> gelu;
+//   ReduceMean over H and W -> avgpool (and flatten); Squeeze of
+//   (N, C, 1, 1) -> flatten; Dropout and Identity -> nothing. Shape, Gather, Unsqueeze, Squeeze, Concat and Cast
 //   on constants are folded, so a Reshape whose target is computed from a
 //   Shape (x.view(x.size(0), -1)) imports.
 // Everything else is a deftnn::Error naming the file, the node and its

@@ -146,6 +146,15 @@ def cases():
     target = g.node("Concat", [n, g.init(np.array([-1], np.int64))], axis=0)
     add(g, g.gemm(g.node("Reshape", ["x", target]), 18, 4), [2, 3, 3])
     g = G("reshape_const", [4, 2, 2]); add(g, g.node("Reshape", ["x", g.init(np.array([0, -1], np.int64))]), [4, 2, 2])
+    g = G("layernorm", [5, 12], opset=17)
+    add(g, g.node("LayerNormalization", ["x", g.init(1 + rand(12, scale=0.2)), g.init(rand(12, scale=0.1))],
+                  axis=-1, epsilon=1e-5), [5, 12])
+    g = G("gelu", [13], opset=20); add(g, g.node("Gelu", ["x"]), [13])
+    g = G("reduce_mean_keepdims", [4, 5, 5]); add(g, g.node("ReduceMean", ["x"], axes=[2, 3], keepdims=1), [4, 5, 5])
+    g = G("reduce_mean_squeeze", [4, 3, 3])
+    add(g, g.gemm(g.node("ReduceMean", ["x"], axes=[-2, -1], keepdims=0), 4, 3), [4, 3, 3])
+    g = G("squeeze_after_pool", [6, 4, 4])
+    add(g, g.node("Squeeze", [g.node("GlobalAveragePool", ["x"]), g.init(np.array([2, 3], np.int64))]), [6, 4, 4])
     g = G("add_residual", [4, 5, 5]); add(g, g.node("Add", [g.conv("x", 4, 4, 3, pad=1), "x"]), [4, 5, 5])
 
     # ResNet-style: stem conv+BN+ReLU, max pool, a basic block, a downsampling
