@@ -165,9 +165,11 @@ class Importer {
   void layer_norm();
   void gelu();
   void reduce_mean();
-  // A per-channel constant added to a conv's or linear's output, when the
-  // node's input 1 - `tensor_k` is that constant: folded into its bias.
-  bool fold_bias(int tensor_k, int const_k, double sign);
+  // y = x op c with x a conv's or linear's output (read by nothing else)
+  // and c (input const_k) a scalar or per-channel constant: folded into
+  // that layer's weight and bias (in double, one fp32 rounding per value).
+  enum class Affine { Add, Sub, Mul, Div };
+  bool fold_affine(int tensor_k, int const_k, Affine op);
 
   std::string path_;
   onnx::ModelProto model_;
@@ -208,6 +210,8 @@ const std::vector<Importer::Op>& Importer::ops() {
       {"MatMul", &Importer::matmul, {}},
       {"Add", &Importer::add, {}},
       {"Sub", &Importer::add, {}},
+      {"Mul", &Importer::add, {}},
+      {"Div", &Importer::add, {}},
       {"Concat", &Importer::concat, {"axis"}},
       {"Softmax", &Importer::softmax, {"axis"}},
       {"Dropout", &Importer::passthrough, {"seed", "ratio", "is_test"}},
@@ -627,7 +631,7 @@ void Importer::matmul() {
   set_param(name, "bias", bias);
 }
 
-bool Importer::fold_bias(int tensor_k, int const_k, double sign) {
+bool Importer::fold_affine(int tensor_k, int const_k, Affine op) {
   const std::string x = tensor_in(tensor_k);
   json* prev = producer(x);
   if (!prev || readers(node_->input(tensor_k)) != 1 || graph_outputs_.count(node_->input(tensor_k))) return false;
@@ -635,31 +639,51 @@ bool Importer::fold_bias(int tensor_k, int const_k, double sign) {
   if (type != "conv" && type != "linear") return false;
   const OnnxValue& c = consts_.at(node_->input(const_k));
   const int64_t out = (*prev)["out"];
-  // Per output channel: (C, 1, 1) or (1, C, 1, 1) after a conv, (C) or (1, C) after a linear.
+  // A scalar, or per output channel: (C, 1, 1) or (1, C, 1, 1) after a conv,
+  // (C) or (1, C) after a linear.
   int64_t channel_axis = -1;  // counted from the end
   for (size_t k = 0; k < c.shape.size(); ++k)
     if (c.shape[k] != 1) channel_axis = channel_axis == -1 ? int64_t(c.shape.size() - k) : -2;
-  const int64_t want = type == "conv" ? 3 : 1;
-  if (!(c.numel() == out && (channel_axis == want || (out == 1 && c.shape.size() <= size_t(want))))) return false;
+  const size_t want = type == "conv" ? 3 : 1;
+  const bool scalar = c.numel() == 1 && c.shape.size() <= want;
+  if (!scalar && !(c.numel() == out && channel_axis == int64_t(want))) return false;
+  if (op == Affine::Div)
+    for (int64_t m = 0; m < c.numel(); ++m)
+      if (c.at(m) == 0) fail("division by a constant holding 0");
+  Tensor& w = param((*prev)["name"], "weight");
   Tensor& b = param((*prev)["name"], "bias");
-  for (int64_t m = 0; m < out; ++m) b.data<float>()[m] = float(double(b.data<float>()[m]) + sign * c.at(m));
+  const int64_t per = w.numel() / out;
+  for (int64_t m = 0; m < out; ++m) {
+    const double v = c.at(scalar ? 0 : m);
+    double scale = 1, shift = 0;
+    switch (op) {
+      case Affine::Add: shift = v; break;
+      case Affine::Sub: shift = -v; break;
+      case Affine::Mul: scale = v; break;
+      case Affine::Div: scale = 1 / v; break;
+    }
+    float* wm = w.data<float>() + m * per;
+    for (int64_t k = 0; k < per; ++k) wm[k] = float(double(wm[k]) * scale);
+    b.data<float>()[m] = float(double(b.data<float>()[m]) * scale + shift);
+  }
   alias_output(x);
   return true;
 }
 
 void Importer::add() {
-  const bool sub = node_->op_type() == "Sub";
+  const std::string& type = node_->op_type();
+  const Affine op = type == "Add" ? Affine::Add : type == "Sub" ? Affine::Sub : type == "Mul" ? Affine::Mul : Affine::Div;
   const bool c0 = is_const(0), c1 = is_const(1);
   if (c0 && c1) fail("both inputs are constants; constant folding of arithmetic is not supported");
   if (c0 || c1) {
-    if (sub && c0) fail("constant minus tensor is not supported");
-    if (fold_bias(c0 ? 1 : 0, c0 ? 0 : 1, sub ? -1.0 : 1.0)) return;
+    if (c0 && (op == Affine::Sub || op == Affine::Div)) fail(DEFTNN_FORMAT("constant {} tensor is not supported", type));
+    if (fold_affine(c0 ? 1 : 0, c0 ? 0 : 1, op)) return;
     const OnnxValue& c = consts_.at(node_->input(c0 ? 0 : 1));
-    fail(DEFTNN_FORMAT("{} of a constant {} is supported only as the per-channel bias of the Conv, Gemm or MatMul "
-                       "right before it (whose output nothing else reads)",
-                       node_->op_type(), shape_str(c.shape)));
+    fail(DEFTNN_FORMAT("{} of a constant {} is supported only as a scalar or per-channel constant folded into the "
+                       "Conv, Gemm or MatMul right before it (whose output nothing else reads)",
+                       type, shape_str(c.shape)));
   }
-  if (sub) fail("Sub of two computed tensors is not supported");
+  if (op != Affine::Add) fail(DEFTNN_FORMAT("{} of two computed tensors is not supported", type));
   const auto a = dims_in(0), b = dims_in(1);
   if (a && b && *a != *b)
     fail(DEFTNN_FORMAT("broadcasting Add of {} and {} is not supported (the inputs must have one shape)", dims_str(*a),

@@ -5,8 +5,9 @@
 // shape inference; the importer maps operators:
 //   Conv (groups, strides, symmetric pads; no dilation) -> conv, with a
 //   BatchNormalization after it folded into its weight and bias; Gemm and
-//   MatMul with a constant weight -> linear; Add of a per-channel constant
-//   after a conv or linear -> its bias; Add of two tensors -> add; Relu,
+//   MatMul with a constant weight -> linear; Add, Sub, Mul, Div by a
+//   scalar or per-channel constant after a conv or linear -> its weight and
+//   bias; Add of two tensors -> add; Relu,
 //   LeakyRelu -> relu; Sigmoid, Tanh, HardSigmoid, HardSwish -> activation;
 //   Clip -> clip (relu when [0, inf)); MaxPool,
 //   AveragePool, GlobalAveragePool, GlobalMaxPool -> maxpool / avgpool

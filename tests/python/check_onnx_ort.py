@@ -155,6 +155,10 @@ def cases():
     add(g, g.gemm(g.node("ReduceMean", ["x"], axes=[-2, -1], keepdims=0), 4, 3), [4, 3, 3])
     g = G("squeeze_after_pool", [6, 4, 4])
     add(g, g.node("Squeeze", [g.node("GlobalAveragePool", ["x"]), g.init(np.array([2, 3], np.int64))]), [6, 4, 4])
+    g = G("conv_mul_div_sub", [3, 6, 6])
+    t = g.node("Mul", [g.conv("x", 3, 4, 3), g.init(rand(4, 1, 1))])
+    t = g.node("Sub", [g.node("Div", [t, g.init(np.float32(2.5))]), g.init(rand(1, 4, 1, 1))])
+    add(g, t, [3, 6, 6])
     g = G("add_residual", [4, 5, 5]); add(g, g.node("Add", [g.conv("x", 4, 4, 3, pad=1), "x"]), [4, 5, 5])
 
     # ResNet-style: stem conv+BN+ReLU, max pool, a basic block, a downsampling
