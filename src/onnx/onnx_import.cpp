@@ -115,7 +115,8 @@ class Importer {
   const OnnxValue& const_in(int k, const std::string& what) const;
   // Inference's dims of input k, when known.
   std::optional<Dims> dims_in(int k) const;
-  // How many node inputs and graph outputs read the ONNX tensor.
+  // How many node inputs and graph outputs read the tensor (an ONNX name;
+  // for an engine tensor, every ONNX name aliased to it too).
   int readers(const std::string& onnx_name) const {
     auto it = readers_.find(onnx_name);
     return it == readers_.end() ? 0 : it->second;
@@ -131,8 +132,15 @@ class Importer {
   // The same, writing engine tensor `out` (an intermediate of a node that
   // maps onto two layers) instead of the node's output.
   std::string add_layer_to(json spec, const std::vector<std::string>& inputs, const std::string& out);
-  // The node's output 0 is the engine tensor `tensor` (nothing to compute).
-  void alias_output(const std::string& tensor) { alias_[node_->output(0)] = tensor; }
+  // The node's output 0 is the engine tensor `tensor` (nothing to compute):
+  // the output's readers become the tensor's (this node was one of them),
+  // so a later fold sees every reader of the buffer it would change.
+  void alias_output(const std::string& tensor) {
+    const std::string& out = node_->output(0);
+    alias_[out] = tensor;
+    readers_[tensor] += readers(out) - 1;
+    if (graph_outputs_.count(out)) graph_outputs_.insert(tensor);
+  }
   void set_const_output(OnnxValue v) { consts_[node_->output(0)] = std::move(v); }
   void set_param(const std::string& layer, const std::string& param, Tensor t) {
     out_.tensors[layer + "." + param] = std::move(t);
@@ -441,7 +449,7 @@ void Importer::batch_norm() {
   }
   const int64_t c = p[0]->numel();
   json* prev = producer(x);
-  if (prev && (*prev)["type"] == "conv" && readers(node_->input(0)) == 1 && !graph_outputs_.count(node_->input(0)) &&
+  if (prev && (*prev)["type"] == "conv" && readers(x) == 1 && !graph_outputs_.count(x) &&
       (*prev)["out"].get<int64_t>() == c) {
     // Folded into the conv: W'[m] = W[m] s[m], b'[m] = (b[m] - mean[m]) s[m] + beta[m], s = gamma / sqrt(var + eps),
     // in double so the fold adds one fp32 rounding per value.
@@ -634,7 +642,7 @@ void Importer::matmul() {
 bool Importer::fold_affine(int tensor_k, int const_k, Affine op) {
   const std::string x = tensor_in(tensor_k);
   json* prev = producer(x);
-  if (!prev || readers(node_->input(tensor_k)) != 1 || graph_outputs_.count(node_->input(tensor_k))) return false;
+  if (!prev || readers(x) != 1 || graph_outputs_.count(x)) return false;
   const std::string type = (*prev)["type"];
   if (type != "conv" && type != "linear") return false;
   const OnnxValue& c = consts_.at(node_->input(const_k));

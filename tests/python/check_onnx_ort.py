@@ -159,6 +159,14 @@ def cases():
     t = g.node("Mul", [g.conv("x", 3, 4, 3), g.init(rand(4, 1, 1))])
     t = g.node("Sub", [g.node("Div", [t, g.init(np.float32(2.5))]), g.init(rand(1, 4, 1, 1))])
     add(g, t, [3, 6, 6])
+    # The conv's output is read twice (through an Identity): nothing may fold into it.
+    g = G("shared_conv_output", [3, 6, 6])
+    c = g.conv("x", 3, 4, 3, pad=1)
+    add(g, g.node("Add", [g.bn(g.node("Identity", [c]), 4), g.node("Relu", [c])]), [3, 6, 6])
+    # Folds one after another: BatchNormalization, Mul, Add into one conv.
+    g = G("chained_folds", [3, 6, 6])
+    t = g.node("Mul", [g.bn(g.conv("x", 3, 4, 3, bias=False), 4), g.init(np.float32(1.5))])
+    add(g, g.node("Add", [t, g.init(rand(4, 1, 1))]), [3, 6, 6])
     g = G("add_residual", [4, 5, 5]); add(g, g.node("Add", [g.conv("x", 4, 4, 3, pad=1), "x"]), [4, 5, 5])
 
     # ResNet-style: stem conv+BN+ReLU, max pool, a basic block, a downsampling
