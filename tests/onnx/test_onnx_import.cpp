@@ -171,6 +171,21 @@ TEST(OnnxImport, BatchNormFoldsIntoConv) {
   EXPECT_TRUE(test::all_close(got, ref, 8 * 1.2e-7 * std::sqrt(18.0) * 4, 8 * 1.2e-7 * std::sqrt(18.0)));
 }
 
+TEST(OnnxImport, SavesAsAModelFileThatRunsTheSame) {
+  // An imported net is an ordinary Net: saved as safetensors (graph, weights,
+  // plan) it loads back and computes the same values, bit for bit.
+  Net net = Net::load(save(conv_bn_model(), "to_model.onnx"));
+  const std::string st = temp_path("from_onnx.safetensors");
+  net.save(st);
+  Net back = Net::load(st);
+  const Tensor x = test::random_tensor({3, 2, 4, 4}, 8);
+  auto ctx = Context::cpu();
+  const Tensor a = net.forward(*ctx, x, false);
+  const Tensor b = back.forward(*ctx, x, false);
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int64_t k = 0; k < a.numel(); ++k) ASSERT_EQ(a.data<float>()[k], b.data<float>()[k]) << "element " << k;
+}
+
 TEST(OnnxImport, InspectsThroughReadGraphFile) {
   const std::string p = save(conv_bn_model(), "graph_of.onnx");
   const nlohmann::json g = Net::read_graph_file(p);

@@ -236,6 +236,34 @@ def tolerance(g):
     return 16 * 2.0 ** -23 * math.sqrt(g.gemm_k) * max(g.gemms, 1)
 
 
+def check_graph_file(binary, d):
+    """`deftnn run` on a graph file: seeded random weights, the same output
+    twice; an input of the wrong shape is exit 1 with no output."""
+    graph = os.path.join(os.path.dirname(__file__), "..", "..", "models", "examples", "resnet-tiny.json")
+    xin = os.path.join(d, "graph.in.npy")
+    np.save(xin, rand(3, 1, 28, 28))
+    outs = []
+    for k in range(2):
+        y = os.path.join(d, f"graph{k}.npy")
+        r = subprocess.run([binary, "run", graph, "--input", xin, "--output", y, "--seed", "3", "--device", "cpu"],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            print(f"FAIL graph-file run: exit {r.returncode}: {r.stderr.strip()[:300]}")
+            return 1
+        outs.append(np.load(y))
+    ok = outs[0].shape == (3, 10) and np.array_equal(outs[0], outs[1]) and np.all(np.isfinite(outs[0]))
+    print(f"{'ok  ' if ok else 'FAIL'} graph-file run: shape {outs[0].shape}, two seeded runs identical: "
+          f"{np.array_equal(outs[0], outs[1])}")
+    bad_in, y = os.path.join(d, "graph.bad.npy"), os.path.join(d, "graph.bad.out.npy")
+    np.save(bad_in, rand(3, 2, 28, 28))
+    r = subprocess.run([binary, "run", graph, "--input", bad_in, "--output", y], capture_output=True, text=True,
+                       timeout=60)
+    bad_ok = r.returncode == 1 and bad_in in r.stderr and not os.path.exists(y)
+    print(f"{'ok  ' if bad_ok else 'FAIL'} graph-file run, wrong input shape: exit {r.returncode}: "
+          f"{r.stderr.strip()[:200]}")
+    return 0 if ok and bad_ok else 1
+
+
 def main():
     binary = sys.argv[1]
     fail = 0
@@ -284,6 +312,7 @@ def main():
                 problems.append("an output file was written")
             print(f"{'FAIL' if problems else 'ok  '} bad-{name}: {'; '.join(problems)} {r.stderr.strip()[:240]}")
             fail |= bool(problems)
+        fail |= check_graph_file(binary, d)
     print("onnx vs onnxruntime:", "FAILED" if fail else "all passed")
     return 1 if fail else 0
 
