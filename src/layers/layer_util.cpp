@@ -1,5 +1,6 @@
 #include "layers/layer_util.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -68,6 +69,17 @@ bool SpecReader::boolean(const std::string& key, bool def) {
   const auto& v = spec_[key];
   if (!v.is_boolean()) fail(key, fmt::format("must be true or false, got {}", json_excerpt(v)));
   return v.get<bool>();
+}
+
+std::string SpecReader::choice(const std::string& key, const std::vector<std::string>& choices) {
+  read_.insert(key);
+  std::string known;
+  for (const auto& c : choices) known += (known.empty() ? "" : ", ") + c;
+  if (!spec_.contains(key)) fail(key, fmt::format("is required (one of: {})", known));
+  const auto& v = spec_[key];
+  if (!v.is_string() || std::find(choices.begin(), choices.end(), v.get<std::string>()) == choices.end())
+    fail(key, fmt::format("must be one of {}, got {}", known, json_excerpt(v)));
+  return v.get<std::string>();
 }
 
 const nlohmann::json* SpecReader::object(const std::string& key) {

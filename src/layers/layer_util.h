@@ -33,6 +33,8 @@ class SpecReader {
   std::pair<int64_t, int64_t> int_pair(const std::string& key, std::optional<int64_t> def, int64_t min_value,
                                        int64_t max_value);
   bool boolean(const std::string& key, bool def);
+  // A required string, one of `choices` (the error lists them).
+  std::string choice(const std::string& key, const std::vector<std::string>& choices);
   // The JSON object under `key`, or null when absent; its contents are the
   // caller's to check (errors through fail()).
   const nlohmann::json* object(const std::string& key);

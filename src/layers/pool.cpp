@@ -8,15 +8,17 @@
 
 namespace deftnn {
 
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil) {
   int64_t span = in + 2 * pad - kernel;  // >= 0 for a valid configuration
+  // FLOOR (ONNX's and PyTorch's default): every window starts inside the padded input.
+  if (!ceil) return span / stride + 1;
   int64_t out = (span + stride - 1) / stride + 1;  // ceil(span / stride) + 1
   if (pad > 0 && (out - 1) * stride >= in + pad) --out;
   return out;
 }
 
-PoolLayer::PoolLayer(std::string name, PoolMode mode, int64_t kernel, int64_t stride, int64_t pad)
-    : Layer(std::move(name)), mode_(mode), kernel_(kernel), stride_(stride), pad_(pad) {
+PoolLayer::PoolLayer(std::string name, PoolMode mode, int64_t kernel, int64_t stride, int64_t pad, bool ceil)
+    : Layer(std::move(name)), mode_(mode), kernel_(kernel), stride_(stride), pad_(pad), ceil_(ceil) {
   DEFTNN_CHECK(kernel >= 1 && stride >= 1 && pad >= 0, "{}: kernel {}, stride {}, pad {}", layer_label(*this), kernel,
                stride, pad);
   DEFTNN_CHECK(pad < kernel, "{}: pad {} must be smaller than the kernel {}", layer_label(*this), pad, kernel);
@@ -27,7 +29,8 @@ Shape PoolLayer::output_shape(const Shape& in) const {
   DEFTNN_CHECK(d.h + 2 * pad_ >= kernel_ && d.w + 2 * pad_ >= kernel_,
                "{}: kernel {} larger than the padded input {}x{} (pad {}) of input {}", layer_label(*this), kernel_,
                d.h + 2 * pad_, d.w + 2 * pad_, pad_, shape_str(in));
-  int64_t ph = pool_output_size(d.h, kernel_, stride_, pad_), pw = pool_output_size(d.w, kernel_, stride_, pad_);
+  int64_t ph = pool_output_size(d.h, kernel_, stride_, pad_, ceil_),
+          pw = pool_output_size(d.w, kernel_, stride_, pad_, ceil_);
   // Without padding the CEIL rule can place a last window wholly beyond the
   // input (stride > kernel); Caffe would produce garbage there, so refuse.
   DEFTNN_CHECK((ph - 1) * stride_ - pad_ < d.h && (pw - 1) * stride_ - pad_ < d.w,
@@ -220,6 +223,7 @@ nlohmann::json PoolLayer::config() const {
   j["kernel"] = kernel_;
   j["stride"] = stride_;
   j["pad"] = pad_;
+  if (!ceil_) j["ceil"] = false;  // written only when not Caffe's default, so older graphs round-trip unchanged
   return j;
 }
 
@@ -229,9 +233,10 @@ std::unique_ptr<Layer> make_pool(const nlohmann::json& spec, PoolMode mode) {
   int64_t kernel = r.integer("kernel", std::nullopt, 1, kMaxLayerDim);
   int64_t stride = r.integer("stride", 1, 1, kMaxLayerDim);
   int64_t pad = r.integer("pad", 0, 0, kMaxLayerDim);
+  bool ceil = r.boolean("ceil", true);
   r.finish();
   if (pad >= kernel) r.fail("pad", fmt::format("({}) must be smaller than the kernel ({})", pad, kernel));
-  return std::make_unique<PoolLayer>(r.name(), mode, kernel, stride, pad);
+  return std::make_unique<PoolLayer>(r.name(), mode, kernel, stride, pad, ceil);
 }
 }  // namespace
 

@@ -1,6 +1,9 @@
 // Max and average pooling, Caffe's (CEIL rounding of the output size).
 // Graph entries: {"type": "maxpool" | "avgpool", "name": ..., "kernel": k,
-// "stride": 1, "pad": 0}. Square windows.
+// "stride": 1, "pad": 0, "ceil": true}. Square windows. "ceil": false rounds
+// the output size down instead (ONNX's and PyTorch's default, ceil_mode 0):
+// H_out = floor((H + 2p - k) / s) + 1; every window then ends inside the
+// padded input, so an average divides by k * k (ONNX's count_include_pad 1).
 //
 // Output size: H_out = ceil((H + 2p - k) / s) + 1, then, when p > 0 and the
 // last window starts at or beyond H + p, H_out -= 1 (Caffe's rule).
@@ -16,12 +19,13 @@ namespace deftnn {
 
 enum class PoolMode { Max, Avg };
 
-// Caffe's output size for one spatial dimension (no validation).
-int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad);
+// The output size for one spatial dimension (no validation): Caffe's CEIL
+// rule, or FLOOR when ceil is false.
+int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil = true);
 
 class PoolLayer : public Layer {
  public:
-  PoolLayer(std::string name, PoolMode mode, int64_t kernel, int64_t stride, int64_t pad);
+  PoolLayer(std::string name, PoolMode mode, int64_t kernel, int64_t stride, int64_t pad, bool ceil = true);
   std::string type() const override { return mode_ == PoolMode::Max ? "maxpool" : "avgpool"; }
   Shape infer(const Shape& in) override { return output_shape(in); }
   void forward(Context& ctx, const Tensor& x, Tensor& y, bool train) override;
@@ -44,6 +48,7 @@ class PoolLayer : public Layer {
   kernels::PoolInferIO infer_io(const InferArgs& a) const;
   PoolMode mode_;
   int64_t kernel_, stride_, pad_;
+  bool ceil_;  // Caffe's CEIL output size (else FLOOR)
   Tensor mask_;             // max pool: (N, C, H_out, W_out) I32 argmax of the last training forward
   bool mask_valid_ = false;  // false after an inference forward (no mask written)
 };

@@ -1,9 +1,11 @@
 // The layer registry: one explicit table from graph-file type to factory.
 #include <algorithm>
 
+#include "layers/activation.h"
 #include "layers/add.h"
 #include "layers/attention.h"
 #include "layers/batchnorm.h"
+#include "layers/clip.h"
 #include "layers/concat.h"
 #include "layers/dropout.h"
 #include "layers/embedding.h"
@@ -43,6 +45,8 @@ const Entry kLayerTable[] = {
     {"linear", make_linear},
 #endif
     {"relu", make_relu},
+    {"clip", make_clip},
+    {"activation", make_activation},
     {"maxpool", make_maxpool},
     {"avgpool", make_avgpool},
     {"lrn", make_lrn},

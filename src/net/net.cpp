@@ -11,6 +11,7 @@
 #include "layers/gemm_layer.h"
 #include "layers/relu.h"
 #include "net/safetensors.h"
+#include "onnx/onnx_import.h"
 #include "plan/apply.h"
 #include "plan/parse.h"
 #include "core/input_file.h"
@@ -44,6 +45,34 @@ std::string batch_shape_str(const Shape& s) {
   std::string r = "(N";
   for (size_t d = 1; d < s.size(); ++d) r += ", " + std::to_string(s[d]);
   return r + ")";
+}
+
+}  // namespace
+
+namespace {
+
+// Copies `tensors` ("<layer>.<param>") into the net's parameters: every
+// parameter must be there with its shape and dtype, and nothing else.
+void install_tensors(Net& net, const std::map<std::string, Tensor>& tensors, const std::string& path) {
+  auto cpu = Context::cpu();
+  std::set<std::string> used;
+  for (size_t i = 0; i < net.size(); ++i)
+    for (Param* p : net.layer(i).params()) {
+      Layer* l = &net.layer(i);
+      std::string name = l->name() + "." + p->name;
+      auto t = tensors.find(name);
+      DEFTNN_CHECK(t != tensors.end(), "{}: missing tensor '{}' (layer '{}' of the graph has parameter '{}' {})",
+                   path, name, l->name(), p->name, shape_str(p->value.shape()));
+      DEFTNN_CHECK(t->second.shape() == p->value.shape(), "{}: tensor '{}' has shape {} but the graph needs {}", path,
+                   name, shape_str(t->second.shape()), shape_str(p->value.shape()));
+      DEFTNN_CHECK(t->second.dtype() == p->value.dtype(), "{}: tensor '{}' has dtype {} but the graph needs {}", path,
+                   name, dtype_name(t->second.dtype()), dtype_name(p->value.dtype()));
+      p->value.copy_from(t->second, *cpu);
+      used.insert(name);
+    }
+  for (const auto& [name, t] : tensors)
+    DEFTNN_CHECK(used.count(name), "{}: extra tensor '{}' {} that no layer of the graph has", path, name,
+                 shape_str(t.shape()));
 }
 
 }  // namespace
@@ -107,6 +136,7 @@ json Net::read_graph_file(const std::string& path) {
   if (ends_with(path, ".json")) {
     return parse_json(read_text_file(path), path);
   }
+  if (onnx_import::is_onnx_path(path)) return onnx_import::import_onnx(path).graph;
   TensorFile tf = read_safetensors(path);
   auto it = tf.metadata.find(kGraphKey);
   DEFTNN_CHECK(it != tf.metadata.end(), "{}: a safetensors file but not a deftnn model: no '{}' in __metadata__", path,
@@ -116,6 +146,12 @@ json Net::read_graph_file(const std::string& path) {
 
 Net Net::load(const std::string& path) {
   if (ends_with(path, ".json")) return from_graph(read_graph_file(path), path);
+  if (onnx_import::is_onnx_path(path)) {
+    onnx_import::OnnxModel m = onnx_import::import_onnx(path);
+    Net net = from_graph(m.graph, path);
+    install_tensors(net, m.tensors, path);
+    return net;
+  }
 
   TensorFile tf = read_safetensors(path);
   auto g = tf.metadata.find(kGraphKey);
@@ -143,24 +179,7 @@ Net Net::load(const std::string& path) {
     }
   }
 
-  auto cpu = Context::cpu();
-  std::set<std::string> used;
-  for (auto& l : net.layers_)
-    for (Param* p : l->params()) {
-      std::string name = l->name() + "." + p->name;
-      auto t = tf.tensors.find(name);
-      DEFTNN_CHECK(t != tf.tensors.end(), "{}: missing tensor '{}' (layer '{}' of the graph has parameter '{}' {})",
-                   path, name, l->name(), p->name, shape_str(p->value.shape()));
-      DEFTNN_CHECK(t->second.shape() == p->value.shape(), "{}: tensor '{}' has shape {} but the graph needs {}", path,
-                   name, shape_str(t->second.shape()), shape_str(p->value.shape()));
-      DEFTNN_CHECK(t->second.dtype() == p->value.dtype(), "{}: tensor '{}' has dtype {} but the graph needs {}", path,
-                   name, dtype_name(t->second.dtype()), dtype_name(p->value.dtype()));
-      p->value.copy_from(t->second, *cpu);
-      used.insert(name);
-    }
-  for (const auto& [name, t] : tf.tensors)
-    DEFTNN_CHECK(used.count(name), "{}: extra tensor '{}' {} that no layer of the graph has", path, name,
-                 shape_str(t.shape()));
+  install_tensors(net, tf.tensors, path);
   return net;
 }
 

@@ -28,15 +28,17 @@ class Net {
   // Builds from a parsed graph; `source` names the file in error messages.
   // Runs shape inference; a mismatch throws an Error naming the layer.
   static Net from_graph(const nlohmann::json& graph, const std::string& source);
-  // A graph file (.json, random weights after init()) or a model file
-  // (.safetensors: graph, weights and metadata).
+  // A graph file (.json, random weights after init()), an ONNX model
+  // (.onnx: graph and weights, mapped by onnx/onnx_import.h) or a model file
+  // (anything else, safetensors: graph, weights and metadata).
   static Net load(const std::string& path);
   // Writes a safetensors model file atomically (temporary file, rename).
   void save(const std::string& path) const;
   // The same, copying GPU parameters through ctx (save() makes a context of
   // its own when the parameters are on the GPU).
   void save(const std::string& path, const Context& ctx) const;
-  // Reads a graph file (.json) or a model file (anything else, safetensors).
+  // Reads a graph file (.json), an ONNX model's mapped graph (.onnx) or a
+  // model file (anything else, safetensors).
   static nlohmann::json read_graph_file(const std::string& path);
   // Where the net came from (file path or the `source` given to from_graph).
   const std::string& source() const { return source_; }

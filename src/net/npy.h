@@ -19,4 +19,10 @@ std::string npy_header_f32(const Shape& shape);
 // Writes an F32 CPU tensor to `path` (its shape and elements).
 void write_npy(const std::string& path, const Tensor& t);
 
+// Reads a .npy array (versions 1.0 to 3.0, C order, little-endian '<f4' or
+// '<f8', the latter rounded to float) as an F32 CPU tensor. Errors name the
+// file: another dtype, Fortran order, a header that does not parse, a shape
+// whose size overflows or disagrees with the file's length.
+Tensor read_npy(const std::string& path);
+
 }  // namespace deftnn

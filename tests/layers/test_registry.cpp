@@ -11,6 +11,9 @@ namespace {
 // are tested by their own suites).
 const std::vector<nlohmann::json> kSamples = {
     {{"type", "relu"}, {"name", "relu1"}, {"negative_slope", 0.125}},
+    {{"type", "clip"}, {"name", "clip1"}, {"min", 0.0}, {"max", 6.0}},
+    {{"type", "activation"}, {"name", "hsig1"}, {"kind", "hardsigmoid"}, {"alpha", 0.25}, {"beta", 0.375}},
+    {{"type", "maxpool"}, {"name", "pool_floor"}, {"kernel", 3}, {"stride", 2}, {"pad", 1}, {"ceil", false}},
     {{"type", "maxpool"}, {"name", "pool1"}, {"kernel", 3}, {"stride", 2}, {"pad", 1}},
     {{"type", "avgpool"}, {"name", "pool2"}, {"kernel", 2}, {"stride", 2}, {"pad", 0}},
     {{"type", "lrn"}, {"name", "norm1"}, {"local_size", 3}, {"alpha", 1e-4}, {"beta", 0.75}, {"k", 2.0}},

@@ -197,7 +197,7 @@ void register_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* bench = app.add_subcommand(
       "bench", "Time a network's forward pass per layer and in total (or `bench gemm`: GEMM kernels)");
-  bench->add_option("model", args->model, "a models/*.json graph (random weights) or a .safetensors model file");
+  bench->add_option("model", args->model, "a models/*.json graph (random weights), a .safetensors model file or an ONNX model (.onnx)");
   bench->add_option("--batch,-b", args->batch, "batch size")->capture_default_str();
   add_device_option(*bench, args->device);
   bench->add_option("--reps", args->reps, "timed repetitions")->capture_default_str();

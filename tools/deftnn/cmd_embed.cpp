@@ -17,6 +17,7 @@
 #include "device_option.h"
 #include "net/bert.h"
 #include "net/npy.h"
+#include "output_path.h"
 #include "train/progress.h"
 
 namespace {
@@ -41,19 +42,6 @@ std::vector<std::string> read_lines(const std::string& path) {
   DEFTNN_CHECK(!in.bad(), "{}: read error", path);
   DEFTNN_CHECK(!lines.empty(), "{}: no lines to embed (the file is empty)", path);
   return lines;
-}
-
-// Fails before any work when OUT cannot be written: its folder must exist
-// and be writable, and OUT itself must not be a folder.
-void check_writable(const std::string& out) {
-  namespace fs = std::filesystem;
-  const fs::path p(out);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  std::error_code ec;
-  DEFTNN_CHECK(fs::is_directory(dir, ec), "{}: cannot write: the folder {} does not exist", out, dir.string());
-  DEFTNN_CHECK(!fs::is_directory(p, ec), "{}: cannot write: it is a folder", out);
-  DEFTNN_CHECK(::access(dir.c_str(), W_OK) == 0, "{}: cannot write: the folder {} is not writable", out,
-               dir.string());
 }
 
 void run_embed(const EmbedArgs& a) {

@@ -1,6 +1,6 @@
 // deftnn inspect MODEL: per-layer output shapes, parameter counts, FLOPs and
 // the GEMM shapes (Caffe's W (M x K) times X (K x N), per group) of a graph
-// file (.json) or a model file (.safetensors). A graph that branches also
+// file (.json), a model file (.safetensors) or an ONNX model (.onnx). A graph that branches also
 // gets, per layer, the tensors it reads and writes (the JSON always has them).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -130,7 +130,7 @@ void register_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "inspect",
       "Print a network's layers: output shape, parameters, FLOPs and GEMM shapes (M, N, K, groups), and its execution plan");
-  cmd->add_option("model", o->model, "graph file (.json) or model file (.safetensors)")->required();
+  cmd->add_option("model", o->model, "graph file (.json), model file (.safetensors) or ONNX model (.onnx)")->required();
   cmd->add_option("--batch,-b", o->batch, "batch size for shapes, FLOPs and GEMM N")->capture_default_str();
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->callback([o] { run_inspect(*o); });

@@ -9,6 +9,7 @@
 #include "layers/kernels/dropout_kernels.h"
 #include "layers/kernels/lrn_kernels.h"
 #include "layers/kernels/pool_kernels.h"
+#include "layers/kernels/activation_kernels.h"
 #include "layers/kernels/relu_kernels.h"
 #include "layers/kernels/softmax_kernels.h"
 
@@ -20,6 +21,14 @@ namespace {
 
 void relu_forward(CUstream_st*, const float*, float*, int64_t, float) { unavailable("relu"); }
 void relu_backward(CUstream_st*, const float*, const float*, float*, int64_t, float) { unavailable("relu"); }
+void activation_forward(CUstream_st*, ActivationKind, const float*, float*, int64_t, float, float) {
+  unavailable("activation");
+}
+void activation_backward(CUstream_st*, ActivationKind, const float*, const float*, float*, int64_t, float, float) {
+  unavailable("activation");
+}
+void clip_forward(CUstream_st*, const float*, float*, int64_t, float, float) { unavailable("clip"); }
+void clip_backward(CUstream_st*, const float*, const float*, float*, int64_t, float, float) { unavailable("clip"); }
 void max_pool_forward(CUstream_st*, const PoolDims&, const float*, float*, int32_t*) { unavailable("max pool"); }
 void max_pool_backward(CUstream_st*, const PoolDims&, const float*, const int32_t*, float*) { unavailable("max pool"); }
 void pool_forward_inference(CUstream_st*, const PoolDims&, const PoolInferIO&, const float*, float*) {
