@@ -84,12 +84,16 @@ def run(model, ids, max_len, linears=None, collect=None, label="", states=False)
     return (emb, st) if states else emb
 
 
-def compressed(model, orders, density):
+def compressed(model, orders, density, stats=None):
+    """The 36 eliminated layers at one density; with stats, the SVE kept set refit by least squares."""
     lin = {}
     for key, order in orders.items():
         l, name = key.split(".", 1)
         w, b = model.weight(int(l[1:]), name)
         lin[key] = eliminate.apply(w, b, order, eliminate.kept_count(w.shape[1], density))
+        if stats is not None and len(lin[key][0]) < w.shape[1]:
+            s = stats[f"{l}.{bert_numpy.SITE_OF[name]}"]
+            lin[key] = eliminate.least_squares(w, b, s.mean(), s.cov(), lin[key][0])
     return lin
 
 
@@ -171,9 +175,9 @@ def main():
 
     dense = measure(None, "dense")
     rows = []
-    for method in ("sve", "flap"):
+    for method in ("sve", "flap", "sve-ls"):
         for d in dens:
-            lin = compressed(model, orders[method], d)
+            lin = compressed(model, orders[method.split("-")[0]], d, stats if method == "sve-ls" else None)
             e_cls, e_q, e_d, words = measure(lin, f"{method} {d:.2f}")
             cm, cmin = tasks.cosine_fidelity(np.concatenate([e_cls, e_q, e_d]), np.concatenate(dense[:3]))
             row = {"method": method, "density": d,
@@ -194,7 +198,8 @@ def main():
     dense_ref = {"recall_at_1": tasks.recall_at_1(dense[1], dense[2]),
                  "probe_accuracy": tasks.probe_accuracy(dense[0], cls_y, train, test, len(tasks.CLASSES))}
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    out = {"what": "SVE (activation correlation) vs FLAP-style (fluctuation + bias compensation) on all-MiniLM-L6-v2, "
+    out = {"what": "SVE (activation correlation) vs FLAP-style (fluctuation + bias compensation) vs SVE's kept set "
+                   "refit by least squares (sve-ls) on all-MiniLM-L6-v2, "
                    "all 36 linear layers at one density, no fine-tuning; NumPy float32 on the CPU",
            "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),

@@ -97,3 +97,19 @@ def kept_count(k, density, align=8):
     """Columns kept at a density, rounded up to a multiple of align (tensor-core friendly), at most K."""
     n = int(np.ceil(density * k - 1e-9))
     return min(k, max(align, -(-n // align) * align))
+
+
+def least_squares(w, b, mean, cov, kept, ridge=1e-6):
+    """(kept, W', b') minimising E||W x + b - (W' x_kept + b')||^2 over the statistics' tokens.
+
+    Ours, not the paper's (docs/sve.md section 7 does the same for the engine's
+    `sve-ls`): W' = W C[:, kept] C[kept, kept]^-1 with C the inputs' covariance,
+    b' = b + W E[x] - W' E[x_kept]. With the kept set of `sve_order` it is the
+    best any fold of those columns can do, without fine-tuning.
+    """
+    w64 = w.astype(np.float64)
+    ckk = cov[np.ix_(kept, kept)]
+    ckk = ckk + ridge * np.mean(np.diag(ckk)) * np.eye(len(kept))
+    wk = np.linalg.solve(ckk, (w64 @ cov[:, kept]).T).T
+    bk = b + w64 @ mean - wk @ mean[kept]
+    return kept, wk.astype(np.float32), bk.astype(np.float32)

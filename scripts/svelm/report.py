@@ -31,7 +31,7 @@ def write(out, folder):
                      f"{r['recall_at_1']:.3f} | {r['probe_accuracy']:.3f} | {r['word_knn10_overlap']:.3f} | "
                      f"{t.get(r['density'], float('nan')) * 1e3:.0f} |")
     lines += ["", "First density below 95% of the dense value:", ""]
-    for m in ("sve", "flap"):
+    for m in sorted({r["method"] for r in out["rows"]}, key=["sve", "flap", "sve-ls"].index):
         b = breaks(out, m)
         lines.append(f"- {m}: " + ", ".join(f"{lab} {b[k] if b[k] is not None else 'never'}" for k, lab in MEASURES))
     open(os.path.join(folder, "table.md"), "w").write("\n".join(lines) + "\n")
@@ -43,15 +43,16 @@ def write(out, folder):
     except ImportError:
         print("matplotlib missing: no plot")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    for ax, m in zip(axes, ("sve", "flap")):
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), sharey=True)
+    for ax, m in zip(axes, ("sve", "flap", "sve-ls")):
         rows = sorted((r for r in out["rows"] if r["method"] == m), key=lambda r: r["density"])
         xs = [r["density"] for r in rows]
         for key, lab in MEASURES:
             ax.plot(xs, [relative(out, r, key) for r in rows], marker="o", label=lab)
         ax.axhline(0.95, color="grey", lw=0.8, ls="--")
         ax.set_title({"sve": "SVE (activation correlation, fold + rescale)",
-                      "flap": "FLAP-style (fluctuation, bias compensation)"}[m])
+                      "flap": "FLAP-style (fluctuation, bias compensation)",
+                      "sve-ls": "SVE kept set, least-squares refit (ours)"}[m])
         ax.set_xlabel("density (kept input columns per linear layer)")
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
