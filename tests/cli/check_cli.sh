@@ -36,7 +36,7 @@ if [ $? -ne 0 ] || ! grep -q "^deftnn [0-9].*commit " <<<"$v"; then echo "FAIL -
 # The plan flags: unknown names list the known ones; a layer the net lacks is named.
 LENET="$(dirname "$0")/../../models/lenet.json"
 B=(bench "$LENET" --device cpu --reps 1 --warmup 1 --no-kernel-names --out "$T/bench.json")
-expect unknown-kernel "unknown kernel 'warp' (known: auto, cpu-blas, cublas, cudnn, fission)" -- "$BIN" "${B[@]}" --kernel warp
+expect unknown-kernel "unknown kernel 'warp' (known: auto, cpu-blas, cublas, cudnn, fission, mixed)" -- "$BIN" "${B[@]}" --kernel warp
 expect unknown-format "unknown number format 'deft9'" -- "$BIN" "${B[@]}" --format deft9
 expect unknown-precision "unknown precision 'fp64'" -- "$BIN" "${B[@]}" --precision fp64
 expect bf16-fission "the fission kernels multiply in fp32" -- "$BIN" "${B[@]}" --precision bf16 --kernel fission
