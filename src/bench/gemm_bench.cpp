@@ -207,182 +207,182 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
     double cublas_ms = 0, cublas_bf16_ms = 0;
 
     for (const std::string& v : variants) {
-     // A variant that fails (a library refusing a shape) is recorded with
-     // its error and the others still run.
-     try {
-      GemmConfig cfg;
-      bool bf16 = false;
-      const bool mix = is_mix_variant(v);
-      if (mix && s.N > kMixMaxTokens) {
-        fmt::print("{:6s} b={:<4d} {:16s} skipped: {} tokens > {}\n", b.name, b.batch, v, s.N, kMixMaxTokens);
-        continue;
-      }
-      mixed::WeightFormat mixf;
-      if (mix) mixf = mixed::WeightFormat::parse(mix_format_name(v));
-      if (mix || v == "cublas") cfg.kernel = KernelFamily::Cublas;
-      else if (v == "cublas-tf32") cfg.kernel = KernelFamily::Cublas, cfg.precision = Precision::TF32;
-      else if (v == "cublas-bf16") bf16 = true;
-      else if (auto lp = lt_precision(v)) cfg.kernel = KernelFamily::Cublas, cfg.precision = *lp;
-      else if (v == "h2") cfg = {KernelFamily::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
-      else if (v.rfind("offchip-", 0) == 0)
-        cfg = {KernelFamily::Fission, plan::parse_format(v.substr(8)), FissionPlacement::OffChip};
-      else cfg = {KernelFamily::Fission, plan::parse_format(v), FissionPlacement::OnChip};
-      const bool fission = cfg.kernel == KernelFamily::Fission;
-      const bool lt = is_lowp_precision(cfg.precision);
-      // preparation, not timed: packing or converting weights, bf16 conversion
-      // (lt-*: the input is converted inside each timed call, as in a layer)
-      // preparation, not timed: packing weights, bf16 conversion
-      size_t nsets = ops.size();
-      if (mix) {
-        const mixed::PackedWeights pw = mixed::pack_weights(hA.data(), s.M, s.K, mixf);
-        // the mixed weights are smaller: enough sets of their own to exceed 2x L2
-        const size_t mix_set = pw.bytes.size() + pw.scales.size() * 4 + size_t(s.N * s.K * 2 + s.N * s.M * 4);
-        nsets = std::min<size_t>(64, std::max<size_t>(2, 2 * size_t(prop.l2CacheSize) / std::max<size_t>(mix_set, 1) + 2));
-        ops.resize(std::max(ops.size(), nsets));
-        std::vector<float> xt(size_t(s.N * s.K));
-        for (int64_t k = 0; k < s.K; ++k)
-          for (int64_t n = 0; n < s.N; ++n) xt[size_t(n * s.K + k)] = hB[size_t(k * s.N + n)];
-        const std::vector<uint16_t> xb = mixed::to_bf16(xt);
-        Tensor xh = Tensor::empty({s.N, s.K}, DType::BF16, Device::CPU);
-        std::memcpy(xh.raw(), xb.data(), xb.size() * 2);
-        for (size_t i = 0; i < nsets; ++i) {
-          Operands& o = ops[i];
-          o.mixw = mixed::upload(pw, *ctx);
-          o.Xbf = xh.to(Device::CUDA, *ctx);
-          o.Ymix = Tensor::empty({s.N, s.M}, DType::F32, Device::CUDA);
-        }
-      }
-      for (auto& o : ops) {
-        if (mix) break;
-        if (fission) o.packed = pack_matrix(*ctx, o.A, cfg.format, cfg.placement);
-        if (lt) o.converted = convert_matrix(*ctx, o.A, cfg.precision);
-        if (bf16) {
-          o.Abf = Tensor::empty({s.M, s.K}, DType::BF16, Device::CUDA);
-          o.Bbf = Tensor::empty({s.K, s.N}, DType::BF16, Device::CUDA);
-          f32_to_bf16_device(o.A.data<float>(), o.Abf.raw(), nA, ctx->stream());
-          f32_to_bf16_device(o.B.data<float>(), o.Bbf.raw(), nB, ctx->stream());
-        }
-      }
-      std::vector<GemmArgs> args(ops.size());
-      for (size_t i = 0; !mix && i < ops.size(); ++i) {
-        GemmArgs& g = args[i];
-        g.M = s.M, g.N = s.N, g.K = s.K;
-        g.A = ops[i].A.data<float>(), g.B = ops[i].B.data<float>(), g.C = ops[i].C.data<float>();
-        if (fission) g.packed_a = &ops[i].packed;
-        if (lt) g.converted_a = &ops[i].converted;
-      }
-      std::vector<mixed::MixedGemmArgs> margs(nsets);
-      mixed::MixedWorkspace mixws;  // serial split-K: one launch, no zeroing of Y (shared by the sets: one stream)
-      for (size_t i = 0; mix && i < nsets; ++i) {
-        mixed::MixedGemmArgs& g = margs[i];
-        g.M = s.N, g.X = ops[i].Xbf.raw(), g.W = &ops[i].mixw, g.Y = ops[i].Ymix.data<float>();
-        if (i == 0) mixws = mixed::make_mixed_workspace(*ctx, g);
-        g.workspace = &mixws;
-      }
-      auto call = [&](size_t i) {
-        if (bf16) cublas_bf16(*ctx, s.M, s.N, s.K, ops[i].Abf.raw(), ops[i].Bbf.raw(), ops[i].C.data<float>());
-        else if (mix) mixed::mixed_gemm(*ctx, margs[i]);
-        else gemm(*ctx, args[i], cfg);
-      };
-      // poison outputs, then one checked call
-      for (size_t i = 0; i < nsets; ++i) (mix ? ops[i].Ymix : ops[i].C).fill_(std::nanf(""), *ctx);
-      std::string kname;
-      if ((cfg.kernel == KernelFamily::Cublas && !mix) || bf16)
-        kname = library_kernel_names(*ctx, [&] { call(0); });
-      else
-        call(0);
-      ctx->synchronize();
-      std::vector<float> C0 = (mix ? ops[0].Ymix : ops[0].C).to_vector(*ctx);
-      double max_abs = 0, sq = 0;
-      size_t nonfinite = 0;
-      for (size_t i = 0; i < samples.size(); ++i) {
-        // mix- writes Y = C^T (tokens, N_out)
-        double got = mix ? C0[size_t(samples[i].second * s.M + samples[i].first)]
-                         : C0[size_t(samples[i].first * s.N + samples[i].second)];
-        if (!std::isfinite(got)) ++nonfinite;
-        double e = std::fabs(got - ref[i]);
-        max_abs = std::max(max_abs, e);
-        sq += e * e;
-      }
-      // Operand sets rotated call by call (warm-up included) over more than 2x L2.
-      // One CUDA graph per operand set (launch overhead between calls is not
-      // timed); the call itself where capture fails.
-      std::vector<std::unique_ptr<bench::CudaGraph>> graphs;
+      // A variant that fails (a library refusing a shape) is recorded with
+      // its error and the others still run.
       try {
-        for (size_t i = 0; i < nsets; ++i) {
-          call(i);  // lazy allocations before the capture
-          graphs.push_back(std::make_unique<bench::CudaGraph>(*ctx, [&, i] { call(i); }));
+        GemmConfig cfg;
+        bool bf16 = false;
+        const bool mix = is_mix_variant(v);
+        if (mix && s.N > kMixMaxTokens) {
+          fmt::print("{:6s} b={:<4d} {:16s} skipped: {} tokens > {}\n", b.name, b.batch, v, s.N, kMixMaxTokens);
+          continue;
         }
-      } catch (const Error&) {
+        mixed::WeightFormat mixf;
+        if (mix) mixf = mixed::WeightFormat::parse(mix_format_name(v));
+        if (mix || v == "cublas") cfg.kernel = KernelFamily::Cublas;
+        else if (v == "cublas-tf32") cfg.kernel = KernelFamily::Cublas, cfg.precision = Precision::TF32;
+        else if (v == "cublas-bf16") bf16 = true;
+        else if (auto lp = lt_precision(v)) cfg.kernel = KernelFamily::Cublas, cfg.precision = *lp;
+        else if (v == "h2") cfg = {KernelFamily::Fission, {FormatKind::Half}, FissionPlacement::Compute16};
+        else if (v.rfind("offchip-", 0) == 0)
+          cfg = {KernelFamily::Fission, plan::parse_format(v.substr(8)), FissionPlacement::OffChip};
+        else cfg = {KernelFamily::Fission, plan::parse_format(v), FissionPlacement::OnChip};
+        const bool fission = cfg.kernel == KernelFamily::Fission;
+        const bool lt = is_lowp_precision(cfg.precision);
+        // preparation, not timed: packing or converting weights, bf16 conversion
+        // (lt-*: the input is converted inside each timed call, as in a layer)
+        // preparation, not timed: packing weights, bf16 conversion
+        size_t nsets = ops.size();
+        if (mix) {
+          const mixed::PackedWeights pw = mixed::pack_weights(hA.data(), s.M, s.K, mixf);
+          // the mixed weights are smaller: enough sets of their own to exceed 2x L2
+          const size_t mix_set = pw.bytes.size() + pw.scales.size() * 4 + size_t(s.N * s.K * 2 + s.N * s.M * 4);
+          nsets = std::min<size_t>(64, std::max<size_t>(2, 2 * size_t(prop.l2CacheSize) / std::max<size_t>(mix_set, 1) + 2));
+          ops.resize(std::max(ops.size(), nsets));
+          std::vector<float> xt(size_t(s.N * s.K));
+          for (int64_t k = 0; k < s.K; ++k)
+            for (int64_t n = 0; n < s.N; ++n) xt[size_t(n * s.K + k)] = hB[size_t(k * s.N + n)];
+          const std::vector<uint16_t> xb = mixed::to_bf16(xt);
+          Tensor xh = Tensor::empty({s.N, s.K}, DType::BF16, Device::CPU);
+          std::memcpy(xh.raw(), xb.data(), xb.size() * 2);
+          for (size_t i = 0; i < nsets; ++i) {
+            Operands& o = ops[i];
+            o.mixw = mixed::upload(pw, *ctx);
+            o.Xbf = xh.to(Device::CUDA, *ctx);
+            o.Ymix = Tensor::empty({s.N, s.M}, DType::F32, Device::CUDA);
+          }
+        }
+        for (auto& o : ops) {
+          if (mix) break;
+          if (fission) o.packed = pack_matrix(*ctx, o.A, cfg.format, cfg.placement);
+          if (lt) o.converted = convert_matrix(*ctx, o.A, cfg.precision);
+          if (bf16) {
+            o.Abf = Tensor::empty({s.M, s.K}, DType::BF16, Device::CUDA);
+            o.Bbf = Tensor::empty({s.K, s.N}, DType::BF16, Device::CUDA);
+            f32_to_bf16_device(o.A.data<float>(), o.Abf.raw(), nA, ctx->stream());
+            f32_to_bf16_device(o.B.data<float>(), o.Bbf.raw(), nB, ctx->stream());
+          }
+        }
+        std::vector<GemmArgs> args(ops.size());
+        for (size_t i = 0; !mix && i < ops.size(); ++i) {
+          GemmArgs& g = args[i];
+          g.M = s.M, g.N = s.N, g.K = s.K;
+          g.A = ops[i].A.data<float>(), g.B = ops[i].B.data<float>(), g.C = ops[i].C.data<float>();
+          if (fission) g.packed_a = &ops[i].packed;
+          if (lt) g.converted_a = &ops[i].converted;
+        }
+        std::vector<mixed::MixedGemmArgs> margs(nsets);
+        mixed::MixedWorkspace mixws;  // serial split-K: one launch, no zeroing of Y (shared by the sets: one stream)
+        for (size_t i = 0; mix && i < nsets; ++i) {
+          mixed::MixedGemmArgs& g = margs[i];
+          g.M = s.N, g.X = ops[i].Xbf.raw(), g.W = &ops[i].mixw, g.Y = ops[i].Ymix.data<float>();
+          if (i == 0) mixws = mixed::make_mixed_workspace(*ctx, g);
+          g.workspace = &mixws;
+        }
+        auto call = [&](size_t i) {
+          if (bf16) cublas_bf16(*ctx, s.M, s.N, s.K, ops[i].Abf.raw(), ops[i].Bbf.raw(), ops[i].C.data<float>());
+          else if (mix) mixed::mixed_gemm(*ctx, margs[i]);
+          else gemm(*ctx, args[i], cfg);
+        };
+        // poison outputs, then one checked call
+        for (size_t i = 0; i < nsets; ++i) (mix ? ops[i].Ymix : ops[i].C).fill_(std::nanf(""), *ctx);
+        std::string kname;
+        if ((cfg.kernel == KernelFamily::Cublas && !mix) || bf16)
+          kname = library_kernel_names(*ctx, [&] { call(0); });
+        else
+          call(0);
+        ctx->synchronize();
+        std::vector<float> C0 = (mix ? ops[0].Ymix : ops[0].C).to_vector(*ctx);
+        double max_abs = 0, sq = 0;
+        size_t nonfinite = 0;
+        for (size_t i = 0; i < samples.size(); ++i) {
+          // mix- writes Y = C^T (tokens, N_out)
+          double got = mix ? C0[size_t(samples[i].second * s.M + samples[i].first)]
+                           : C0[size_t(samples[i].first * s.N + samples[i].second)];
+          if (!std::isfinite(got)) ++nonfinite;
+          double e = std::fabs(got - ref[i]);
+          max_abs = std::max(max_abs, e);
+          sq += e * e;
+        }
+        // Operand sets rotated call by call (warm-up included) over more than 2x L2.
+        // One CUDA graph per operand set (launch overhead between calls is not
+        // timed); the call itself where capture fails.
+        std::vector<std::unique_ptr<bench::CudaGraph>> graphs;
+        try {
+          for (size_t i = 0; i < nsets; ++i) {
+            call(i);  // lazy allocations before the capture
+            graphs.push_back(std::make_unique<bench::CudaGraph>(*ctx, [&, i] { call(i); }));
+          }
+        } catch (const Error&) {
+          graphs.clear();
+        }
+        ctx->synchronize();
+        size_t next = 0;
+        TimingOptions t;
+        t.warmup = opts.warmup;
+        t.reps = reps;
+        const TimingStats ts = time_callable(*ctx, [&] {
+          const size_t i = next++ % nsets;
+          if (graphs.empty()) call(i);
+          else graphs[i]->replay();
+        }, t);
+        const double med = ts.median_ms;
+        if (v == "cublas") cublas_ms = med;
+        if (v == "cublas-bf16") cublas_bf16_ms = med;
+        // bytes the call must move at least: weights (with scales), activations, output
+        int weight_bits = 32, act_bytes = 4;
+        int64_t wbytes = 0;
+        if (mix) {
+          weight_bits = mixf.bits(), act_bytes = 2;
+          wbytes = int64_t(ops[0].mixw.bytes.nbytes() + ops[0].mixw.scales.nbytes());
+        } else {
+          if (bf16) weight_bits = 16, act_bytes = 2;
+          else if (lt) weight_bits = cfg.precision == Precision::FP8E4M3 ? 8 : 16;  // the input converted per call from fp32
+          else if (fission) weight_bits = cfg.format.bits();
+          wbytes = s.M * s.K * weight_bits / 8;
+        }
+        const int64_t bytes = wbytes + s.K * s.N * act_bytes + s.M * s.N * 4;
+        double tf = flop / (med * 1e-3) / 1e12;
+        nlohmann::json r = {{"shape", b.name},
+                            {"batch", b.batch},
+                            {"M", s.M},
+                            {"N", s.N},
+                            {"K", s.K},
+                            {"variant", v},
+                            {"ms", med},
+                            {"ms_min", ts.min_ms},
+                            {"tflops", tf},
+                            {"pct_of_ffma_peak", 100.0 * tf / peak},
+                            {"speedup_vs_cublas", cublas_ms > 0 ? cublas_ms / med : 0.0},
+                            {"speedup_vs_cublas_bf16", cublas_bf16_ms > 0 ? cublas_bf16_ms / med : 0.0},
+                            {"err_max_abs", max_abs},
+                            {"err_rel_rms", std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30)},
+                            {"nonfinite", nonfinite},
+                            {"operand_sets", nsets},
+                            {"timing", graphs.empty() ? "direct" : "graph"},
+                            {"weight_bits", weight_bits},
+                            {"bytes", bytes},
+                            {"pct_hbm_roofline", 100.0 * double(bytes) / (med * 1e-3) / dram_bw}};
+        if (mix) r["splits"] = mixed::mixed_gemm_splits(margs[0]), r["weight_format"] = mixf.name();
+        if (!kname.empty()) r["kernel"] = kname;
+        J["results"].push_back(r);
+        fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} {:8.4f} ms {:6.1f} TFLOP/s {:5.1f}% x{:.2f} "
+                   "(bf16 x{:.2f}) {:5.1f}% HBM err {:.2e}{}\n",
+                   b.name, b.batch, s.M, s.N, s.K, v, med, tf, 100 * tf / peak, cublas_ms > 0 ? cublas_ms / med : 0.0,
+                   cublas_bf16_ms > 0 ? cublas_bf16_ms / med : 0.0, 100.0 * double(bytes) / (med * 1e-3) / dram_bw,
+                   std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30), kname.empty() ? "" : "  " + kname);
+        std::fflush(stdout);
         graphs.clear();
+        if (mix) ops.resize(size_t(sets));  // the mixed sets' memory goes back
+      } catch (const Error& e) {
+        ctx->synchronize();
+        ops.resize(size_t(sets));
+        fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} failed: {}\n", b.name, b.batch, s.M, s.N, s.K, v,
+                   e.what());
+        J["results"].push_back({{"shape", b.name}, {"batch", b.batch}, {"M", s.M}, {"N", s.N}, {"K", s.K},
+                                {"variant", v}, {"error", e.what()}});
+        ++failed;
       }
-      ctx->synchronize();
-      size_t next = 0;
-      TimingOptions t;
-      t.warmup = opts.warmup;
-      t.reps = reps;
-      const TimingStats ts = time_callable(*ctx, [&] {
-        const size_t i = next++ % nsets;
-        if (graphs.empty()) call(i);
-        else graphs[i]->replay();
-      }, t);
-      const double med = ts.median_ms;
-      if (v == "cublas") cublas_ms = med;
-      if (v == "cublas-bf16") cublas_bf16_ms = med;
-      // bytes the call must move at least: weights (with scales), activations, output
-      int weight_bits = 32, act_bytes = 4;
-      int64_t wbytes = 0;
-      if (mix) {
-        weight_bits = mixf.bits(), act_bytes = 2;
-        wbytes = int64_t(ops[0].mixw.bytes.nbytes() + ops[0].mixw.scales.nbytes());
-      } else {
-        if (bf16) weight_bits = 16, act_bytes = 2;
-        else if (lt) weight_bits = cfg.precision == Precision::FP8E4M3 ? 8 : 16;  // the input converted per call from fp32
-        else if (fission) weight_bits = cfg.format.bits();
-        wbytes = s.M * s.K * weight_bits / 8;
-      }
-      const int64_t bytes = wbytes + s.K * s.N * act_bytes + s.M * s.N * 4;
-      double tf = flop / (med * 1e-3) / 1e12;
-      nlohmann::json r = {{"shape", b.name},
-                          {"batch", b.batch},
-                          {"M", s.M},
-                          {"N", s.N},
-                          {"K", s.K},
-                          {"variant", v},
-                          {"ms", med},
-                          {"ms_min", ts.min_ms},
-                          {"tflops", tf},
-                          {"pct_of_ffma_peak", 100.0 * tf / peak},
-                          {"speedup_vs_cublas", cublas_ms > 0 ? cublas_ms / med : 0.0},
-                          {"speedup_vs_cublas_bf16", cublas_bf16_ms > 0 ? cublas_bf16_ms / med : 0.0},
-                          {"err_max_abs", max_abs},
-                          {"err_rel_rms", std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30)},
-                          {"nonfinite", nonfinite},
-                          {"operand_sets", nsets},
-                          {"timing", graphs.empty() ? "direct" : "graph"},
-                          {"weight_bits", weight_bits},
-                          {"bytes", bytes},
-                          {"pct_hbm_roofline", 100.0 * double(bytes) / (med * 1e-3) / dram_bw}};
-      if (mix) r["splits"] = mixed::mixed_gemm_splits(margs[0]), r["weight_format"] = mixf.name();
-      if (!kname.empty()) r["kernel"] = kname;
-      J["results"].push_back(r);
-      fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} {:8.4f} ms {:6.1f} TFLOP/s {:5.1f}% x{:.2f} "
-                 "(bf16 x{:.2f}) {:5.1f}% HBM err {:.2e}{}\n",
-                 b.name, b.batch, s.M, s.N, s.K, v, med, tf, 100 * tf / peak, cublas_ms > 0 ? cublas_ms / med : 0.0,
-                 cublas_bf16_ms > 0 ? cublas_bf16_ms / med : 0.0, 100.0 * double(bytes) / (med * 1e-3) / dram_bw,
-                 std::sqrt(sq / double(samples.size())) / std::max(ref_rms, 1e-30), kname.empty() ? "" : "  " + kname);
-      std::fflush(stdout);
-      graphs.clear();
-      if (mix) ops.resize(size_t(sets));  // the mixed sets' memory goes back
-     } catch (const Error& e) {
-      ctx->synchronize();
-      ops.resize(size_t(sets));
-      fmt::print("{:6s} b={:<4d} M={:<5d} N={:<7d} K={:<5d} {:16s} failed: {}\n", b.name, b.batch, s.M, s.N, s.K, v,
-                 e.what());
-      J["results"].push_back({{"shape", b.name}, {"batch", b.batch}, {"M", s.M}, {"N", s.N}, {"K", s.K},
-                              {"variant", v}, {"error", e.what()}});
-      ++failed;
-     }
     }
   }
   std::string path = opts.out;

@@ -15,6 +15,9 @@ void cublas_gemm(Context& ctx, const GemmArgs& a, bool tf32);
 void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p);
 // cpu_emulated.cpp: the same precisions on the CPU, inputs rounded as on the GPU.
 void cpu_emulated_gemm(Context& ctx, const GemmArgs& a, Precision p);
+// op(X) (rows, cols), element (r, c) at x[r * rs + c * cs], rounded to p into
+// out (rows, cols) tight; returns the scale (fp8: from amax; else 1).
+float round_operand(const float* x, int64_t rows, int64_t cols, int64_t rs, int64_t cs, Precision p, float* out);
 // mixed_backend.cpp: kernel mixed, on CUDA (Mixed) and the CPU (CpuMixed).
 void mixed_backend_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan);
 // kernels/fission_gemm.cu (throws without CUDA).

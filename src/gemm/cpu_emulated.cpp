@@ -11,18 +11,12 @@
 
 namespace deftnn {
 
-namespace {
-
-// op(X) (rows, cols), element (r, c) at x[r * rs + c * cs], rounded into out
-// (rows, cols) tight; returns the scale.
 float round_operand(const float* x, int64_t rows, int64_t cols, int64_t rs, int64_t cs, Precision p, float* out) {
   const float s = p == Precision::FP8E4M3 ? fp8_scale(lowp_amax(x, rows, cols, rs, cs)) : 1.f;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = lowp_round(x[r * rs + c * cs], p, s);
   return s;
 }
-
-}  // namespace
 
 void cpu_emulated_gemm(Context& ctx, const GemmArgs& a, Precision p) {
   DEFTNN_CHECK(is_lowp_precision(p), "GEMM backend cpu-emulated: precision {} is not bf16, fp16 or fp8e4m3",

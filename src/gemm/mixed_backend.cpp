@@ -91,15 +91,13 @@ MixedState& mixed_state(Context& ctx) {
   return *s;
 }
 
-void cpu_mixed_gemm(const GemmArgs& a, const MixedMatrix& m) {
-  // op(B) as stored: (K, N) or, trans_b, (N, K); each element rounded to bf16.
-  const int64_t rows = a.trans_b ? a.N : a.K, cols = a.trans_b ? a.K : a.N;
-  std::vector<float> xb(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) xb[size_t(r * cols + c)] = lowp_round(a.B[r * a.ldb + c], Precision::BF16);
+void cpu_mixed_gemm(Context& ctx, const GemmArgs& a, const MixedMatrix& m) {
+  // op(B)^T (N, K) rounded to bf16 in the Gemm scratch, as cpu-emulated does.
+  float* xb = static_cast<float*>(ctx.workspace(size_t(a.N * a.K) * sizeof(float), Context::Scratch::Gemm));
+  round_operand(a.B, a.N, a.K, a.trans_b ? a.ldb : 1, a.trans_b ? 1 : a.ldb, Precision::BF16, xb);
   GemmArgs g = a;
   g.A = m.decoded.data(), g.lda = m.cols, g.trans_a = false;
-  g.B = xb.data(), g.ldb = cols;
+  g.B = xb, g.ldb = a.K, g.trans_b = true;
   cpu_blas_gemm(g);
 }
 
@@ -178,7 +176,7 @@ void mixed_backend_gemm(Context& ctx, const GemmArgs& a, const GemmPlan& plan) {
                  m->cols, plan.weights.name(), a.M, a.K);
   else
     local = make_mixed_matrix(ctx, a.A, a.M, a.K, a.lda, plan.weights), m = &local;
-  if (plan.backend == GemmBackend::CpuMixed) return cpu_mixed_gemm(a, *m);
+  if (plan.backend == GemmBackend::CpuMixed) return cpu_mixed_gemm(ctx, a, *m);
 #ifdef DEFTNN_WITH_CUDA
   DEFTNN_CHECK(a.trans_b && a.trans_c && a.alpha == 1.f,
                "GEMM mixed on CUDA runs the linear layer's layout, Y (N, M) = X (N, K) W^T (trans_b, trans_c, "
