@@ -6,6 +6,9 @@
 # GEMM shapes: cuBLAS bf16, cuBLASLt bf16/fp8, mixed-input kernels; CaffeNet
 # b128 per precision; MiniLM embedding throughput). Logs and JSON under $OUT.
 # Carry [".carry-icu", ".carry-minilm"] (scripts/make_gpu_carry.sh makes them).
+# EXTRA: a command run after the stages (before full), log extra.log, EXTRA_TIMEOUT seconds.
+# Tensor.GpuOutOfMemoryIsAnError stays out of memcheck: its cudaMalloc failure is the test, and
+# memcheck counts that API error as one.
 # STAGES (default "build probe test diag sanitize bench full"), DEADLINE seconds (default 540).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +72,7 @@ if has diag && [ -n "${DEFTNN_MINILM_DIR:-}" ]; then  # the three-sentence MiniL
 fi
 if has sanitize || has memcheck; then
   stage memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 $T \
-    --gtest_filter=${MEMCHECK_FILTER:-'LowpCuda.*:AttentionLayer.*Cuda:MixedGemmGpu.ExactSmallIntegersAllFormats:MixedGemmGpu.StridedXAndY:Bert.TinyMatchesReferenceCuda:MixedBackendGpu.*'}
+    --gtest_filter=${MEMCHECK_FILTER:-'LowpCuda.*:Tensor.*:AttentionLayer.*Cuda:MixedGemmGpu.ExactSmallIntegersAllFormats:MixedGemmGpu.StridedXAndY:Bert.TinyMatchesReferenceCuda:MixedBackendGpu.*-Tensor.GpuOutOfMemoryIsAnError'}
   tail -4 "$OUT/memcheck.log" | tee -a "$LOG"
 fi
 if has sanitize; then
@@ -106,6 +109,10 @@ if has bench; then
     stage embed-cuda 60 bash -c "time ./build/deftnn embed $DEFTNN_MINILM_DIR --text /tmp/s.txt --out /tmp/e.npy --device cuda --batch 32"
     tail -4 "$OUT/embed-cuda.log" | tee -a "$LOG"
   fi
+fi
+if [ -n "${EXTRA:-}" ]; then  # further commands in this environment (ICU, MiniLM, build) with $OUT
+  stage extra ${EXTRA_TIMEOUT:-300} bash -c "$EXTRA"
+  tail -${EXTRA_TAIL:-60} "$OUT/extra.log" | cut -c1-200 | tee -a "$LOG"
 fi
 if has full; then
   stage ctest 200 bash -c "cd build && ctest -j 8 --timeout 180 --output-on-failure"
