@@ -29,6 +29,7 @@
 #include <cmath>
 #include <limits>
 
+#include "gemm/kernels/lowp_convert.h"
 #include "gemm/lowp.h"
 #include "layers/conv.h"
 #include "net/net.h"
@@ -321,6 +322,36 @@ TEST(LowpCuda, DeviceConversionRoundsAsTheHost) {
     const double rtol = p == Precision::FP8E4M3 ? 16 * kU : 0;
     EXPECT_TRUE(all_close(run(*gpu, g, A, B, C0, config_of(p)), run(*cpu, g, A, B, C0, config_of(p)), 0, rtol,
                           fmt::format("{} conversion, device vs host", precision_name(p))));
+  }
+}
+
+// The device amax (fp8's per-call activation scale) equals the host's, exactly
+// (a max is exact): rows or columns of unit stride, padded leading dimensions,
+// ragged sizes across the launcher's block split, a NaN ignored, the largest
+// magnitude negative, and a matrix wider than one grid row of blocks.
+TEST(LowpCuda, AmaxMatchesTheHost) {
+  DEFTNN_REQUIRE_GPU();
+  auto gpu = Context::cuda();
+  struct Case { int64_t rows, cols; bool col_major; int64_t pad; };
+  for (const Case c : {Case{1, 1, false, 0}, Case{7, 3, false, 5}, Case{7, 3, true, 2}, Case{363, 1001, false, 0},
+                       Case{1001, 363, true, 3}, Case{3, 600000, false, 0}, Case{600000, 2, true, 0}}) {
+    const int64_t ld = (c.col_major ? c.rows : c.cols) + c.pad;
+    const int64_t rs = c.col_major ? 1 : ld, cs = c.col_major ? ld : 1;
+    const int64_t n = (c.col_major ? c.cols : c.rows) * ld;
+    std::vector<float> x = random_vector(size_t(n), uint32_t(c.rows * 31 + c.cols), -1.f, 1.f);
+    const int64_t r0 = c.rows / 2, c0 = c.cols - 1;  // the largest magnitude, negative
+    x[size_t(r0 * rs + c0 * cs)] = -7.5f;
+    if (c.rows * c.cols > 1) x[0] = std::nanf("");  // fmaxf drops NaN on both sides
+    for (int64_t i = 0; i < n; ++i)  // padding past the matrix holds a larger value that must not count
+      if (i % ld >= (c.col_major ? c.rows : c.cols)) x[size_t(i)] = 100.f;
+    const float host = lowp_amax(x.data(), c.rows, c.cols, rs, cs);
+    Tensor xd = Tensor::from_vector({n}, x).to(Device::CUDA, *gpu);
+    Tensor out = Tensor::empty({1}, DType::F32, Device::CUDA);
+    lowp_amax_device(xd.data<float>(), c.rows, c.cols, rs, cs, out.data<float>(), gpu->stream());
+    const float dev = out.to_vector(*gpu)[0];
+    EXPECT_EQ(dev, host) << c.rows << " x " << c.cols << (c.col_major ? " column-major" : " row-major") << " pad "
+                         << c.pad;
+    EXPECT_EQ(host, 7.5f) << "host amax";
   }
 }
 
