@@ -166,6 +166,7 @@ void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p) {
   DEFTNN_CHECK(is_lowp_precision(p), "GEMM backend cublaslt: precision {} is not bf16, fp16 or fp8e4m3",
                precision_name(p));
   if (a.M == 0 || a.N == 0) return;
+  DEFTNN_CHECK(!a.lowp_b || p != Precision::FP8E4M3, "GEMM cublaslt: a pre-converted B needs bf16 or fp16");
   const ConvertedMatrix* ca = a.converted_a;
   const int64_t Kp = lowp_round_up(std::max<int64_t>(a.K, 1));
   if (ca)
@@ -183,11 +184,12 @@ void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p) {
 
   // Scratch: [W' (Mp, Kp) when A is not converted][X' (Np, Kp)][amax, scale of W', X'][D (Mp, Np) when padded]
   const size_t eb = element_bytes(p);
-  const size_t w_bytes = ca ? 0 : align_up(size_t(Mp * Kp) * eb), x_bytes = align_up(size_t(Np * Kp) * eb);
+  const size_t w_bytes = ca ? 0 : align_up(size_t(Mp * Kp) * eb);
+  const size_t x_bytes = a.lowp_b ? 0 : align_up(size_t(Np * Kp) * eb);
   const size_t s_bytes = align_up(16 * sizeof(float)), d_bytes = padded_d ? size_t(Mp * Np) * sizeof(float) : 0;
   char* ws = static_cast<char*>(ctx.workspace(w_bytes + x_bytes + s_bytes + d_bytes, Context::Scratch::Gemm));
   void* wconv = ca ? ca->data.raw() : ws;
-  void* xconv = ws + w_bytes;
+  void* xconv = a.lowp_b ? const_cast<void*>(a.lowp_b) : ws + w_bytes;
   // amax W', scale W', amax X', scale X', each in its own 16-byte slot: cuBLASLt
   // (13.1, H100) refuses fp8 scale pointers that are only 4-byte aligned
   // with CUBLAS_STATUS_NOT_SUPPORTED (bench/probes/cublaslt_fp8.cu)
@@ -200,12 +202,12 @@ void cublaslt_gemm(Context& ctx, const GemmArgs& a, Precision p) {
     if (fp8) lowp_amax_device(a.A, a.M, a.K, rs, cs, scales, stream);
     lowp_convert_device(a.A, a.M, a.K, rs, cs, p, scales, scales + 4, wconv, Mp, Kp, stream);
   }
-  {
+  if (!a.lowp_b) {
     const int64_t rs = a.trans_b ? a.ldb : 1, cs = a.trans_b ? 1 : a.ldb;  // op(B)^T (N, K)
     if (fp8) lowp_amax_device(a.B, a.N, a.K, rs, cs, scales + 8, stream);
     lowp_convert_device(a.B, a.N, a.K, rs, cs, p, scales + 8, scales + 12, xconv, Np, Kp, stream);
   }
-  const float* xscale = scales + 12;
+  const float* xscale = scales + 12;  // (fp8 only: lowp_b is bf16 or fp16)
 
   // !trans_c: D (N, M) = X' W'^T (cuBLASLt A = X', B = W'); trans_c: D (M, N) = W' X'^T.
   const void* lt_a = a.trans_c ? wconv : xconv;

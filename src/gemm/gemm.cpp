@@ -140,7 +140,8 @@ namespace {
 void check_args(const GemmArgs& a) {
   DEFTNN_CHECK(a.M >= 0 && a.N >= 0 && a.K >= 0, "GEMM with negative size M={} N={} K={}", a.M, a.N, a.K);
   DEFTNN_CHECK(a.C != nullptr || a.M * a.N == 0, "GEMM without an output");
-  DEFTNN_CHECK((a.A && a.B) || a.K == 0 || a.M * a.N == 0, "GEMM without inputs (M={} N={} K={})", a.M, a.N, a.K);
+  DEFTNN_CHECK((a.A && (a.B || a.lowp_b)) || a.K == 0 || a.M * a.N == 0, "GEMM without inputs (M={} N={} K={})",
+               a.M, a.N, a.K);
 }
 
 }  // namespace
@@ -172,6 +173,10 @@ void cpu_blas_gemm(const GemmArgs& a) {
 void gemm(Context& ctx, const GemmArgs& args, const GemmPlan& plan) {
   check_args(args);
   GemmArgs a = with_tight_strides(args);
+  DEFTNN_CHECK(!a.lowp_b || (plan.backend == GemmBackend::CublasLt &&
+                             (plan.precision == Precision::BF16 || plan.precision == Precision::FP16)),
+               "GEMM: a pre-converted B (lowp_b) needs the cublaslt backend in bf16 or fp16, not {} in {}",
+               gemm_backend_name(plan.backend), precision_name(plan.precision));
   const bool gpu_backend = plan.backend != GemmBackend::CpuBlas && plan.backend != GemmBackend::CpuEmulated &&
                            plan.backend != GemmBackend::CpuMixed;
   DEFTNN_CHECK(gpu_backend == ctx.is_cuda(), "GEMM backend {} cannot run on a {} context",

@@ -155,6 +155,12 @@ struct GemmArgs {
   // Optional: A already packed in the plan's mixed weight format (only for
   // !trans_a, Mixed and CpuMixed). When absent the backend packs A every call.
   const MixedMatrix* mixed_a = nullptr;
+  // Optional, CublasLt with bf16 or fp16 only: op(B)^T already in the plan's
+  // precision, as the backend would convert it: (lowp_round_up(N),
+  // lowp_round_up(K)) row-major, zeros in the padding (a convolution's
+  // im2row_lowp, layers/im2col.h, writes it straight from the input, saving
+  // the fp32 column matrix and its conversion). B is then not read.
+  const void* lowp_b = nullptr;
 };
 
 // C = alpha * op(A) * op(B) + beta * C on ctx's device with a resolved plan

@@ -59,6 +59,20 @@ void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int6
   }
 }
 
+void im2row_lowp(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, Precision p,
+                 void* out, int64_t ld, int64_t rows_out, const int32_t* rows, int64_t nrows, const PendingAct* act) {
+  const int64_t ncols = batch * g.Ho() * g.Wo();
+  check_geom(g, batch, ncols, rows, nrows);
+  DEFTNN_CHECK(p == Precision::BF16 || p == Precision::FP16, "im2row: precision {} is not bf16 or fp16",
+               precision_name(p));
+  DEFTNN_CHECK(ld % 2 == 0 && ld >= (rows ? nrows : g.K()) && rows_out >= ncols,
+               "im2row: output ({}, ld {}) cannot hold ({}, {}) with an even ld", rows_out, ld, ncols,
+               rows ? nrows : g.K());
+  DEFTNN_CHECK(ctx.is_cuda(), "im2row: CUDA only (the CPU path rounds in the GEMM backend)");
+  if (act && !act->active()) act = nullptr;
+  detail::im2row_lowp_cuda(ctx, x, g, batch, image_stride, p, out, ld, rows_out, rows, nrows, act);
+}
+
 void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride, int64_t ldcol,
             float* dx, const int32_t* rows, int64_t nrows) {
   check_geom(g, batch, ldcol, rows, nrows);

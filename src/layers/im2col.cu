@@ -1,11 +1,17 @@
 // CUDA im2col / col2im. im2col: one thread per column-matrix element, a block
 // row per matrix row, so consecutive threads write consecutive columns
 // (coalesced stores) and read neighbouring input pixels.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
 #include "core/cuda_check.h"
 #include "layers/im2col.h"
+
+#include <type_traits>
 
 namespace deftnn::detail {
 
@@ -200,7 +206,82 @@ __global__ void col2im_scatter_kernel(const float* __restrict__ col, Geom32 g, i
   }
 }
 
+// im2row in bf16/fp16 (im2row_lowp, layers/im2col.h): out (rows_out, ld),
+// row q = output pixel, element r = column-matrix row r. A thread owns two
+// adjacent elements r0, r0 + 1 (one 32-bit store; a warp writes 128
+// contiguous bytes of a row) and walks pixels q with the grid's y stride, so
+// it decodes its two kernel taps (channel offset, i, j) once. Reads of one
+// pixel's consecutive taps are neighbouring input pixels (L1 hits).
+template <class T, bool kAct>
+__global__ void im2row_lowp_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
+                                   uint32_t* __restrict__ out, int64_t ld, int rows_out, const int32_t* __restrict__ rows,
+                                   int R, Act32 act) {
+  const int r0 = 2 * (blockIdx.x * blockDim.x + threadIdx.x);
+  if (r0 >= ld) return;
+  int off[2], di[2], dj[2];
+  float b[2] = {0.f, 0.f};
+  bool live[2];
+#pragma unroll
+  for (int e = 0; e < 2; ++e) {
+    live[e] = r0 + e < R;
+    const int k = live[e] ? (rows ? rows[r0 + e] : r0 + e) : 0;
+    const int c = k / (g.kh * g.kw);
+    di[e] = (k / g.kw) % g.kh, dj[e] = k % g.kw, off[e] = c * g.cs;
+    if (kAct && live[e] && act.bias) b[e] = __ldg(act.bias + c);
+  }
+  for (int q = blockIdx.y * blockDim.y + threadIdx.y; q < rows_out; q += gridDim.y * blockDim.y) {
+    float v[2] = {0.f, 0.f};
+    if (q < ncols) {
+      const int n = q / g.HW, p = q - n * g.HW, ho = p / g.Wo, wo = p - ho * g.Wo;
+      const float* xn = x + n * image_stride;
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int h = ho * g.sh - g.ph + di[e], w = wo * g.sw - g.pw + dj[e];
+        if (live[e] && unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) {
+          v[e] = __ldg(xn + off[e] + h * g.W + w);
+          if (kAct) v[e] = apply_act(v[e], b[e], act);
+        }
+      }
+    }
+    uint32_t word;
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      const __nv_bfloat162 h2 = __floats2bfloat162_rn(v[0], v[1]);  // .x = v[0] in the low half
+      word = *reinterpret_cast<const uint32_t*>(&h2);
+    } else {
+      const __half2 h2 = __floats2half2_rn(v[0], v[1]);
+      word = *reinterpret_cast<const uint32_t*>(&h2);
+    }
+    out[(int64_t(q) * ld + r0) / 2] = word;
+  }
+}
+
 }  // namespace
+
+void im2row_lowp_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride,
+                      Precision p, void* out, int64_t ld, int64_t rows_out, const int32_t* rows, int64_t nrows,
+                      const PendingAct* act) {
+  const Act32 a32{act ? act->bias : nullptr, act ? act->relu : false, act ? act->slope : 0.f};
+  const bool with_act = act && act->active();
+  const Geom32 g32 = to32(g);
+  const int64_t ncols = batch * g32.HW;
+  const int64_t R = rows ? nrows : g.K();
+  DEFTNN_CHECK(rows_out < (int64_t(1) << 31) && rows_out * ld < (int64_t(1) << 40),
+               "im2row: {} rows of {} exceed the kernel's indexing", rows_out, ld);
+  if (rows_out == 0 || ld == 0) return;
+  const dim3 block{32, 8};
+  const int64_t gx = (ld / 2 + block.x - 1) / block.x;
+  const int64_t gy = std::clamp<int64_t>(8192 / gx, 1, std::min<int64_t>((rows_out + block.y - 1) / block.y, 65535));
+  const dim3 grid{unsigned(gx), unsigned(gy)};
+  auto* o = static_cast<uint32_t*>(out);
+  auto launch = [&](auto kernel) {
+    kernel<<<grid, block, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, o, ld, int(rows_out), rows, int(R), a32);
+  };
+  if (p == Precision::BF16)
+    with_act ? launch(im2row_lowp_kernel<__nv_bfloat16, true>) : launch(im2row_lowp_kernel<__nv_bfloat16, false>);
+  else
+    with_act ? launch(im2row_lowp_kernel<__half, true>) : launch(im2row_lowp_kernel<__half, false>);
+  DEFTNN_CUDA_CHECK_LAUNCH();
+}
 
 void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
                  int64_t ldcol, const int32_t* rows, int64_t nrows, const PendingAct* act) {

@@ -16,6 +16,7 @@
 
 #include "core/context.h"
 #include "layers/infer_args.h"
+#include "plan/exec_types.h"
 
 namespace deftnn {
 
@@ -49,9 +50,23 @@ void im2col(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int6
 void col2im(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride, int64_t ldcol,
             float* dx, const int32_t* rows = nullptr, int64_t nrows = 0);
 
+// The transposed column matrix in a tensor-core input precision, as
+// cublaslt_gemm feeds it to cuBLASLt (GemmArgs::lowp_b): out (rows_out, ld)
+// of bf16 or fp16 (p), row q = column q of the matrix im2col writes (q <
+// batch * Ho * Wo), element r = its row r (r < nrows, or K without `rows`),
+// rounded to nearest even as lowp_convert_device rounds; zeros in columns
+// [nrows or K, ld) and rows [batch * Ho * Wo, rows_out). ld must be even.
+// CUDA only: it replaces im2col + the fp32 -> bf16 conversion of its output.
+void im2row_lowp(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, Precision p,
+                 void* out, int64_t ld, int64_t rows_out, const int32_t* rows = nullptr, int64_t nrows = 0,
+                 const PendingAct* act = nullptr);
+
 namespace detail {
 void im2col_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride, float* col,
                  int64_t ldcol, const int32_t* rows, int64_t nrows, const PendingAct* act);
+void im2row_lowp_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t batch, int64_t image_stride,
+                      Precision p, void* out, int64_t ld, int64_t rows_out, const int32_t* rows, int64_t nrows,
+                      const PendingAct* act);
 void col2im_cuda(Context& ctx, const float* col, const ConvGeom& g, int64_t batch, int64_t image_stride,
                  int64_t ldcol, float* dx, const int32_t* rows, int64_t nrows);
 }  // namespace detail

@@ -11,6 +11,8 @@ namespace deftnn::detail {
 
 void im2col_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, float*, int64_t, const int32_t*,
                  int64_t, const PendingAct*) { DEFTNN_NO_CUDA("im2col"); }
+void im2row_lowp_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, Precision, void*, int64_t, int64_t,
+                      const int32_t*, int64_t, const PendingAct*) { DEFTNN_NO_CUDA("im2row_lowp"); }
 void col2im_cuda(Context&, const float*, const ConvGeom&, int64_t, int64_t, int64_t, float*, const int32_t*,
                  int64_t) { DEFTNN_NO_CUDA("col2im"); }
 void bias_permute_cuda(Context&, const float*, const float*, int64_t, int64_t, int64_t, float*, bool, float) { DEFTNN_NO_CUDA("bias_permute"); }

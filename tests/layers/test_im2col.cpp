@@ -3,9 +3,12 @@
 // batches with a row stride wider than the columns, poisoned outputs. Small
 // integers keep every sum exact, so all comparisons are bit for bit.
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdlib>
 #include <numeric>
 
+#include "gemm/lowp.h"
 #include "layers/im2col.h"
 #include "test_util.h"
 
@@ -49,6 +52,45 @@ double act_at(double v, int64_t index, const ConvGeom& g, int64_t k, const Pendi
   if (!act || index < 0) return v;
   v += act->bias ? bias[size_t(k / (g.kh * g.kw))] : 0.0;
   return act->relu && !(v > 0) ? v * act->slope : v;
+}
+
+// A 16-bit element back to a float: bf16 is fp32's upper half; fp16 by its
+// fields (the test's values are small integers and halves: normal or zero).
+float from_16(uint16_t h, Precision p) {
+  if (p == Precision::BF16) return std::bit_cast<float>(uint32_t(h) << 16);
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const float mag = e == 0 ? std::ldexp(float(m), -24) : e == 31 ? INFINITY : std::ldexp(float(1024 + m), e - 25);
+  return (h & 0x8000) ? -mag : mag;
+}
+
+// im2row_lowp (the bf16/fp16 operand of the tensor-core convolution) against
+// the same definition, transposed: out[q][r] = want[r][q] rounded to p, zero
+// in the padding columns [R, ld) and rows [ncols, rows_out); ld and rows_out
+// ragged past the minimum. The output starts poisoned with a pattern whose
+// halves (0x3c01) are in neither format a value of this test.
+void check_im2row(Context& ctx, const Tensor& xt, const ConvGeom& g, int64_t batch, int64_t image_stride,
+                  const int32_t* rp, int64_t nrows, const PendingAct* act, const std::vector<double>& want,
+                  int64_t ldcol, int t, const std::string& what) {
+  const int64_t R = rp ? nrows : g.K(), ncols = batch * g.Ho() * g.Wo();
+  const int64_t ld = (R + 1) / 2 * 2 + 2 * (t % 3), rows_out = ncols + t % 5;
+  for (Precision p : {Precision::BF16, Precision::FP16}) {
+    Tensor out = Tensor::empty({rows_out * ld / 2}, DType::F32, ctx.device());
+    out.fill_(std::bit_cast<float>(0x3c013c01u), ctx);
+    im2row_lowp(ctx, xt.data<float>(), g, batch, image_stride, p, out.raw(), ld, rows_out, rp, nrows, act);
+    const std::vector<float> words = out.to_vector(ctx);
+    size_t bad = 0;
+    for (int64_t q = 0; q < rows_out; ++q)
+      for (int64_t r = 0; r < ld; ++r) {
+        const int64_t i = q * ld + r;
+        const uint32_t w = std::bit_cast<uint32_t>(words[size_t(i / 2)]);
+        const float got = from_16(uint16_t(i % 2 ? w >> 16 : w & 0xffff), p);
+        const float expect = q < ncols && r < R ? lowp_round(float(want[size_t(r * ldcol + q)]), p) : 0.f;
+        if (!(got == expect) && ++bad <= 3)
+          ADD_FAILURE() << "im2row " << precision_name(p) << " " << what << ": [" << q << "][" << r << "] = " << got
+                        << ", want " << expect;
+      }
+    EXPECT_EQ(bad, 0u) << "im2row " << precision_name(p) << " " << what << " ld " << ld << " rows " << rows_out;
+  }
 }
 
 // quads: shapes where the CUDA im2col takes its 4-columns-per-thread kernel
@@ -118,6 +160,7 @@ void check_device(Context& ctx, uint64_t seed, int n_cases, bool quads = false) 
       if (pad ? !std::isnan(got[i]) : got[i] != want[i]) ++bad;
     }
     EXPECT_EQ(bad, 0u) << "im2col " << what << (cnhw ? " CNHW" : "") << (act ? " with act" : "");
+    if (ctx.is_cuda()) check_im2row(ctx, xt, g, batch, image_stride, rp, subset ? R : 0, act, want, ldcol, t, what);
     if (cnhw) continue;  // col2im runs NCHW only (backward)
 
     // col2im: dx (accumulated onto a non-zero start) = start + the adjoint.
@@ -173,6 +216,11 @@ TEST(Im2col, RejectsBadGeometry) {
   EXPECT_THROW(im2col(*ctx, x.data(), g, 2, 9, col.data(), 1), Error);  // ldcol < columns
   const int32_t bad_row = 9;
   EXPECT_THROW(im2col(*ctx, x.data(), g, 1, 9, col.data(), 1, &bad_row, 1), Error);  // row outside [0, K)
+  // im2row_lowp: CUDA only, 16-bit precisions only, an even ld that holds K.
+  EXPECT_THROW(im2row_lowp(*ctx, x.data(), g, 1, 9, Precision::BF16, col.data(), 10, 1), Error);  // CPU context
+  EXPECT_THROW(im2row_lowp(*ctx, x.data(), g, 1, 9, Precision::FP8E4M3, col.data(), 10, 1), Error);
+  EXPECT_THROW(im2row_lowp(*ctx, x.data(), g, 1, 9, Precision::BF16, col.data(), 9, 1), Error);  // odd ld
+  EXPECT_THROW(im2row_lowp(*ctx, x.data(), g, 1, 9, Precision::BF16, col.data(), 8, 1), Error);  // ld < K
 }
 
 }  // namespace
