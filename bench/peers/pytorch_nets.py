@@ -16,7 +16,8 @@ Layer mapping (Caffe semantics, as deftnn implements them):
 Timing: torch.backends.cudnn.benchmark = True; per precision, warm-up passes then
 `reps` passes, each between two torch.cuda.Event records; the median is the figure.
 fp32 pins TF32 off for both cuBLAS and cuDNN; tf32 turns it on; bf16 casts the
-model and the input to bfloat16. Inputs are uniform in [-1, 1), seeded.
+model and the input to bfloat16; compile-bf16 is bf16 through torch.compile
+(mode max-autotune, or DEFTNN_TORCH_COMPILE_MODE), its compile inside the warm-up. Inputs are uniform in [-1, 1), seeded.
 
 Writes bench/results/pytorch-<model>-b<batch>-<UTC stamp>.json per model and batch.
 
@@ -174,6 +175,11 @@ def environment():
     return env
 
 
+# "max-autotune" adds CUDA graphs; both modes autotune the kernels. Compiling
+# CaffeNet takes a minute or two on the GPU machine.
+COMPILE_MODE = os.environ.get("DEFTNN_TORCH_COMPILE_MODE", "max-autotune")
+
+
 def bench_one(graph, batch, precisions, warmup, reps, seed):
     import torch
 
@@ -186,10 +192,12 @@ def bench_one(graph, batch, precisions, warmup, reps, seed):
     for prec in precisions:
         torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
         torch.backends.cudnn.allow_tf32 = prec == "tf32"
-        if prec == "bf16":
+        if prec in ("bf16", "compile-bf16"):
             m, x = model.to(torch.bfloat16), x32.to(torch.bfloat16)
         else:
             m, x = model.float(), x32
+        if prec == "compile-bf16":  # the fastest peer: Inductor with autotuned GEMM/conv templates
+            m = torch.compile(m, mode=COMPILE_MODE)
         results[prec] = time_forward(m, x, warmup, reps)
         print(f"  {graph['name']:<14} b{batch:<4} {prec:<5} {results[prec]['median_ms']:8.3f} ms "
               f"(min {results[prec]['min_ms']:.3f}, p90 {results[prec]['p90_ms']:.3f})", flush=True)
