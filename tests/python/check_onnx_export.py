@@ -14,7 +14,9 @@ example resnet-tiny), with its seeded random weights:
    their K input rows, in shuffled order (the truncated weight's columns
    follow that order, as deftnn's SveState says); ONNX Runtime on its export
    against `deftnn run` of the model file;
-3. SVE, channel-granular: every GEMM layer but the first keeps whole input
+3. SVE, swap: the same with the Swap transform's kept order and swap pairs
+   (not for CaffeNet, the slowest);
+4. SVE, channel-granular: every GEMM layer but the first keeps whole input
    channels (a conv: all kh*kw taps of a random half of its channels; a
    linear: a random half of its features), so the export drops them
    physically: the producer's rows where the graph allows it (checked on the
@@ -26,8 +28,11 @@ number of GEMM layers; the random nets' logits are small, so the error is
 taken relative to their own size, not to max(1, |ref|)). The reference is
 checked not to be all zeros or the same for both images.
 
-Last, a graph with a layer ONNX export does not take (l2norm): exit 1, the
-file and the layer named, no output file.
+Then a small graph of pools: Caffe's ceil rounding with padding where it
+adds a window (MaxPool ceil_mode 1) against ONNX Runtime, and an average
+pool of ceil rounding and padding refused. Last, a graph with a layer ONNX
+export does not take (l2norm): exit 1, the file and the layer named, no
+output file.
 
 Usage: check_onnx_export.py path/to/deftnn. Exit 77 (skip) without numpy,
 onnx, onnxruntime, safetensors, or in a build without ONNX.
@@ -103,9 +108,23 @@ def gemm_layers(graph, weights):
     return [(l, weights[l["name"]]) for l in graph["layers"] if l["type"] in ("conv", "linear")]
 
 
-def sve_model(graph, dense_inits, path, channel):
+def swap_order(kept_set, k):
+    """The kept list of a Swap-transform state (synapse/sve_state.h): each kept
+    row at or beyond K' swapped with a discarded row below K', in order, so
+    the kept rows end up in rows 0..K'-1; returns (kept, swaps)."""
+    kp = len(kept_set)
+    s = set(int(v) for v in kept_set)
+    high = sorted(v for v in s if v >= kp)
+    low_discarded = [i for i in range(kp) if i not in s]
+    partner = dict(zip(low_discarded, high))
+    kept = [i if i in s else partner[i] for i in range(kp)]
+    return kept, [[a, b] for b, a in partner.items()]
+
+
+def sve_model(graph, dense_inits, path, channel, swap=False):
     """Writes an SVE model file: every GEMM layer but the first keeps half
-    its K rows (random rows in shuffled order, or whole channels)."""
+    its K rows (random rows in shuffled order, or whole channels; with swap,
+    the Swap transform's order and swap pairs)."""
     g = copy.deepcopy(graph)
     tensors = {}
     layers = gemm_layers(g, {n.split(".")[0]: a for n, a in dense_inits.items() if n.endswith(".weight")})
@@ -125,7 +144,12 @@ def sve_model(graph, dense_inits, path, channel):
                 kept = rng.permutation(k)[: max(1, k // 2)]
                 if channel:
                     kept = np.sort(kept)
-            layer["sve"] = {"original_k": k, "kept": [int(v) for v in kept], "swaps": [], "transform": "fused"}
+            swaps = []
+            if swap:
+                kept, swaps = swap_order(kept, k)
+                kept = np.array(kept)
+            layer["sve"] = {"original_k": k, "kept": [int(v) for v in kept], "swaps": swaps,
+                            "transform": "swap" if swap else "fused"}
             tensors[name + ".weight"] = np.ascontiguousarray(w2[:, kept])
         if name + ".bias" in dense_inits:
             tensors[name + ".bias"] = dense_inits[name + ".bias"]
@@ -151,14 +175,16 @@ def check_net(binary, rel, d):
     back = deftnn_run(binary, dense, xin, d, tag + ".back")
     report(np.array_equal(back, y), f"{tag} dense export imported back: bit for bit "
                                     f"(max diff {float(np.max(np.abs(back - y))):.1e})")
-    for channel in (False, True):
-        mode = "channel" if channel else "tap"
+    modes = [("tap", False, False), ("channel", True, False)]
+    if tag != "caffenet-imc":  # (its 60M parameters: the slowest case, not run a third time)
+        modes.append(("swap", False, True))
+    for mode, channel, swap in modes:
         sve = os.path.join(d, f"{tag}.{mode}.sve.safetensors")
-        sve_model(graph, inits, sve, channel)
+        sve_model(graph, inits, sve, channel, swap)
         out = os.path.join(d, f"{tag}.{mode}.onnx")
         msg = sh(binary, "export", sve, "--onnx", out).strip()
         ys = deftnn_run(binary, sve, xin, d, f"{tag}.{mode}")
-        compare(f"{tag} SVE {mode}-granular export vs deftnn run", ort_run(out, x), ys, k, depth)
+        compare(f"{tag} SVE {mode} export vs deftnn run", ort_run(out, x), ys, k, depth)
         exported = {t.name: t.dims for t in onnx.load(out).graph.initializer}
         dense_n = sum(int(np.prod(a.shape)) for n, a in inits.items() if n.endswith((".weight", ".bias")))
         sve_n = sum(int(np.prod(v)) for n, v in exported.items() if n.endswith((".weight", ".bias")))
@@ -178,7 +204,34 @@ def check_net(binary, rel, d):
                        f"lenet ip1 (producer of ip2's kept neurons, through a ReLU) exports {ip1[0]} of "
                        f"{weights['ip1'].shape[0]} rows")
         else:
-            print(f"     {tag} tap-granular: {msg}")
+            print(f"     {tag} {mode}: {msg}")
+
+
+def check_pools(binary, d):
+    """Caffe's ceil rounding where it adds a window, with padding (max pool:
+    ceil_mode 1), an average pool with padding where floor and ceil agree
+    (count_include_pad 1), and an average pool that ONNX cannot express (ceil
+    rounding adds a window, with padding: refused, naming the layer)."""
+    g = {"name": "pools", "input": [2, 6, 6], "layers": [
+        {"type": "conv", "name": "c", "out": 3, "kernel": 3, "pad": 1},
+        {"type": "maxpool", "name": "mp", "kernel": 3, "stride": 2, "pad": 1},
+        {"type": "avgpool", "name": "ap", "kernel": 2, "stride": 2, "pad": 1},
+        {"type": "linear", "name": "fc", "out": 5}]}
+    p = os.path.join(d, "pools.json")
+    json.dump(g, open(p, "w"))
+    out = os.path.join(d, "pools.onnx")
+    sh(binary, "export", p, "--onnx", out)
+    x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    xin = os.path.join(d, "pools.in.npy")
+    np.save(xin, x)
+    compare("pools (max pool with Caffe's ceil rounding and pad 1: 6 -> 4; average pool with pad 1: 4 -> 3)",
+            ort_run(out, x), deftnn_run(binary, p, xin, d, "pools"), 18, 2)
+    g["layers"][2]["kernel"] = 3  # 4 -> 3 by Caffe's ceil rounding, 2 by floor: windows ONNX divides otherwise
+    json.dump(g, open(p, "w"))
+    out = os.path.join(d, "pools_bad.onnx")
+    r = subprocess.run([binary, "export", p, "--onnx", out], capture_output=True, text=True, timeout=60)
+    report(r.returncode == 1 and p in r.stderr and "'ap' (avgpool)" in r.stderr and not os.path.exists(out),
+           f"avg pool with ceil rounding and padding refused: exit {r.returncode}: {r.stderr.strip()[-160:]}")
 
 
 def check_unsupported(binary, d):
@@ -210,6 +263,7 @@ def main():
                 check_net(binary, rel, d)
             except RuntimeError as e:
                 report(False, f"{rel}: {e}")
+        check_pools(binary, d)
         check_unsupported(binary, d)
     print("onnx export vs onnxruntime:", f"FAILED ({len(fails)})" if fails else "all passed")
     return 1 if fails else 0
