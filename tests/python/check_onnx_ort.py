@@ -113,6 +113,9 @@ def cases():
     g = G("matmul_add", [16])
     g.gemm_k, g.gemms = 16, 1
     add(g, g.node("Add", [g.node("MatMul", ["x", g.init(rand(16, 9, scale=0.25))]), g.init(rand(9))]), [16])
+    g = G("matmul_tokens", [5, 16])  # (N, T, K) x (K, N'): a linear over tokens (re-exported as MatMul + Add)
+    g.gemm_k, g.gemms = 16, 1
+    add(g, g.node("Add", [g.node("MatMul", ["x", g.init(rand(16, 9, scale=0.25))]), g.init(rand(9))]), [5, 16])
     g = G("maxpool_floor", [3, 12, 12])
     add(g, g.node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), [3, 12, 12])
     g = G("maxpool_ceil", [2, 7, 7])
