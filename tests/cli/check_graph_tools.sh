@@ -57,4 +57,27 @@ run optimize "model written to $T/rt.sve.safetensors" -- "$BIN" optimize "$T/rt.
 run eval-sve "test accuracy" -- "$BIN" eval "$T/rt.sve.safetensors" "${D[@]}"
 run bench-sve "speedup" -- "$BIN" bench "$T/rt.safetensors" --sve "$T/rt.sve.safetensors" --compare "${BENCH[@]}" \
   --out "$T/sve.json"
+# The optimiser's own SVE model (optimize's kept sets, swap order and all)
+# exported to ONNX and run by ONNX Runtime against `deftnn run`, when this
+# build has ONNX and the repository's .venv has onnxruntime.
+PY="$(dirname "$0")/../../.venv/bin/python"
+if "$BIN" export "$T/rt.sve.safetensors" --onnx "$T/rt.sve.onnx" >"$T/export.log" 2>&1; then
+  if [ -x "$PY" ] && "$PY" -c "import onnxruntime, numpy" 2>/dev/null; then
+    "$PY" -c "import numpy as np; np.save('$T/x.npy', np.random.default_rng(3).standard_normal((2, 1, 28, 28)).astype(np.float32))"
+    run run-sve "wrote" -- "$BIN" run "$T/rt.sve.safetensors" --input "$T/x.npy" --output "$T/y.npy" --device cpu
+    # tolerance: check_onnx_export.py's 16 eps32 sqrt(K) D, K = 144 (8 channels x 3 x 3), D = 7
+    run export-sve-ort "matches" -- "$PY" -c "
+import numpy as np, onnxruntime as ort
+s = ort.InferenceSession('$T/rt.sve.onnx', providers=['CPUExecutionProvider'])
+y = s.run(None, {s.get_inputs()[0].name: np.load('$T/x.npy')})[0]; ref = np.load('$T/y.npy')
+err = float(np.abs(y - ref).max() / np.abs(ref).max()); tol = 16 * 2.0**-23 * 144**0.5 * 7
+print(('matches' if err <= tol else 'differs'), f'err {err:.2e} tol {tol:.2e}')"
+  else
+    echo "skipped export-sve-ort: no onnxruntime in $PY"
+  fi
+elif grep -q "built without ONNX" "$T/export.log"; then
+  echo "skipped export-sve: $(cat "$T/export.log")"
+else
+  echo "FAIL export-sve: $(cat "$T/export.log")"; fail=1
+fi
 exit $fail

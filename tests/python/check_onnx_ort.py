@@ -113,6 +113,9 @@ def cases():
     g = G("matmul_add", [16])
     g.gemm_k, g.gemms = 16, 1
     add(g, g.node("Add", [g.node("MatMul", ["x", g.init(rand(16, 9, scale=0.25))]), g.init(rand(9))]), [16])
+    g = G("matmul_tokens", [5, 16])  # (N, T, K) x (K, N'): a linear over tokens (re-exported as MatMul + Add)
+    g.gemm_k, g.gemms = 16, 1
+    add(g, g.node("Add", [g.node("MatMul", ["x", g.init(rand(16, 9, scale=0.25))]), g.init(rand(9))]), [5, 16])
     g = G("maxpool_floor", [3, 12, 12])
     add(g, g.node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), [3, 12, 12])
     g = G("maxpool_ceil", [2, 7, 7])
@@ -236,6 +239,28 @@ def tolerance(g):
     return 16 * 2.0 ** -23 * math.sqrt(g.gemm_k) * max(g.gemms, 1)
 
 
+def check_reexport(binary, path, x, y, ref, tol, name):
+    """Import then export: `deftnn export` of the imported graph, run by ONNX
+    Runtime, against the original file's output (same tolerance); and
+    `deftnn run` of the re-export gives the imported graph's output bit for
+    bit (the same layers and weights come back)."""
+    out = path[: -len(".onnx")] + ".re.onnx"
+    r = subprocess.run([binary, "export", path, "--onnx", out], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        print(f"FAIL {name} re-export: exit {r.returncode}: {r.stderr.strip()[:400]}")
+        return 1
+    y_ort = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    err = float(np.max(np.abs(y_ort.astype(np.float64) - ref))) / max(1.0, float(np.max(np.abs(ref))))
+    yout = out + ".npy"
+    r = subprocess.run([binary, "run", out, "--input", path[: -len(".onnx")] + ".in.npy", "--output", yout,
+                        "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    exact = r.returncode == 0 and np.array_equal(np.load(yout), y)
+    ok = y_ort.shape == ref.shape and err <= tol and exact
+    print(f"{'ok  ' if ok else 'FAIL'} {name} re-exported: onnxruntime err {err:.2e} <= tol {tol:.2e}, "
+          f"deftnn run of it bit for bit: {exact}")
+    return 0 if ok else 1
+
+
 def check_graph_file(binary, d):
     """`deftnn run` on a graph file: seeded random weights, the same output
     twice; an input of the wrong shape is exit 1 with no output."""
@@ -295,6 +320,7 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {name}: shape {y.shape}, err {err:.2e} <= tol {tol:.2e} "
                   f"(K {g.gemm_k}, D {g.gemms})")
             fail |= not ok
+            fail |= check_reexport(binary, path, x, y, ref, tol, name)
         for name, path, words in bad_models(d):
             yout = os.path.join(d, name + ".out.npy")
             xin = os.path.join(d, "bad.in.npy")

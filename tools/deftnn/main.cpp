@@ -21,6 +21,7 @@ void register_optimize_command(CLI::App& app);
 void register_tokenize_command(CLI::App& app);
 void register_embed_command(CLI::App& app);
 void register_run_command(CLI::App& app);
+void register_export_command(CLI::App& app);
 
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   register_tokenize_command(app);
   register_embed_command(app);
   register_run_command(app);
+  register_export_command(app);
   // The readers convert what they can into deftnn::Error; the later catches
   // take what slips past them, so no input ends the process by a signal.
   try {
