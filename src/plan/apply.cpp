@@ -45,6 +45,12 @@ void check_plan(const ExecPlan& plan, const Net& net, std::optional<Device> devi
     DEFTNN_CHECK(l->has_gemm(), "the plan names layer '{}' ({}), which runs no GEMM (GEMM layers: {})", name, l->type(),
                  gemm_layer_names(net));
   }
+  for (const std::string& name : plan.weights_named)
+    for (size_t i = 0; i < net.size(); ++i)
+      if (const GemmLayer* g = net.layer(i).as_gemm(); g && g->name() == name && g->kind() != LayerKind::Linear)
+        DEFTNN_FAIL("{}: layer '{}' ({}): mixed-input weights ({}) run linear layers only; a convolution keeps fp32 "
+                    "weights (an all-layers --weights skips convolutions by itself)",
+                    label, name, g->type(), plan.layers.count(name) ? plan.layers.at(name).weights.name() : "?");
   for (size_t i = 0; i < net.size(); ++i) {
     const GemmLayer* g = net.layer(i).as_gemm();
     if (!g) continue;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "core/context.h"
@@ -48,6 +49,10 @@ struct ExecPlan {
   TrunkPolicy trunk = TrunkPolicy::Auto;
   LayerExec defaults;                       // every GEMM layer without an entry of its own
   std::map<std::string, LayerExec> layers;  // per layer, by name
+  // Layers whose mixed weights were named for them (LAYER=WEIGHTS in
+  // --weights, kernel mixed in a plan file's entry): check_plan refuses a
+  // convolution among them, where an all-layers --weights just skips it.
+  std::set<std::string> weights_named;
   // The LayerExec of layer `name` of kind `kind`: its own entry, else the
   // default. A default kernel of cudnn means "convolutions through cuDNN":
   // linear layers then get cublas. Kernel mixed means "linear layers in mixed

@@ -143,6 +143,8 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
   for (const auto& [name, w] : per_layer_weights) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     set_weights(it->second, w);
+    if (w) base.weights_named.insert(name);
+    else base.weights_named.erase(name);
   }
   for (const auto& [name, p] : per_layer_precision) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
@@ -235,6 +237,7 @@ ExecPlan from_json(const json& j) {
       for (const auto& [name, e] : v.items()) {
         try {
           p.layers[name] = layer_exec_from_json(e);
+          if (p.layers[name].kernel == KernelFamily::Mixed) p.weights_named.insert(name);
         } catch (const Error& err) {
           DEFTNN_FAIL("plan: layer '{}': {}", name, err.message());
         }

@@ -176,6 +176,26 @@ TEST(ExecPlan, InvalidPlansNameTheLayerAndWhatExists) {
     plan::check_plan(plan::from_flags(flags({}, "", prec)), net, Device::CPU);
     plan::check_plan(plan::from_flags(flags({}, "cpu-blas", prec)), net, Device::CPU);
   }
+  // Mixed-input weights named for a convolution are refused (an all-layers
+  // --weights skips the convolutions by itself), from the flags and from a plan file.
+  {
+    plan::PlanFlags f;
+    f.weights = "conv1=int4";
+    expect_words(refused(plan::from_flags(f), Device::CPU),
+                 {"layer 'conv1' (conv)", "mixed-input weights (int4) run linear layers only"});
+    f.weights = "conv2=int8,ip1=int4";
+    expect_words(refused(plan::from_flags(f), std::nullopt), {"layer 'conv2' (conv)", "(int8)"});
+    f.weights = "conv1=int4,conv1=none";  // named, then taken back: nothing to refuse
+    plan::check_plan(plan::from_flags(f), net, Device::CPU);
+    f.weights = "int4";  // every layer: the convolutions are skipped, the linear ones planned
+    const ExecPlan all = plan::from_flags(f);
+    plan::check_plan(all, net, Device::CPU);
+    EXPECT_EQ(all.exec_for("conv1", LayerKind::Conv).kernel, KernelFamily::Auto);
+    EXPECT_EQ(all.exec_for("ip1", LayerKind::Linear).kernel, KernelFamily::Mixed);
+    const ExecPlan from_file =
+        plan::from_json({{"layers", {{"conv2", {{"kernel", "mixed"}, {"weights", "int4"}}}}}});
+    expect_words(refused(from_file, Device::CPU), {"layer 'conv2' (conv)", "linear layers only"});
+  }
   // Valid plans pass: the default everywhere, the GPU plans on CUDA, and on
   // "some device" (a model file being loaded).
   plan::check_plan(ExecPlan{}, net, Device::CPU);
