@@ -207,65 +207,76 @@ __global__ void col2im_scatter_kernel(const float* __restrict__ col, Geom32 g, i
 }
 
 // im2row in bf16/fp16 (im2row_lowp, layers/im2col.h): out (rows_out, ld),
-// row q = output pixel, element r = column-matrix row r. A thread owns two
-// adjacent elements r0, r0 + 1 (one 32-bit store; a warp writes 128
-// contiguous bytes of a row) and walks pixels q with the grid's y stride, so
-// it decodes its two kernel taps (channel offset, i, j) once. Reads of one
-// pixel's consecutive taps are neighbouring input pixels (L1 hits).
-constexpr int kQ = 4;  // im2row: pixels per thread per iteration
+// row q = output pixel, element r = column-matrix row r. A block makes one
+// tile of kTP pixels x kTR elements through shared memory: it reads along
+// pixels (consecutive output positions read consecutive input pixels at
+// stride 1: coalesced) and writes along r (a warp stores 128 contiguous bytes
+// of a row, two 16-bit values per thread). Reading along r instead (a warp's
+// 64 taps spread over several input rows) was bound by L1 wavefronts: 1.47 of
+// CaffeNet b128's 2.40 ms on the H100.
+constexpr int kTP = 64;  // pixels per tile
+constexpr int kTR = 64;  // elements (column-matrix rows) per tile
+constexpr int kTileThreads = 256;
 
 template <class T, bool kAct>
-__global__ void im2row_lowp_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
-                                   uint32_t* __restrict__ out, int64_t ld, int rows_out, const int32_t* __restrict__ rows,
-                                   int R, Act32 act) {
-  const int r0 = 2 * (blockIdx.x * blockDim.x + threadIdx.x);
-  if (r0 >= ld) return;
-  int off[2], di[2], dj[2];
-  float b[2] = {0.f, 0.f};
-  bool live[2];
-#pragma unroll
-  for (int e = 0; e < 2; ++e) {
-    live[e] = r0 + e < R;
-    const int k = live[e] ? (rows ? rows[r0 + e] : r0 + e) : 0;
-    const int c = k / (g.kh * g.kw);
-    di[e] = (k / g.kw) % g.kh, dj[e] = k % g.kw, off[e] = c * g.cs;
-    if (kAct && live[e] && act.bias) b[e] = __ldg(act.bias + c);
+__global__ void __launch_bounds__(kTileThreads)
+    im2row_lowp_kernel(const float* __restrict__ x, Geom32 g, int ncols, int64_t image_stride,
+                       uint32_t* __restrict__ out, int64_t ld, int rows_out, const int32_t* __restrict__ rows, int R,
+                       Act32 act) {
+  __shared__ float tile[kTR][kTP + 1];  // (r, pixel); +1 against bank conflicts
+  __shared__ int s_off[kTR], s_i[kTR], s_j[kTR];
+  __shared__ float s_b[kTR];
+  const int r0 = blockIdx.x * kTR, tid = threadIdx.x;
+  if (tid < kTR) {
+    const int r = r0 + tid;
+    const int k = r < R ? (rows ? rows[r] : r) : -1;  // -1: a padding column (zeros)
+    const int c = k < 0 ? 0 : k / (g.kh * g.kw);
+    s_off[tid] = c * g.cs;
+    s_i[tid] = k < 0 ? -(1 << 20) : (k / g.kw) % g.kh;  // out of every image: reads as padding
+    s_j[tid] = k < 0 ? 0 : k % g.kw;
+    s_b[tid] = kAct && k >= 0 && act.bias ? __ldg(act.bias + c) : 0.f;
   }
-  // kQ pixels per iteration, kQ * 2 loads in flight per thread (one pixel at
-  // a time left the kernel latency bound: 3.7x HBM time on CaffeNet conv2).
-  const int step = gridDim.y * blockDim.y;
-  for (int qb = blockIdx.y * blockDim.y + threadIdx.y; qb < rows_out; qb += kQ * step) {
-    float v[kQ][2];
-#pragma unroll
-    for (int u = 0; u < kQ; ++u) {
-      const int q = qb + u * step;
-      v[u][0] = v[u][1] = 0.f;
-      if (q < ncols) {
-        const int n = q / g.HW, p = q - n * g.HW, ho = p / g.Wo, wo = p - ho * g.Wo;
-        const float* xn = x + n * image_stride;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int h = ho * g.sh - g.ph + di[e], w = wo * g.sw - g.pw + dj[e];
-          if (live[e] && unsigned(h) < unsigned(g.H) && unsigned(w) < unsigned(g.W)) {
-            v[u][e] = __ldg(xn + off[e] + h * g.W + w);
-            if (kAct) v[u][e] = apply_act(v[u][e], b[e], act);
-          }
-        }
-      }
+  const int p = tid % kTP, rr0 = tid / kTP;  // read phase: this thread's pixel, first element
+  constexpr int kRStep = kTileThreads / kTP;
+  const int w = tid % 32, pp0 = tid / 32;  // write phase: word w of pixels pp0, pp0 + 8, ...
+  constexpr int kPStep = kTileThreads / 32;
+  for (int q0 = blockIdx.y * kTP; q0 < rows_out; q0 += gridDim.y * kTP) {
+    __syncthreads();  // the tables above, or the previous tile's writes, are done
+    const int q = q0 + p;
+    int h0 = -(1 << 20), w0 = 0;  // a pixel past ncols reads as padding
+    const float* xn = x;
+    if (q < ncols) {
+      const int n = q / g.HW, pq = q - n * g.HW, ho = pq / g.Wo, wo = pq - ho * g.Wo;
+      h0 = ho * g.sh - g.ph, w0 = wo * g.sw - g.pw, xn = x + n * image_stride;
     }
-#pragma unroll
-    for (int u = 0; u < kQ; ++u) {
-      const int q = qb + u * step;
-      if (q >= rows_out) break;
-      uint32_t word;
-      if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-        const __nv_bfloat162 h2 = __floats2bfloat162_rn(v[u][0], v[u][1]);  // .x = v[0] in the low half
-        word = *reinterpret_cast<const uint32_t*>(&h2);
-      } else {
-        const __half2 h2 = __floats2half2_rn(v[u][0], v[u][1]);
-        word = *reinterpret_cast<const uint32_t*>(&h2);
+#pragma unroll 4
+    for (int rr = rr0; rr < kTR; rr += kRStep) {
+      const int h = h0 + s_i[rr], wc = w0 + s_j[rr];
+      float v = 0.f;
+      if (unsigned(h) < unsigned(g.H) && unsigned(wc) < unsigned(g.W)) {
+        v = __ldg(xn + s_off[rr] + h * g.W + wc);
+        if (kAct) v = apply_act(v, s_b[rr], act);
       }
-      out[(int64_t(q) * ld + r0) / 2] = word;
+      tile[rr][p] = v;
+    }
+    __syncthreads();
+    const int64_t col = r0 + 2 * w;  // this thread's two elements
+    if (col < ld) {
+#pragma unroll 4
+      for (int pp = pp0; pp < kTP; pp += kPStep) {
+        const int qq = q0 + pp;
+        if (qq >= rows_out) break;
+        const float v0 = tile[2 * w][pp], v1 = tile[2 * w + 1][pp];
+        uint32_t word;
+        if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+          const __nv_bfloat162 h2 = __floats2bfloat162_rn(v0, v1);  // .x = v0 in the low half
+          word = *reinterpret_cast<const uint32_t*>(&h2);
+        } else {
+          const __half2 h2 = __floats2half2_rn(v0, v1);
+          word = *reinterpret_cast<const uint32_t*>(&h2);
+        }
+        out[(int64_t(qq) * ld + col) / 2] = word;
+      }
     }
   }
 }
@@ -283,11 +294,9 @@ void im2row_lowp_cuda(Context& ctx, const float* x, const ConvGeom& g, int64_t b
   DEFTNN_CHECK(rows_out < (int64_t(1) << 31) && rows_out * ld < (int64_t(1) << 40),
                "im2row: {} rows of {} exceed the kernel's indexing", rows_out, ld);
   if (rows_out == 0 || ld == 0) return;
-  const dim3 block{32, 8};
-  const int64_t gx = (ld / 2 + block.x - 1) / block.x;
-  const int64_t per_block = int64_t(kQ) * block.y;  // pixels a block writes per sweep
-  const int64_t gy = std::clamp<int64_t>(8192 / gx, 1, std::min<int64_t>((rows_out + per_block - 1) / per_block, 65535));
-  const dim3 grid{unsigned(gx), unsigned(gy)};
+  const int64_t gx = (ld + kTR - 1) / kTR;  // element tiles (ld is even, kTR too: no word straddles two)
+  const int64_t gy = std::clamp<int64_t>(16384 / gx, 1, std::min<int64_t>((rows_out + kTP - 1) / kTP, 65535));
+  const dim3 grid{unsigned(gx), unsigned(gy)}, block{unsigned(kTileThreads)};
   auto* o = static_cast<uint32_t*>(out);
   auto launch = [&](auto kernel) {
     kernel<<<grid, block, 0, ctx.stream()>>>(x, g32, int(ncols), image_stride, o, ld, int(rows_out), rows, int(R), a32);
