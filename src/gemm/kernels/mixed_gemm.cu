@@ -67,12 +67,15 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int j) {
   return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
-// X rows [m0, m0 + 16 MB) x k [k0, k0 + slab_k) into shared memory, zero
-// outside M and K.
+// X rows [m0, min(M, m0 + 16 MB)) x k [k0, k0 + slab_k) into shared memory,
+// zero past K. Rows at or past M are left as they are: an MMA row only
+// reaches its own output row, and the epilogue stores no row past M (at one
+// token this skips 15 of the 16 rows' shared-memory stores).
 template <int MB>
 __device__ __forceinline__ void stage_x(uint16_t* xs, const Params& p, int m0, int k0) {
   constexpr int SK = slab_k(MB), LDS = slab_lds(MB), VPR = SK / 8;  // 16-byte vectors per row
-  for (int i = threadIdx.x; i < 16 * MB * VPR; i += kThreads) {
+  const int live_rows = min(16 * MB, p.M - m0);
+  for (int i = threadIdx.x; i < live_rows * VPR; i += kThreads) {
     const int r = i / VPR, c = (i % VPR) * 8, m = m0 + r, k = k0 + c;
     uint4 v = make_uint4(0, 0, 0, 0);
     if (m < p.M && k < p.K) {
@@ -279,19 +282,22 @@ int sm_count() {
   return sms;
 }
 
-// Lab switch: DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets the split-K
-// target of thread blocks per SM (default kBlocksPerSmTarget).
-int blocks_per_sm_target() {
+// The split-K target of thread blocks per SM for M tokens: 2 up to 8 tokens,
+// kBlocksPerSmTarget above (a sweep on the H100, int4 on the Llama-7B shapes,
+// bench/results/tensorcore-h100-20261207b: at one token 2 beat 4 by 7-13% on
+// all three shapes; at 16 tokens 4 won on the two wide ones). Lab switch:
+// DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets it for every M.
+int blocks_per_sm_target(int64_t M) {
   static int n = [] {
     const char* e = std::getenv("DEFTNN_MIXED_BLOCKS_PER_SM");
     const int v = e ? std::atoi(e) : 0;
-    return v > 0 ? v : kBlocksPerSmTarget;
+    return v > 0 ? v : 0;
   }();
-  return n;
+  return n > 0 ? n : M <= 8 ? 2 : kBlocksPerSmTarget;
 }
 
 MixedLaunch launch_shape(const MixedGemmArgs& a) {
-  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(), blocks_per_sm_target());
+  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(), blocks_per_sm_target(a.M));
 }
 // Partial-sum floats of the serial split-K for a launch.
 int64_t workspace_floats(const MixedLaunch& s) {
