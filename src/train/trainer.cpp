@@ -248,10 +248,7 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
 void Trainer::save_checkpoint(const std::string& path) const {
   // The Net writes its model file; the optimizer state joins it in one file,
   // written atomically, so a checkpoint is never half old and half new.
-  std::string model_tmp = path + ".model.tmp";
-  net_.save(model_tmp, ctx_);
-  TensorFile f = read_safetensors(model_tmp);
-  std::filesystem::remove(model_tmp);
+  TensorFile f = net_.to_tensor_file();
   auto& hist = const_cast<Sgd&>(sgd_).history();
   for (size_t i = 0; i < params_.size(); ++i) {
     if (hist[i].defined()) f.tensors[kMomentumPrefix + params_[i].name] = hist[i];
@@ -284,13 +281,7 @@ Net Trainer::load_checkpoint_net(const std::string& path) {
   model.metadata.erase(kStateKey);
   for (auto& [name, t] : f.tensors)
     if (!starts_with(name, "optim.")) model.tensors[name] = t;
-  std::string tmp = path + ".net.tmp.safetensors";
-  write_safetensors(tmp, model);
-  struct Remove {
-    std::string p;
-    ~Remove() { std::filesystem::remove(p); }
-  } remove{tmp};
-  return Net::load(tmp);
+  return Net::from_tensor_file(model, path);  // nothing written beside a read-only input
 }
 
 void Trainer::resume(const std::string& path) {
