@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace deftnn::data {
 namespace {
@@ -128,13 +129,9 @@ void append_lowercase(std::vector<UChar32>& out, UChar32 c) {
 // ---- Loading.
 
 Json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  DEFTNN_CHECK(in.good(), "tokenizer: cannot open {}", path.string());
-  try {
-    return Json::parse(in);
-  } catch (const Json::parse_error& e) {
-    DEFTNN_FAIL("tokenizer: {} is not valid JSON: {}", path.string(), e.what());
-  }
+  // The common door: a regular file, at most 64 MiB, nesting limited, every
+  // library error a deftnn::Error naming the file.
+  return parse_json(read_text_file(path.string()), "tokenizer: " + path.string());
 }
 
 // obj[key] converted to T, with the file and key named on a missing key or a wrong type.

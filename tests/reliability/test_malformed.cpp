@@ -18,7 +18,9 @@
 #include "core/input_file.h"
 #include "data/dataset.h"
 #include "net/net.h"
+#include "net/npy.h"
 #include "net/safetensors.h"
+#include "data/tokenizer.h"
 
 namespace deftnn {
 namespace {
@@ -324,6 +326,154 @@ TEST(Malformed, SizeProducts) {
   expect_error("tensor over the cap", [] { Tensor::empty({int64_t(1) << 40}, DType::F32); },
                {"(1099511627776)", "bytes per tensor"});
   expect_error("tensor bytes overflow", [] { Tensor::empty({int64_t(1) << 62}, DType::F64); }, {"bytes per tensor"});
+}
+
+}  // namespace
+}  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// A .npy file: magic, version, header length (2 bytes for 1.0, 4 for 2.0), header, data.
+std::string npy_bytes(const std::string& dict, const std::string& data, int version = 1) {
+  std::string h = "\x93NUMPY";
+  h += char(version);
+  h += char(0);
+  const size_t n = dict.size();
+  h += char(n & 0xff);
+  h += char((n >> 8) & 0xff);
+  if (version >= 2) h += std::string{char((n >> 16) & 0xff), char((n >> 24) & 0xff)};
+  return h + dict + data;
+}
+
+TEST(Malformed, NpyFiles) {
+  TempDir dir;
+  const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n";
+  const std::string data(24, '\0');
+  struct Case {
+    std::string name, bytes;
+    std::vector<std::string> words;
+  };
+  const std::vector<Case> cases = {
+      {"empty", "", {"not a .npy"}},
+      {"short-magic", "\x93NUM", {"not a .npy"}},
+      {"bad-magic", "\x93NUMPZ\x01\x00\x10\x00" + std::string(16, ' '), {"not a .npy"}},
+      {"version-0", npy_bytes(ok, data, 0), {"version 0"}},
+      {"version-4", npy_bytes(ok, data, 4), {"version 4"}},
+      {"header-past-end", npy_bytes(ok, data).substr(0, 40), {"does not fit"}},
+      {"no-descr", npy_bytes("{'fortran_order': False, 'shape': (2, 3), }\n", data), {"descr"}},
+      {"int-dtype", npy_bytes("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'<i4'"}},
+      {"big-endian", npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'>f4'"}},
+      {"bytes-dtype", npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'|u1'"}},
+      {"fortran", npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", data), {"C order"}},
+      {"no-fortran", npy_bytes("{'descr': '<f4', 'shape': (2, 3), }\n", data), {"C order"}},
+      {"no-shape", npy_bytes("{'descr': '<f4', 'fortran_order': False, }\n", data), {"shape"}},
+      {"negative-dim", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }\n", data), {"shape"}},
+      {"huge-dim", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (9999999999999999999, 3), }\n", data),
+       {"too large"}},
+      {"overflow", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999, 999999999999), }\n", data),
+       {"overflows"}},
+      {"data-short", npy_bytes(ok, data.substr(0, 20)), {"needs 24 bytes"}},
+      {"data-long", npy_bytes(ok, data + "xxxx"), {"needs 24 bytes"}},
+      {"f8-data-short", npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"needs 48"}},
+      {"v2-header-past-end", npy_bytes(ok, data, 2).substr(0, 30), {"does not fit"}},
+      {"header-garbage", npy_bytes(std::string(60, '\xff'), data), {"descr"}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string p = dir.file(c.name + ".npy");
+    write_file(p, c.bytes);
+    std::vector<std::string> words = c.words;
+    words.push_back(p);
+    n += expect_error("npy " + c.name, [&] { read_npy(p); }, words);
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  const std::string good = dir.file("good.npy");
+  write_file(good, npy_bytes(ok, data));
+  EXPECT_EQ(read_npy(good).shape(), (Shape{2, 3}));  // the template itself is accepted
+}
+
+TEST(Malformed, NpyNonRegularFiles) {
+  TempDir dir;
+  const std::string fifo = dir.file("fifo.npy"), folder = dir.file("dir.npy"), zero = dir.file("zero.npy");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_directory(folder);
+  fs::create_symlink("/dev/zero", zero);
+  expect_error("npy fifo", [&] { read_npy(fifo); }, {fifo, "FIFO"});
+  expect_error("npy dir", [&] { read_npy(folder); }, {folder, "directory"});
+  expect_error("npy /dev/zero", [&] { read_npy(zero); }, {zero, "device"});
+}
+
+// tokenizer.json: the template of tests/data/test_tokenizer.cpp with one part replaced.
+TEST(Malformed, TokenizerFiles) {
+  const json valid = json::parse(R"({
+      "truncation": {"max_length": 7},
+      "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                     "strip_accents": null, "lowercase": true},
+      "pre_tokenizer": {"type": "BertPreTokenizer"},
+      "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                "max_input_chars_per_word": 100,
+                "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4}}})");
+  struct Case {
+    std::string name;
+    std::function<void(json&)> edit;  // applied to a copy of `valid`
+    std::string raw;                  // or, when not empty, the file's whole text
+  };
+  const std::vector<Case> cases = {
+      {"not-json", nullptr, "{\"model\": "},
+      {"array", nullptr, "[1, 2, 3]"},
+      {"deep", nullptr, std::string(100000, '[') + std::string(100000, ']')},
+      {"number-overflow", nullptr, R"({"truncation": {"max_length": 1e400}})"},
+      {"empty", nullptr, " "},
+      {"no-model", [](json& j) { j.erase("model"); }, ""},
+      {"model-string", [](json& j) { j["model"] = "WordPiece"; }, ""},
+      {"model-bpe", [](json& j) { j["model"]["type"] = "BPE"; }, ""},
+      {"vocab-array", [](json& j) { j["model"]["vocab"] = json::array({"a"}); }, ""},
+      {"vocab-id-string", [](json& j) { j["model"]["vocab"]["hello"] = "4"; }, ""},
+      {"vocab-id-negative", [](json& j) { j["model"]["vocab"]["hello"] = -4; }, ""},
+      {"vocab-id-huge", [](json& j) { j["model"]["vocab"]["hello"] = 4000000000LL; }, ""},
+      {"vocab-id-duplicate", [](json& j) { j["model"]["vocab"]["hello"] = 3; }, ""},
+      {"vocab-id-gap", [](json& j) { j["model"]["vocab"]["hello"] = 9; }, ""},
+      {"unk-missing", [](json& j) { j["model"]["vocab"].erase("[UNK]"); }, ""},
+      {"unk-number", [](json& j) { j["model"]["unk_token"] = 1; }, ""},
+      {"prefix-number", [](json& j) { j["model"]["continuing_subword_prefix"] = 2; }, ""},
+      {"max-chars-string", [](json& j) { j["model"]["max_input_chars_per_word"] = "100"; }, ""},
+      {"normalizer-unknown", [](json& j) { j["normalizer"]["type"] = "NFKC"; }, ""},
+      {"lowercase-string", [](json& j) { j["normalizer"]["lowercase"] = "yes"; }, ""},
+      {"pre-tokenizer-unknown", [](json& j) { j["pre_tokenizer"]["type"] = "Whitespace"; }, ""},
+      {"max-length-string", [](json& j) { j["truncation"]["max_length"] = "7"; }, ""},
+      {"max-length-negative", [](json& j) { j["truncation"]["max_length"] = -7; }, ""},
+      {"truncation-number", [](json& j) { j["truncation"] = 7; }, ""},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    TempDir dir;
+    const std::string p = dir.file("tokenizer.json");
+    if (c.edit) {
+      json j = valid;
+      c.edit(j);
+      write_file(p, j.dump());
+    } else {
+      write_file(p, c.raw);
+    }
+    n += expect_error("tokenizer " + c.name, [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); },
+                      {"tokenizer.json"});
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  TempDir ok;
+  write_file(ok.file("tokenizer.json"), valid.dump());
+  EXPECT_NO_THROW(data::WordPieceTokenizer::from_model_dir(ok.file("")));
+}
+
+TEST(Malformed, TokenizerNonRegularFiles) {
+  TempDir dir;
+  const std::string p = dir.file("tokenizer.json");
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+  expect_error("tokenizer fifo", [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); }, {p, "FIFO"});
+  fs::remove(p);
+  fs::create_directory(p);
+  expect_error("tokenizer dir", [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); },
+               {"tokenizer.json", "directory"});
 }
 
 }  // namespace
