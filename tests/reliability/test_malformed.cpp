@@ -21,6 +21,7 @@
 #include "net/npy.h"
 #include "net/safetensors.h"
 #include "data/tokenizer.h"
+#include "train/trainer.h"
 
 namespace deftnn {
 namespace {
@@ -474,6 +475,102 @@ TEST(Malformed, TokenizerNonRegularFiles) {
   fs::create_directory(p);
   expect_error("tokenizer dir", [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); },
                {"tokenizer.json", "directory"});
+}
+
+}  // namespace
+}  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// A checkpoint of a tiny net (one epoch-less save), then one damage at a time:
+// the training state's fields, its JSON, and the optimizer tensors. Each must
+// fail at load_checkpoint_net or resume with the checkpoint's path named.
+TEST(Malformed, CheckpointsForResume) {
+  TempDir dir;
+  const json graph = json::parse(R"({"name": "tiny", "input": [1, 4, 4], "classes": 3, "layers": [
+      {"type": "linear", "name": "fc1", "out": 8}, {"type": "relu", "name": "r1"},
+      {"type": "linear", "name": "fc2", "out": 3}]})");
+  auto ctx = Context::cpu();
+  train::TrainConfig cfg;
+  cfg.progress = false;
+  const std::string good = dir.file("good.ckpt.safetensors");
+  {
+    Net net = Net::from_graph(graph, "tiny");
+    net.init(1);
+    train::Trainer t(net, *ctx, cfg);
+    t.save_checkpoint(good);
+  }
+  const TensorFile base = read_safetensors(good);
+  const json state = json::parse(base.metadata.at("deftnn.train_state"));
+  // The tensors a one-step checkpoint holds only after a step: add momentum buffers of the right shape.
+  auto resume = [&](const std::string& p) {
+    Net net = train::Trainer::load_checkpoint_net(p);
+    train::Trainer t(net, *ctx, cfg);
+    t.resume(p);
+  };
+  struct Case {
+    std::string name;
+    std::function<void(TensorFile&, json&)> edit;
+    std::string raw_state;  // when not empty, the state's text as is
+    std::vector<std::string> words;
+  };
+  auto set = [](const std::string& k, json v) { return [k, v](TensorFile&, json& s) { s[k] = v; }; };
+  auto drop = [](const std::string& k) { return [k](TensorFile&, json& s) { s.erase(k); }; };
+  const std::vector<Case> cases = {
+      {"no-epoch", drop("epoch"), "", {"epoch"}},
+      {"no-iteration", drop("iteration"), "", {"iteration"}},
+      {"no-history", drop("history"), "", {"history"}},
+      {"no-seed", drop("seed"), "", {"seed"}},
+      {"no-batch", drop("batch"), "", {"batch"}},
+      {"no-best", drop("best_val_acc"), "", {"best_val_acc"}},
+      {"epoch-string", set("epoch", "2"), "", {"training state"}},
+      {"epoch-float", set("epoch", 2.5), "", {"training state"}},
+      {"epoch-negative", set("epoch", -1), "", {"negative"}},
+      {"iteration-negative", set("iteration", -5), "", {"negative"}},
+      {"epoch-huge", set("epoch", 1e300), "", {"training state"}},
+      {"seed-negative", set("seed", -1), "", {"training state"}},
+      {"seed-string", set("seed", "3"), "", {"training state"}},
+      {"batch-null", set("batch", nullptr), "", {"training state"}},
+      {"history-object", set("history", json::object()), "", {"training state"}},
+      {"history-bad-entry", set("history", json::array({json::array({1})})), "", {"training state"}},
+      {"state-array", nullptr, "[1, 2]", {"training state"}},
+      {"state-not-json", nullptr, "{\"epoch\": ", {"not valid JSON"}},
+      {"state-1e400", nullptr, "{\"epoch\": 1e400}", {"1e400"}},
+      {"state-deep", nullptr, std::string(1000, '[') + std::string(1000, ']'), {"nested deeper"}},
+      {"momentum-wrong-shape",
+       [](TensorFile& f, json&) { f.tensors["optim.momentum.fc1.weight"] = Tensor::empty({3, 3}); }, "",
+       {"momentum of fc1.weight"}},
+      {"momentum-wrong-dtype",
+       [](TensorFile& f, json&) {
+         f.tensors["optim.momentum.fc1.weight"] = Tensor::empty({8, 16}, DType::F16, Device::CPU);
+       },
+       "", {"momentum of fc1.weight"}},
+      {"best-wrong-shape",
+       [](TensorFile& f, json&) {
+         for (const char* n : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+           f.tensors[std::string("optim.best.") + n] = Tensor::empty({1});
+       },
+       "", {"best weights of"}},
+      {"weight-missing", [](TensorFile& f, json&) { f.tensors.erase("fc2.weight"); }, "", {"fc2.weight"}},
+      {"weight-wrong-shape", [](TensorFile& f, json&) { f.tensors["fc2.weight"] = Tensor::empty({2, 2}); }, "",
+       {"fc2.weight"}},
+      {"no-graph", [](TensorFile& f, json&) { f.metadata.erase("deftnn.graph"); }, "", {"deftnn.graph"}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    TensorFile f = base;
+    json s = state;
+    if (c.edit) c.edit(f, s);
+    f.metadata["deftnn.train_state"] = c.raw_state.empty() ? s.dump() : c.raw_state;
+    const std::string p = dir.file(c.name + ".ckpt.safetensors");
+    write_safetensors(p, f);
+    std::vector<std::string> words = c.words;
+    words.push_back(p);
+    n += expect_error("checkpoint " + c.name, [&] { resume(p); }, words);
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  EXPECT_NO_THROW(resume(good));
 }
 
 }  // namespace
