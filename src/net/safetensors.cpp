@@ -211,6 +211,11 @@ void write_safetensors(const std::string& path, const TensorFile& file, const Co
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
+  // The reader's limit holds for the writer too: never write a file it would refuse.
+  DEFTNN_CHECK(text.size() <= kSafetensorsMaxHeader,
+               "{}: cannot write: the header (names and metadata) would take {} bytes, over the {} bytes a "
+               "safetensors reader accepts (nothing written)",
+               path, text.size(), kSafetensorsMaxHeader);
   unsigned char size_bytes[8];
   for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
   std::vector<ByteSpan> parts{{size_bytes, 8}, {text.data(), text.size()}};

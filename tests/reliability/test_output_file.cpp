@@ -207,3 +207,25 @@ TEST(OutputFile, RemovesTheTemporariesOfDeadWritersOnly) {
 
 }  // namespace
 }  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// What the writer writes the reader accepts: a header over the reader's cap
+// (a 101 MiB note in the metadata) is refused before anything is written.
+TEST(OutputFile, SafetensorsWriterKeepsTheReadersHeaderLimit) {
+  OutDir d;
+  TensorFile tf;
+  tf.tensors["w"] = Tensor::empty({2});
+  tf.metadata["note"] = std::string(kSafetensorsMaxHeader + (1 << 20), 'n');
+  const std::string msg = error_of([&] { write_safetensors(d.file("big.safetensors"), tf); });
+  EXPECT_NE(msg.find("big.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reader accepts"), std::string::npos) << msg;
+  EXPECT_TRUE(d.entries().empty());
+  tf.metadata["note"] = std::string(1000, 'n');  // the same file with a short note writes and reads back
+  write_safetensors(d.file("ok.safetensors"), tf);
+  EXPECT_EQ(read_safetensors(d.file("ok.safetensors")).metadata.at("note").size(), 1000u);
+}
+
+}  // namespace
+}  // namespace deftnn
