@@ -17,7 +17,7 @@
 #include "device_option.h"
 #include "net/bert.h"
 #include "net/npy.h"
-#include "core/output_file.h"
+#include "output_path.h"
 #include "train/progress.h"
 
 namespace {
@@ -46,7 +46,7 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 void run_embed(const EmbedArgs& a) {
   using namespace deftnn;
-  deftnn::check_writable(a.out);
+  check_writable(a.out);
   const auto lines = read_lines(a.text);
   auto encoder = bert::BertEncoder::load(a.model_dir);
   const auto tok = data::WordPieceTokenizer::from_model_dir(a.model_dir);

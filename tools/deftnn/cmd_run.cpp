@@ -13,7 +13,7 @@
 #include "device_option.h"
 #include "net/net.h"
 #include "net/npy.h"
-#include "core/output_file.h"
+#include "output_path.h"
 #include "plan/apply.h"
 #include "plan_options.h"
 #include "train/prepare.h"
@@ -30,7 +30,7 @@ struct RunArgs {
 
 void run_run(const RunArgs& a) {
   using namespace deftnn;
-  deftnn::check_writable(a.output);
+  check_writable(a.output);
   train::set_cpu_threads(a.threads);
   Net net = Net::load(a.model);
   if (a.model.ends_with(".json")) {
