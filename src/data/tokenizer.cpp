@@ -1,5 +1,7 @@
 #include "data/tokenizer.h"
 
+#include <limits>
+#include <type_traits>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -138,6 +140,17 @@ Json read_json(const std::filesystem::path& path) {
 template <class T>
 T get(const Json& obj, const char* key, const std::filesystem::path& file, const char* where) {
   DEFTNN_CHECK(obj.is_object() && obj.contains(key), "tokenizer: {}: {} has no \"{}\"", file.string(), where, key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts a float such as 1e92 to an integer without a check
+    // (undefined behaviour; found by fuzz/fuzz_tokenizer): integers only, in T's range.
+    const Json& v = obj.at(key);
+    const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                      : v.is_number_integer() ? v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                                    v.get<int64_t>() <= int64_t(std::numeric_limits<T>::max())
+                                              : false;
+    DEFTNN_CHECK(fits || !v.is_number(), "tokenizer: {}: {}.{} must be an integer in [{}, {}], got {}", file.string(), where, key,
+                 int64_t(std::numeric_limits<T>::min()), uint64_t(std::numeric_limits<T>::max()), json_excerpt(v));
+  }
   try {
     return obj.at(key).get<T>();
   } catch (const Json::exception& e) {

@@ -439,6 +439,10 @@ TEST(Malformed, TokenizerFiles) {
       {"unk-number", [](json& j) { j["model"]["unk_token"] = 1; }, ""},
       {"prefix-number", [](json& j) { j["model"]["continuing_subword_prefix"] = 2; }, ""},
       {"max-chars-string", [](json& j) { j["model"]["max_input_chars_per_word"] = "100"; }, ""},
+      // fuzz/fuzz_tokenizer found these: a float where an integer goes was converted without a check (UB).
+      {"max-chars-1e92", [](json& j) { j["model"]["max_input_chars_per_word"] = 1.08e92; }, ""},
+      {"max-chars-float", [](json& j) { j["model"]["max_input_chars_per_word"] = 100.5; }, ""},
+      {"max-length-1e30", [](json& j) { j["truncation"]["max_length"] = 1e30; }, ""},
       {"normalizer-unknown", [](json& j) { j["normalizer"]["type"] = "NFKC"; }, ""},
       {"lowercase-string", [](json& j) { j["normalizer"]["lowercase"] = "yes"; }, ""},
       {"pre-tokenizer-unknown", [](json& j) { j["pre_tokenizer"]["type"] = "Whitespace"; }, ""},
