@@ -16,6 +16,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+
+def save_atomic(fig, path):
+    """Writes the figure as deftnn writes every file: a temporary file in the
+    target's folder, renamed into place; removed if the write fails."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        fig.savefig(tmp, dpi=120, format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -82,7 +94,7 @@ def main():
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, f"{name}.frontier.png"), dpi=120)
+    save_atomic(fig, os.path.join(out, f"{name}.frontier.png"))
 
     # Per-layer density and speedup of the selected composition.
     layers = [l for l in r["layers"] if l.get("optimised")]
@@ -103,7 +115,7 @@ def main():
     ax1.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
     ax1.set_title(f"{name}: selected variant per layer")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, f"{name}.layers.png"), dpi=120)
+    save_atomic(fig, os.path.join(out, f"{name}.layers.png"))
     print(f"plots written to {out}/{name}.frontier.png and {name}.layers.png")
 
 

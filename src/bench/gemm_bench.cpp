@@ -5,6 +5,8 @@
 // fp32 inputs (so it includes the format's rounding of both operands).
 #include "bench/gemm_bench.h"
 
+#include "core/output_file.h"
+
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
 #include <fmt/format.h>
@@ -392,12 +394,8 @@ std::string run_gemm_bench(const GemmBenchOptions& opts) {
     path = std::string("bench/results/gemm-") + d + ".json";
   }
   std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  {
-    const std::string tmp = path + ".partial";
-    std::ofstream(tmp) << J.dump(1) << "\n";
-    std::filesystem::rename(tmp, path);
-  }
+  if (p.has_parent_path()) check_writable_folder(p.parent_path().string());
+  write_text_atomic(path, J.dump(1) + "\n");
   fmt::print("wrote {}{}\n", path, failed ? fmt::format(" ({} variant runs failed)", failed) : "");
   return path;
 }

@@ -1,5 +1,7 @@
 #include "data/tokenizer.h"
 
+#include <limits>
+#include <type_traits>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
@@ -12,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/input_file.h"
 
 namespace deftnn::data {
 namespace {
@@ -128,19 +131,26 @@ void append_lowercase(std::vector<UChar32>& out, UChar32 c) {
 // ---- Loading.
 
 Json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  DEFTNN_CHECK(in.good(), "tokenizer: cannot open {}", path.string());
-  try {
-    return Json::parse(in);
-  } catch (const Json::parse_error& e) {
-    DEFTNN_FAIL("tokenizer: {} is not valid JSON: {}", path.string(), e.what());
-  }
+  // The common door: a regular file, at most 64 MiB, nesting limited, every
+  // library error a deftnn::Error naming the file.
+  return parse_json(read_text_file(path.string()), "tokenizer: " + path.string());
 }
 
 // obj[key] converted to T, with the file and key named on a missing key or a wrong type.
 template <class T>
 T get(const Json& obj, const char* key, const std::filesystem::path& file, const char* where) {
   DEFTNN_CHECK(obj.is_object() && obj.contains(key), "tokenizer: {}: {} has no \"{}\"", file.string(), where, key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts a float such as 1e92 to an integer without a check
+    // (undefined behaviour; found by fuzz/fuzz_tokenizer): integers only, in T's range.
+    const Json& v = obj.at(key);
+    const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                      : v.is_number_integer() ? v.get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                                    v.get<int64_t>() <= int64_t(std::numeric_limits<T>::max())
+                                              : false;
+    DEFTNN_CHECK(fits || !v.is_number(), "tokenizer: {}: {}.{} must be an integer in [{}, {}], got {}", file.string(), where, key,
+                 int64_t(std::numeric_limits<T>::min()), uint64_t(std::numeric_limits<T>::max()), json_excerpt(v));
+  }
   try {
     return obj.at(key).get<T>();
   } catch (const Json::exception& e) {

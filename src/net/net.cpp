@@ -153,7 +153,10 @@ Net Net::load(const std::string& path) {
     return net;
   }
 
-  TensorFile tf = read_safetensors(path);
+  return from_tensor_file(read_safetensors(path), path);
+}
+
+Net Net::from_tensor_file(const TensorFile& tf, const std::string& path) {
   auto g = tf.metadata.find(kGraphKey);
   DEFTNN_CHECK(g != tf.metadata.end(), "{}: a safetensors file but not a deftnn model: no '{}' in __metadata__", path,
                kGraphKey);
@@ -193,7 +196,9 @@ void Net::save(const std::string& path) const {
   }
 }
 
-void Net::save(const std::string& path, const Context& ctx) const {
+void Net::save(const std::string& path, const Context& ctx) const { write_safetensors(path, to_tensor_file(), &ctx); }
+
+TensorFile Net::to_tensor_file() const {
   TensorFile tf;
   for (const auto& l : layers_)
     for (Param* p : l->params()) tf.tensors[l->name() + "." + p->name] = p->value;
@@ -201,7 +206,7 @@ void Net::save(const std::string& path, const Context& ctx) const {
   tf.metadata[kMetaKey] = metadata_.dump();
   tf.metadata[kVersionKey] = kFormatVersion;
   tf.metadata[kPlanKey] = plan::to_json(plan::plan_of(*this)).dump();
-  write_safetensors(path, tf, &ctx);
+  return tf;
 }
 
 Layer* Net::find(const std::string& layer_name) {

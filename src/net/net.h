@@ -20,6 +20,7 @@
 
 #include "graph/graph.h"
 #include "layers/layer.h"
+#include "net/safetensors.h"
 
 namespace deftnn {
 
@@ -37,6 +38,11 @@ class Net {
   // The same, copying GPU parameters through ctx (save() makes a context of
   // its own when the parameters are on the GPU).
   void save(const std::string& path, const Context& ctx) const;
+  // A model file's contents without the file: build from them (`path` names
+  // them in errors), or collect them (parameters as they are, GPU ones
+  // included; write_safetensors copies those through its context).
+  static Net from_tensor_file(const TensorFile& tf, const std::string& path);
+  TensorFile to_tensor_file() const;
   // Reads a graph file (.json), an ONNX model's mapped graph (.onnx) or a
   // model file (anything else, safetensors).
   static nlohmann::json read_graph_file(const std::string& path);

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/input_file.h"
+#include "core/output_file.h"
 
 namespace deftnn {
 
@@ -185,41 +186,6 @@ TensorFile read_safetensors(const std::string& path) {
   return out;
 }
 
-void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  DEFTNN_CHECK(fd >= 0, "{}: cannot write: cannot create the temporary file {}: {}", path, tmp, errno_str());
-  auto fail = [&](const std::string& what) {
-    std::string err = errno_str();
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    DEFTNN_FAIL("{}: cannot write: {}: {} (nothing written)", path, what, err);
-  };
-  for (const auto& p : parts) {
-    const char* d = static_cast<const char*>(p.data);
-    size_t n = p.size;
-    while (n > 0) {
-      ssize_t w = ::write(fd, d, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) fail("write to " + tmp);
-      d += w, n -= size_t(w);
-    }
-  }
-  if (::fsync(fd) != 0) fail("fsync of " + tmp);
-  int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) fail("close of " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename of " + tmp);
-  // Make the rename itself durable: fsync the directory (best effort).
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) dir = "/";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 void write_safetensors(const std::string& path, const TensorFile& file, const Context* ctx) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!file.metadata.empty()) {
@@ -245,6 +211,11 @@ void write_safetensors(const std::string& path, const TensorFile& file, const Co
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
+  // The reader's limit holds for the writer too: never write a file it would refuse.
+  DEFTNN_CHECK(text.size() <= kSafetensorsMaxHeader,
+               "{}: cannot write: the header (names and metadata) would take {} bytes, over the {} bytes a "
+               "safetensors reader accepts (nothing written)",
+               path, text.size(), kSafetensorsMaxHeader);
   unsigned char size_bytes[8];
   for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<unsigned char>(uint64_t(text.size()) >> (8 * i));
   std::vector<ByteSpan> parts{{size_bytes, 8}, {text.data(), text.size()}};

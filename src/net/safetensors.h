@@ -12,7 +12,7 @@
 // Readers check every field and throw deftnn::Error with a message that
 // starts with the file's path. Writers are atomic: they write
 // "<path>.tmp-<pid>", fsync it, and rename it onto <path>; on any error the
-// temporary file is removed and <path> is left as it was.
+// temporary file is removed and <path> is left as it was (core/output_file.h).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/output_file.h"
 #include "core/tensor.h"
 
 namespace deftnn {
@@ -38,16 +39,6 @@ TensorFile read_safetensors(const std::string& path);
 // packed back to back in name order (the format allows no gaps); the header is
 // padded with spaces so the data block starts 8-byte aligned.
 void write_safetensors(const std::string& path, const TensorFile& file, const Context* ctx = nullptr);
-
-// One piece of a file being written: `size` bytes at `data`.
-struct ByteSpan {
-  const void* data;
-  size_t size;
-};
-// Writes the concatenation of `parts` to `path` atomically (temporary file,
-// fsync, rename); used by write_safetensors and by anything else that must
-// not leave half a file behind.
-void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
 
 // Largest header the reader accepts (the reference implementation's limit).
 constexpr uint64_t kSafetensorsMaxHeader = 100u << 20;

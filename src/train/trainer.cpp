@@ -248,10 +248,7 @@ const std::vector<EpochRecord>& Trainer::fit(const data::Dataset& train, const d
 void Trainer::save_checkpoint(const std::string& path) const {
   // The Net writes its model file; the optimizer state joins it in one file,
   // written atomically, so a checkpoint is never half old and half new.
-  std::string model_tmp = path + ".model.tmp";
-  net_.save(model_tmp, ctx_);
-  TensorFile f = read_safetensors(model_tmp);
-  std::filesystem::remove(model_tmp);
+  TensorFile f = net_.to_tensor_file();
   auto& hist = const_cast<Sgd&>(sgd_).history();
   for (size_t i = 0; i < params_.size(); ++i) {
     if (hist[i].defined()) f.tensors[kMomentumPrefix + params_[i].name] = hist[i];
@@ -284,13 +281,7 @@ Net Trainer::load_checkpoint_net(const std::string& path) {
   model.metadata.erase(kStateKey);
   for (auto& [name, t] : f.tensors)
     if (!starts_with(name, "optim.")) model.tensors[name] = t;
-  std::string tmp = path + ".net.tmp.safetensors";
-  write_safetensors(tmp, model);
-  struct Remove {
-    std::string p;
-    ~Remove() { std::filesystem::remove(p); }
-  } remove{tmp};
-  return Net::load(tmp);
+  return Net::from_tensor_file(model, path);  // nothing written beside a read-only input
 }
 
 void Trainer::resume(const std::string& path) {
@@ -299,18 +290,32 @@ void Trainer::resume(const std::string& path) {
   const nlohmann::json state = parse_json(f.metadata[kStateKey], DEFTNN_FORMAT("{}: metadata {}", path, kStateKey));
   uint64_t seed = 0;
   int64_t batch = 0;
+  // nlohmann converts 2.5 to 2, -1 to a huge seed and 1e300 to an undefined
+  // integer: the integer fields must be integers, the counters not negative.
+  auto integer = [&](const char* key, bool non_negative) {
+    const nlohmann::json& v = state.at(key);
+    DEFTNN_CHECK(v.is_number_integer() && (!non_negative || v.is_number_unsigned() || v.get<int64_t>() >= 0),
+                 "{}: metadata {} is not a training state: '{}' must be an integer{}, got {}", path, kStateKey, key,
+                 non_negative ? " >= 0" : "", json_excerpt(v));
+    return v;
+  };
   try {  // a missing or mistyped field is a damaged checkpoint, named as such
-    epoch_ = state.at("epoch");
-    iteration_ = state.at("iteration");
+    DEFTNN_CHECK(state.is_object(), "{}: metadata {} is not a training state: not a JSON object", path, kStateKey);
+    epoch_ = integer("epoch", true).get<int64_t>();
+    iteration_ = integer("iteration", true).get<int64_t>();
     best_val_acc_ = state.at("best_val_acc");
-    best_epoch_ = state.at("best_epoch");
+    best_epoch_ = integer("best_epoch", false).get<int64_t>();
+    DEFTNN_CHECK(state.at("history").is_array(), "{}: metadata {} is not a training state: 'history' must be an array",
+                 path, kStateKey);
     history_.clear();
     for (const auto& r : state.at("history")) history_.push_back(EpochRecord::from_json(r));
-    seed = state.at("seed").get<uint64_t>();
-    batch = state.at("batch").get<int64_t>();
+    seed = integer("seed", true).get<uint64_t>();
+    batch = integer("batch", true).get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     DEFTNN_FAIL("{}: metadata {} is not a training state: {}", path, kStateKey, e.what());
   }
+  DEFTNN_CHECK(epoch_ >= 0 && iteration_ >= 0, "{}: metadata {}: epoch {} and iteration {} must not be negative",
+               path, kStateKey, epoch_, iteration_);
   if (seed != cfg_.seed || batch != cfg_.batch)
     fmt::print(stderr, "deftnn: warning: resuming {} (seed {}, batch {}) with seed {}, batch {}\n", path, seed,
                batch, cfg_.seed, cfg_.batch);
@@ -320,13 +325,21 @@ void Trainer::resume(const std::string& path) {
     const Param* p = params_[i].param;
     if (auto mi = f.tensors.find(kMomentumPrefix + params_[i].name); mi != f.tensors.end()) {
       const Tensor* m = &mi->second;
-      DEFTNN_CHECK(m->shape() == p->value.shape(), "{}: momentum of {} is {}, the parameter {}", path,
-                   params_[i].name, shape_str(m->shape()), shape_str(p->value.shape()));
+      DEFTNN_CHECK(m->shape() == p->value.shape() && m->dtype() == p->value.dtype(),
+                   "{}: momentum of {} is {} {}, the parameter {} {}", path, params_[i].name, dtype_name(m->dtype()),
+                   shape_str(m->shape()), dtype_name(p->value.dtype()), shape_str(p->value.shape()));
       hist[i] = m->to(ctx_.device(), ctx_);
     } else {
       DEFTNN_CHECK(!p->trainable, "{}: no momentum buffer for {}", path, params_[i].name);
     }
-    if (auto bi = f.tensors.find(kBestPrefix + params_[i].name); bi != f.tensors.end()) best_.push_back(bi->second);
+    if (auto bi = f.tensors.find(kBestPrefix + params_[i].name); bi != f.tensors.end()) {
+      // restore_best copies these over the parameters: a wrong size would overrun them.
+      DEFTNN_CHECK(bi->second.shape() == p->value.shape() && bi->second.dtype() == p->value.dtype(),
+                   "{}: best weights of {} are {} {}, the parameter {} {}", path, params_[i].name,
+                   dtype_name(bi->second.dtype()), shape_str(bi->second.shape()), dtype_name(p->value.dtype()),
+                   shape_str(p->value.shape()));
+      best_.push_back(bi->second);
+    }
   }
   if (best_.size() != params_.size()) best_.clear();
   ctx_.synchronize();

@@ -10,12 +10,14 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0
 n=0
-# run NAME FILE WORDS -- COMMAND...: exit 1 within 60 s, FILE and WORDS in stderr.
+# run NAME FILE WORDS -- COMMAND...: exit 1 within 60 s and 4 GiB of address
+# space (ulimit -v: a reader that allocates what a header claims fails), FILE
+# and WORDS in stderr.
 run() {
   local name=$1 file=$2 words=$3
   shift 4
   local err rc
-  err=$(timeout 60 "$@" 2>&1 >/dev/null)
+  err=$( (ulimit -v 4194304; timeout 60 "$@") 2>&1 >/dev/null)
   rc=$?
   n=$((n + 1))
   if [ $rc -ne 1 ]; then echo "FAIL $name: exit $rc (want 1): $(head -c 300 <<<"$err")"; fail=1; return; fi
@@ -64,5 +66,33 @@ run zero-model "/dev/zero" "regular file" -- "$BIN" eval /dev/zero --device cpu
 # An output path under a regular file: a filesystem error, reported, not an abort.
 touch "$T/plain"
 run out-under-file "$T/plain" "Not a directory" -- "$BIN" bench "$T/ok.json" --device cpu --reps 1 --warmup 1 --no-kernel-names --out "$T/plain/sub/out.json"
+# ONNX models and .npy inputs through `run` (ONNX import only where the build has it).
+printf '\x93NUMPY\x01\x00\x46\x00{'"'"'descr'"'"': '"'"'<f4'"'"', '"'"'fortran_order'"'"': False, '"'"'shape'"'"': (1, 1, 8, 8), }' >"$T/short.npy"
+python3 -c "import sys; sys.stdout.buffer.write(b'\x93NUMPY\x01\x00' + (118).to_bytes(2, 'little') + b\"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 8, 8), }\".ljust(117) + b'\n' + bytes(256))" >"$T/ok.npy"
+run npy-short "$T/short.npy" ".npy" -- "$BIN" run "$T/ok.json" --device cpu --input "$T/short.npy" --output "$T/y.npy"
+printf 'not an npy file' >"$T/text.npy"
+run npy-text "$T/text.npy" "not a .npy" -- "$BIN" run "$T/ok.json" --device cpu --input "$T/text.npy" --output "$T/y.npy"
+mkfifo "$T/fifo.npy"
+run npy-fifo "$T/fifo.npy" "FIFO" -- "$BIN" run "$T/ok.json" --device cpu --input "$T/fifo.npy" --output "$T/y.npy"
+ln -s /dev/zero "$T/zero.npy"
+run npy-zero "$T/zero.npy" "device" -- "$BIN" run "$T/ok.json" --device cpu --input "$T/zero.npy" --output "$T/y.npy"
+[ -e "$T/y.npy" ] && { echo "FAIL run left y.npy"; fail=1; rm -f "$T/y.npy"; }
+printf '' >"$T/empty.onnx"
+head -c 3000 /dev/urandom >"$T/random.onnx"
+printf '\x08\x07\x12\x04deft\x3a\xff\xff\xff\x0f' >"$T/truncated.onnx"
+mkfifo "$T/fifo.onnx"
+mkdir "$T/dir.onnx"
+# Without ONNX import in the build, every .onnx is the one error that says so.
+if [ "$("$BIN" run "$T/empty.onnx" --device cpu --input "$T/ok.npy" --output "$T/y.npy" 2>&1 | grep -c 'built without ONNX')" = 1 ]; then
+  OW=(ONNX ONNX ONNX ONNX ONNX)
+else
+  OW=(ONNX ONNX ONNX FIFO directory)
+fi
+i=0
+for f in empty random truncated fifo dir; do
+  run "onnx-$f" "$T/$f.onnx" "${OW[$i]}" -- "$BIN" run "$T/$f.onnx" --device cpu --input "$T/ok.npy" --output "$T/y.npy"
+  i=$((i + 1))
+done
+[ -e "$T/y.npy" ] && { echo "FAIL onnx run left y.npy"; fail=1; }
 echo "$n runs"
 exit $fail

@@ -243,11 +243,11 @@ TEST_F(NetTest, FailedSaveLeavesNoFile) {
   std::string p = path("no-such-dir/lenet.safetensors");
   expect_error([&] { net.save(p); }, {p, "cannot write"});
   EXPECT_FALSE(fs::exists(path("no-such-dir")));
-  // Target is an existing directory: written fully, the rename fails, the
-  // temporary file is removed.
+  // Target is an existing directory: refused before anything is written, the
+  // no temporary file is left.
   std::string d = path("occupied");
   fs::create_directories(fs::path(d) / "x");
-  expect_error([&] { net.save(d); }, {d, "rename"});
+  expect_error([&] { net.save(d); }, {d, "it is a folder"});
   for (const auto& e : fs::directory_iterator(dir_))
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "left behind: " << e.path();
 }

@@ -18,7 +18,10 @@
 #include "core/input_file.h"
 #include "data/dataset.h"
 #include "net/net.h"
+#include "net/npy.h"
 #include "net/safetensors.h"
+#include "data/tokenizer.h"
+#include "train/trainer.h"
 
 namespace deftnn {
 namespace {
@@ -324,6 +327,254 @@ TEST(Malformed, SizeProducts) {
   expect_error("tensor over the cap", [] { Tensor::empty({int64_t(1) << 40}, DType::F32); },
                {"(1099511627776)", "bytes per tensor"});
   expect_error("tensor bytes overflow", [] { Tensor::empty({int64_t(1) << 62}, DType::F64); }, {"bytes per tensor"});
+}
+
+}  // namespace
+}  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// A .npy file: magic, version, header length (2 bytes for 1.0, 4 for 2.0), header, data.
+std::string npy_bytes(const std::string& dict, const std::string& data, int version = 1) {
+  std::string h = "\x93NUMPY";
+  h += char(version);
+  h += char(0);
+  const size_t n = dict.size();
+  h += char(n & 0xff);
+  h += char((n >> 8) & 0xff);
+  if (version >= 2) h += std::string{char((n >> 16) & 0xff), char((n >> 24) & 0xff)};
+  return h + dict + data;
+}
+
+TEST(Malformed, NpyFiles) {
+  TempDir dir;
+  const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }\n";
+  const std::string data(24, '\0');
+  struct Case {
+    std::string name, bytes;
+    std::vector<std::string> words;
+  };
+  const std::vector<Case> cases = {
+      {"empty", "", {"not a .npy"}},
+      {"short-magic", "\x93NUM", {"not a .npy"}},
+      {"bad-magic", "\x93NUMPZ\x01\x00\x10\x00" + std::string(16, ' '), {"not a .npy"}},
+      {"version-0", npy_bytes(ok, data, 0), {"version 0"}},
+      {"version-4", npy_bytes(ok, data, 4), {"version 4"}},
+      {"header-past-end", npy_bytes(ok, data).substr(0, 40), {"does not fit"}},
+      {"no-descr", npy_bytes("{'fortran_order': False, 'shape': (2, 3), }\n", data), {"descr"}},
+      {"int-dtype", npy_bytes("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'<i4'"}},
+      {"big-endian", npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'>f4'"}},
+      {"bytes-dtype", npy_bytes("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"'|u1'"}},
+      {"fortran", npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", data), {"C order"}},
+      {"no-fortran", npy_bytes("{'descr': '<f4', 'shape': (2, 3), }\n", data), {"C order"}},
+      {"no-shape", npy_bytes("{'descr': '<f4', 'fortran_order': False, }\n", data), {"shape"}},
+      {"negative-dim", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }\n", data), {"shape"}},
+      {"huge-dim", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (9999999999999999999, 3), }\n", data),
+       {"too large"}},
+      {"overflow", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999, 999999999999), }\n", data),
+       {"overflows"}},
+      {"data-short", npy_bytes(ok, data.substr(0, 20)), {"needs 24 bytes"}},
+      {"data-long", npy_bytes(ok, data + "xxxx"), {"needs 24 bytes"}},
+      {"f8-data-short", npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }\n", data), {"needs 48"}},
+      {"v2-header-past-end", npy_bytes(ok, data, 2).substr(0, 30), {"does not fit"}},
+      {"header-garbage", npy_bytes(std::string(60, '\xff'), data), {"descr"}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string p = dir.file(c.name + ".npy");
+    write_file(p, c.bytes);
+    std::vector<std::string> words = c.words;
+    words.push_back(p);
+    n += expect_error("npy " + c.name, [&] { read_npy(p); }, words);
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  const std::string good = dir.file("good.npy");
+  write_file(good, npy_bytes(ok, data));
+  EXPECT_EQ(read_npy(good).shape(), (Shape{2, 3}));  // the template itself is accepted
+}
+
+TEST(Malformed, NpyNonRegularFiles) {
+  TempDir dir;
+  const std::string fifo = dir.file("fifo.npy"), folder = dir.file("dir.npy"), zero = dir.file("zero.npy");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_directory(folder);
+  fs::create_symlink("/dev/zero", zero);
+  expect_error("npy fifo", [&] { read_npy(fifo); }, {fifo, "FIFO"});
+  expect_error("npy dir", [&] { read_npy(folder); }, {folder, "directory"});
+  expect_error("npy /dev/zero", [&] { read_npy(zero); }, {zero, "device"});
+}
+
+// tokenizer.json: the template of tests/data/test_tokenizer.cpp with one part replaced.
+TEST(Malformed, TokenizerFiles) {
+  const json valid = json::parse(R"({
+      "truncation": {"max_length": 7},
+      "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                     "strip_accents": null, "lowercase": true},
+      "pre_tokenizer": {"type": "BertPreTokenizer"},
+      "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                "max_input_chars_per_word": 100,
+                "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "hello": 4}}})");
+  struct Case {
+    std::string name;
+    std::function<void(json&)> edit;  // applied to a copy of `valid`
+    std::string raw;                  // or, when not empty, the file's whole text
+  };
+  const std::vector<Case> cases = {
+      {"not-json", nullptr, "{\"model\": "},
+      {"array", nullptr, "[1, 2, 3]"},
+      {"deep", nullptr, std::string(100000, '[') + std::string(100000, ']')},
+      {"number-overflow", nullptr, R"({"truncation": {"max_length": 1e400}})"},
+      {"empty", nullptr, " "},
+      {"no-model", [](json& j) { j.erase("model"); }, ""},
+      {"model-string", [](json& j) { j["model"] = "WordPiece"; }, ""},
+      {"model-bpe", [](json& j) { j["model"]["type"] = "BPE"; }, ""},
+      {"vocab-array", [](json& j) { j["model"]["vocab"] = json::array({"a"}); }, ""},
+      {"vocab-id-string", [](json& j) { j["model"]["vocab"]["hello"] = "4"; }, ""},
+      {"vocab-id-negative", [](json& j) { j["model"]["vocab"]["hello"] = -4; }, ""},
+      {"vocab-id-huge", [](json& j) { j["model"]["vocab"]["hello"] = 4000000000LL; }, ""},
+      {"vocab-id-duplicate", [](json& j) { j["model"]["vocab"]["hello"] = 3; }, ""},
+      {"vocab-id-gap", [](json& j) { j["model"]["vocab"]["hello"] = 9; }, ""},
+      {"unk-missing", [](json& j) { j["model"]["vocab"].erase("[UNK]"); }, ""},
+      {"unk-number", [](json& j) { j["model"]["unk_token"] = 1; }, ""},
+      {"prefix-number", [](json& j) { j["model"]["continuing_subword_prefix"] = 2; }, ""},
+      {"max-chars-string", [](json& j) { j["model"]["max_input_chars_per_word"] = "100"; }, ""},
+      // fuzz/fuzz_tokenizer found these: a float where an integer goes was converted without a check (UB).
+      {"max-chars-1e92", [](json& j) { j["model"]["max_input_chars_per_word"] = 1.08e92; }, ""},
+      {"max-chars-float", [](json& j) { j["model"]["max_input_chars_per_word"] = 100.5; }, ""},
+      {"max-length-1e30", [](json& j) { j["truncation"]["max_length"] = 1e30; }, ""},
+      {"normalizer-unknown", [](json& j) { j["normalizer"]["type"] = "NFKC"; }, ""},
+      {"lowercase-string", [](json& j) { j["normalizer"]["lowercase"] = "yes"; }, ""},
+      {"pre-tokenizer-unknown", [](json& j) { j["pre_tokenizer"]["type"] = "Whitespace"; }, ""},
+      {"max-length-string", [](json& j) { j["truncation"]["max_length"] = "7"; }, ""},
+      {"max-length-negative", [](json& j) { j["truncation"]["max_length"] = -7; }, ""},
+      {"truncation-number", [](json& j) { j["truncation"] = 7; }, ""},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    TempDir dir;
+    const std::string p = dir.file("tokenizer.json");
+    if (c.edit) {
+      json j = valid;
+      c.edit(j);
+      write_file(p, j.dump());
+    } else {
+      write_file(p, c.raw);
+    }
+    n += expect_error("tokenizer " + c.name, [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); },
+                      {"tokenizer.json"});
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  TempDir ok;
+  write_file(ok.file("tokenizer.json"), valid.dump());
+  EXPECT_NO_THROW(data::WordPieceTokenizer::from_model_dir(ok.file("")));
+}
+
+TEST(Malformed, TokenizerNonRegularFiles) {
+  TempDir dir;
+  const std::string p = dir.file("tokenizer.json");
+  ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+  expect_error("tokenizer fifo", [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); }, {p, "FIFO"});
+  fs::remove(p);
+  fs::create_directory(p);
+  expect_error("tokenizer dir", [&] { data::WordPieceTokenizer::from_model_dir(dir.file("")); },
+               {"tokenizer.json", "directory"});
+}
+
+}  // namespace
+}  // namespace deftnn
+
+namespace deftnn {
+namespace {
+
+// A checkpoint of a tiny net (one epoch-less save), then one damage at a time:
+// the training state's fields, its JSON, and the optimizer tensors. Each must
+// fail at load_checkpoint_net or resume with the checkpoint's path named.
+TEST(Malformed, CheckpointsForResume) {
+  TempDir dir;
+  const json graph = json::parse(R"({"name": "tiny", "input": [1, 4, 4], "classes": 3, "layers": [
+      {"type": "linear", "name": "fc1", "out": 8}, {"type": "relu", "name": "r1"},
+      {"type": "linear", "name": "fc2", "out": 3}]})");
+  auto ctx = Context::cpu();
+  train::TrainConfig cfg;
+  cfg.progress = false;
+  const std::string good = dir.file("good.ckpt.safetensors");
+  {
+    Net net = Net::from_graph(graph, "tiny");
+    net.init(1);
+    train::Trainer t(net, *ctx, cfg);
+    t.save_checkpoint(good);
+  }
+  const TensorFile base = read_safetensors(good);
+  const json state = json::parse(base.metadata.at("deftnn.train_state"));
+  // The tensors a one-step checkpoint holds only after a step: add momentum buffers of the right shape.
+  auto resume = [&](const std::string& p) {
+    Net net = train::Trainer::load_checkpoint_net(p);
+    train::Trainer t(net, *ctx, cfg);
+    t.resume(p);
+  };
+  struct Case {
+    std::string name;
+    std::function<void(TensorFile&, json&)> edit;
+    std::string raw_state;  // when not empty, the state's text as is
+    std::vector<std::string> words;
+  };
+  auto set = [](const std::string& k, json v) { return [k, v](TensorFile&, json& s) { s[k] = v; }; };
+  auto drop = [](const std::string& k) { return [k](TensorFile&, json& s) { s.erase(k); }; };
+  const std::vector<Case> cases = {
+      {"no-epoch", drop("epoch"), "", {"epoch"}},
+      {"no-iteration", drop("iteration"), "", {"iteration"}},
+      {"no-history", drop("history"), "", {"history"}},
+      {"no-seed", drop("seed"), "", {"seed"}},
+      {"no-batch", drop("batch"), "", {"batch"}},
+      {"no-best", drop("best_val_acc"), "", {"best_val_acc"}},
+      {"epoch-string", set("epoch", "2"), "", {"training state"}},
+      {"epoch-float", set("epoch", 2.5), "", {"training state"}},
+      {"epoch-negative", set("epoch", -1), "", {"negative"}},
+      {"iteration-negative", set("iteration", -5), "", {"negative"}},
+      {"epoch-huge", set("epoch", 1e300), "", {"training state"}},
+      {"seed-negative", set("seed", -1), "", {"training state"}},
+      {"seed-string", set("seed", "3"), "", {"training state"}},
+      {"batch-null", set("batch", nullptr), "", {"training state"}},
+      {"history-object", set("history", json::object()), "", {"training state"}},
+      {"history-bad-entry", set("history", json::array({json::array({1})})), "", {"training state"}},
+      {"state-array", nullptr, "[1, 2]", {"training state"}},
+      {"state-not-json", nullptr, "{\"epoch\": ", {"not valid JSON"}},
+      {"state-1e400", nullptr, "{\"epoch\": 1e400}", {"1e400"}},
+      {"state-deep", nullptr, std::string(1000, '[') + std::string(1000, ']'), {"nested deeper"}},
+      {"momentum-wrong-shape",
+       [](TensorFile& f, json&) { f.tensors["optim.momentum.fc1.weight"] = Tensor::empty({3, 3}); }, "",
+       {"momentum of fc1.weight"}},
+      {"momentum-wrong-dtype",
+       [](TensorFile& f, json&) {
+         f.tensors["optim.momentum.fc1.weight"] = Tensor::empty({8, 16}, DType::F16, Device::CPU);
+       },
+       "", {"momentum of fc1.weight"}},
+      {"best-wrong-shape",
+       [](TensorFile& f, json&) {
+         for (const char* n : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+           f.tensors[std::string("optim.best.") + n] = Tensor::empty({1});
+       },
+       "", {"best weights of"}},
+      {"weight-missing", [](TensorFile& f, json&) { f.tensors.erase("fc2.weight"); }, "", {"fc2.weight"}},
+      {"weight-wrong-shape", [](TensorFile& f, json&) { f.tensors["fc2.weight"] = Tensor::empty({2, 2}); }, "",
+       {"fc2.weight"}},
+      {"no-graph", [](TensorFile& f, json&) { f.metadata.erase("deftnn.graph"); }, "", {"deftnn.graph"}},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    TensorFile f = base;
+    json s = state;
+    if (c.edit) c.edit(f, s);
+    f.metadata["deftnn.train_state"] = c.raw_state.empty() ? s.dump() : c.raw_state;
+    const std::string p = dir.file(c.name + ".ckpt.safetensors");
+    write_safetensors(p, f);
+    std::vector<std::string> words = c.words;
+    words.push_back(p);
+    n += expect_error("checkpoint " + c.name, [&] { resume(p); }, words);
+  }
+  EXPECT_EQ(n, int(cases.size()));
+  EXPECT_NO_THROW(resume(good));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "bench/net_bench.h"
 #include "core/context.h"
+#include "core/output_file.h"
 #include "core/error.h"
 #include "net/net.h"
 #include "plan/apply.h"
@@ -81,10 +82,23 @@ std::string default_tag(const deftnn::bench::NetConfig& c, bool sve) {
   return t;
 }
 
+// Before any timing: --out is a .json file that can be written, or a folder
+// (created when missing) that can be written into.
+void check_report_path(const std::string& out) {
+  namespace fs = std::filesystem;
+  if (fs::path(out).extension() == ".json") {
+    if (fs::path(out).has_parent_path()) deftnn::check_writable_folder(fs::path(out).parent_path().string());
+    deftnn::check_writable(out);
+  } else {
+    deftnn::check_writable_folder(out);
+  }
+}
+
 void run_bench(const BenchArgs& a) {
   using namespace deftnn;
   using namespace deftnn::bench;
   DEFTNN_CHECK(!a.model.empty(), "deftnn bench needs a MODEL (a models/*.json graph or a .safetensors model file)");
+  check_report_path(a.out);
   Device dev = resolve_device(a.device);
   if (!a.device && dev == Device::CPU)
     fmt::print(stderr, "deftnn bench: no GPU ({}); timing on the CPU\n", cuda_unavailable_reason());
@@ -178,16 +192,7 @@ void run_bench(const BenchArgs& a) {
   fs::path out = a.out;
   std::string tag = a.compare ? "compare-" + runs.back().tag : runs.back().tag;
   if (out.extension() != ".json") out /= report_file_name(label, a.batch, tag, utc_stamp_now());
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  fs::path tmp = out;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp);
-    DEFTNN_CHECK(f.good(), "cannot write {}", tmp.string());
-    f << report.dump(2) << "\n";
-    DEFTNN_CHECK(f.good(), "error writing {}", tmp.string());
-  }
-  fs::rename(tmp, out);
+  write_text_atomic(out.string(), report.dump(2) + "\n");
   fmt::print("wrote {}\n", out.string());
 }
 

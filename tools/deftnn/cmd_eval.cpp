@@ -3,10 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <memory>
 #include <optional>
 
 #include "core/context.h"
+#include "core/error.h"
 #include "device_option.h"
 #include "net/net.h"
 #include "plan/apply.h"
@@ -15,6 +17,20 @@
 #include "train/trainer.h"
 
 namespace {
+
+// A model whose weights hold NaN or Inf cannot give a meaningful accuracy:
+// refuse it, naming the first such tensor.
+void check_finite_weights(deftnn::Net& net, const std::string& path) {
+  for (size_t i = 0; i < net.size(); ++i)
+    for (const deftnn::Param* p : net.layer(i).params()) {
+      const deftnn::Tensor& t = p->value;
+      if (!t.defined() || t.dtype() != deftnn::DType::F32 || t.device() != deftnn::Device::CPU) continue;
+      const float* v = t.data<float>();
+      for (int64_t k = 0; k < t.numel(); ++k)
+        DEFTNN_CHECK(std::isfinite(v[k]), "{}: tensor '{}.{}' holds {} at element {}; the model is damaged", path,
+                     net.layer(i).name(), p->name, v[k], k);
+    }
+}
 
 struct EvalOptions {
   std::string model, data_dir, dataset;
@@ -34,6 +50,7 @@ void run_eval(const EvalOptions& o) {
     fmt::print(stderr, "deftnn: warning: {} is a graph: evaluating untrained random weights\n", o.model);
     net.init(1);
   }
+  check_finite_weights(net, o.model);
   nlohmann::json stored = net.metadata().value("data", nlohmann::json::object());
   train::PrepareOptions popt;
   popt.dataset = o.dataset_opt->count() ? o.dataset : stored.value("dataset", std::string("fashion-mnist"));
@@ -47,6 +64,8 @@ void run_eval(const EvalOptions& o) {
   plan::apply_plan(net, plan::from_flags(o.plan, plan::plan_of(net)), dev);
   net.to(*ctx);
   train::EvalResult r = train::evaluate(net, *ctx, d.test, o.batch);
+  DEFTNN_CHECK(std::isfinite(r.loss), "{}: the test loss is {} (accuracy {:.2f}%); the model's outputs are not finite",
+               o.model, r.loss, 100 * r.accuracy);
   fmt::print("{} on {} test ({} images, {}): accuracy {:.2f}%, loss {:.4f}\n", net.name(), popt.dataset, r.count,
              device_name(dev), 100 * r.accuracy, r.loss);
   fmt::print("test accuracy: {:.2f}%\ntest loss: {:.4f}\n", 100 * r.accuracy, r.loss);

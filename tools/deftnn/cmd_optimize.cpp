@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "core/context.h"
+#include "core/output_file.h"
 #include "net/net.h"
 #include "train/prepare.h"
 #include "net/safetensors.h"
@@ -80,6 +81,19 @@ void run_optimize(const OptimizeCli& o) {
   Net net = Net::load(o.model);
   DEFTNN_CHECK(!o.model.ends_with(".json"), "{}: optimize wants a trained model file (.safetensors), not a graph",
                o.model);
+  // The three outputs are checked before the data is read and the search
+  // begins (it can take many minutes).
+  const std::string out = o.out.empty() ? "runs/" + net.name() + ".sve.safetensors" : o.out;
+  if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) check_writable_folder(parent.string());
+  check_writable(out);
+  const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
+  const std::string variants_file = stem + ".variants.safetensors";
+  check_writable(variants_file);
+  std::string report_dir = o.report_dir.empty() ? std::filesystem::path(out).parent_path().string() : o.report_dir;
+  if (report_dir.empty()) report_dir = ".";
+  check_writable_folder(report_dir);
+  const std::string report = (std::filesystem::path(report_dir) / (net.name() + ".sve_report.json")).string();
+  check_writable(report);
   nlohmann::json stored = net.metadata().value("data", nlohmann::json());
   train::PrepareOptions popt;
   popt.dataset = !o.dataset.empty() ? o.dataset
@@ -145,11 +159,6 @@ void run_optimize(const OptimizeCli& o) {
   // metadata entry "sve". Every variant's weights go to a companion file
   // <stem>.variants.safetensors ("sve.<layer>.<method>.<alpha or kept>.{weight,bias}"),
   // since a model file holds exactly its graph's tensors.
-  std::string out = o.out.empty() ? "runs/" + net.name() + ".sve.safetensors" : o.out;
-  if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
-    std::filesystem::create_directories(parent);
-  const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
-  const std::string variants_file = stem + ".variants.safetensors";
   nlohmann::json variants = nlohmann::json::array();
   TensorFile vf;
   for (size_t s = 0; s < r.options.size(); ++s)
@@ -189,17 +198,8 @@ void run_optimize(const OptimizeCli& o) {
                            {"optimised_layers", optimised}};
   net.save(out, *ctx);
 
-  std::string report_dir = o.report_dir.empty() ? std::filesystem::path(out).parent_path().string() : o.report_dir;
-  if (report_dir.empty()) report_dir = ".";
-  std::filesystem::create_directories(report_dir);
-  std::string report = (std::filesystem::path(report_dir) / (net.name() + ".sve_report.json")).string();
   r.report["model_file"] = out;
-  {
-    std::ofstream f(report + ".tmp");
-    f << r.report.dump(2) << "\n";
-    DEFTNN_CHECK(f.good(), "{}: cannot write", report);
-  }
-  std::filesystem::rename(report + ".tmp", report);
+  write_text_atomic(report, r.report.dump(2) + "\n");
 
   const auto& sel = r.frontier[r.selected];
   fmt::print("optimised {}: {} variants, {} compositions, {} on the Pareto frontier ({:.0f} s)\n", net.name(),

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/output_file.h"
 #include "data/tokenizer.h"
 
 namespace {
@@ -21,6 +22,7 @@ struct TokenizeOptions {
 void run_tokenize(const TokenizeOptions& o) {
   namespace fs = std::filesystem;
   using deftnn::data::WordPieceTokenizer;
+  if (!o.out.empty()) deftnn::check_writable(o.out);  // before any work
   const auto tok = WordPieceTokenizer::from_model_dir(o.model_dir);
   std::ifstream in(o.text, std::ios::binary);
   DEFTNN_CHECK(in.good(), "cannot open {}", o.text);
@@ -42,16 +44,8 @@ void run_tokenize(const TokenizeOptions& o) {
                                  {"text", o.text},
                                  {"max_length", tok.options().max_length},
                                  {"ids", ids}};
-  fs::path out = o.out, tmp = out;
-  tmp += ".tmp";
-  if (out.has_parent_path()) fs::create_directories(out.parent_path());
-  {
-    std::ofstream f(tmp);
-    DEFTNN_CHECK(f.good(), "cannot write {}", tmp.string());
-    f << report.dump() << "\n";
-    DEFTNN_CHECK(f.good(), "error writing {}", tmp.string());
-  }
-  fs::rename(tmp, out);
+  const fs::path out = o.out;
+  deftnn::write_text_atomic(out.string(), report.dump() + "\n");
   fmt::print("wrote {} texts to {}\n", ids.size(), out.string());
 }
 

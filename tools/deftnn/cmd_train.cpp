@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "core/context.h"
+#include "core/output_file.h"
 #include "device_option.h"
 #include "net/net.h"
 #include "train/prepare.h"
@@ -75,6 +76,15 @@ void run_train(const TrainOptions& o) {
   if (o.has("--keep")) cfg.keep_best = o.keep == "best";
   cfg.progress = !o.quiet;
 
+  // The outputs are checked before the data is read and the work begins.
+  std::string out = o.out.empty() ? "runs/" + net.name() + ".safetensors" : o.out;
+  if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) check_writable_folder(parent.string());
+  check_writable(out);
+  std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
+  cfg.checkpoint = o.checkpoint.empty() ? stem + ".ckpt.safetensors" : o.checkpoint;
+  if (cfg.checkpoint == "none") cfg.checkpoint.clear();
+  if (!cfg.checkpoint.empty()) check_writable(cfg.checkpoint);
+
   train::PrepareOptions popt;
   popt.dataset = o.has("--dataset") ? o.dataset : defaults.value("dataset", std::string("fashion-mnist"));
   popt.dir = o.data_dir;
@@ -88,13 +98,6 @@ void run_train(const TrainOptions& o) {
   if (from_graph && o.resume.empty()) net.init(cfg.seed);
   auto ctx = Context::make(resolve_device(o.device));
   net.to(*ctx);
-
-  std::string out = o.out.empty() ? "runs/" + net.name() + ".safetensors" : o.out;
-  if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty())
-    std::filesystem::create_directories(parent);
-  std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
-  cfg.checkpoint = o.checkpoint.empty() ? stem + ".ckpt.safetensors" : o.checkpoint;
-  if (cfg.checkpoint == "none") cfg.checkpoint.clear();
 
   // Recorded before training so that every checkpoint carries them too.
   net.metadata()["data"] = d.info;
