@@ -7,7 +7,8 @@
 # its system Python as externally managed and pip refuses to install into it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
-      libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist)
+      libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist
+      clang libclang-rt-14-dev)  # clang: the fuzz harnesses and the ASan+UBSan tests (scripts/fuzz.sh, sanitize.sh)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # A matplotlib the python3 on PATH already imports (e.g. a virtual environment's) is kept.

