@@ -247,3 +247,22 @@ def test_export_refuses_without_onnx_or_bad_path(tmp_path):
         net.export_onnx(str(target))
     assert "x.onnx" in str(e.value) or not deftnn.with_onnx
     assert not target.exists()
+
+
+def test_stubs_match_the_extension():
+    """_core.pyi declares exactly the extension's public names and Net's members."""
+    import ast
+
+    import deftnn._core as core
+
+    tree = ast.parse(open(os.path.join(os.path.dirname(deftnn.__file__), "_core.pyi")).read())
+    top, members = set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            top.add(node.name)
+        elif isinstance(node, ast.AnnAssign):
+            top.add(node.target.id)
+        if isinstance(node, ast.ClassDef) and node.name == "Net":
+            members = {n.name for n in node.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("__")}
+    assert top == {n for n in dir(core) if not n.startswith("_")}
+    assert members == {n for n in dir(core.Net) if not n.startswith("_")}
