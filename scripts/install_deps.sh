@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs what deftnn needs on a fresh Debian machine of this project's kind
 # (CUDA toolkit already present): build tools, the libraries we depend on, the
-# Fashion-MNIST data package and matplotlib for the report plots. Idempotent
+# Fashion-MNIST data package and matplotlib for the report plots; into .venv,
+# the test oracles' Python packages and nanobind + pytest (the Python package). Idempotent
 # and quiet when everything is already there.
 # matplotlib comes from Debian (python3-matplotlib), not pip: Debian 12 marks
 # its system Python as externally managed and pip refuses to install into it.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
-      libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv libgtest-dev libgmock-dev libbenchmark-dev dataset-fashion-mnist
+      libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv python3-dev libgtest-dev libgmock-dev
+      libbenchmark-dev dataset-fashion-mnist
       clang libclang-rt-14-dev)  # clang: the fuzz harnesses and the ASan+UBSan tests (scripts/fuzz.sh, sanitize.sh)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # A matplotlib the python3 on PATH already imports (e.g. a virtual environment's) is kept.
-python3 -c "import matplotlib" 2>/dev/null || missing+=(python3-matplotlib)
+python3 -c "import matplotlib" 2>/dev/null || dpkg -s python3-matplotlib >/dev/null 2>&1 || missing+=(python3-matplotlib)
 if ((${#missing[@]})); then
   echo "[deftnn] installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -37,4 +39,14 @@ if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, safetensors" 2>/dev
   { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } &&
     "$VENV/bin/pip" install -q onnx onnxruntime numpy safetensors ||
     echo "[deftnn] warning: could not install onnx, onnxruntime, numpy into $VENV; the ONNX Runtime comparison will skip"
+fi
+
+# The Python package (python/, tests/python/pkg): nanobind to build its
+# extension in the main build (CMake asks .venv's python for it) and pytest
+# to test it, both from PyPI into the same .venv. Without them the extension
+# is not built and its test skips, saying why.
+if ! "$VENV/bin/python" -c "import nanobind, pytest" 2>/dev/null; then
+  { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } &&
+    "$VENV/bin/pip" install -q "nanobind>=2.4" pytest ||
+    echo "[deftnn] warning: could not install nanobind, pytest into $VENV; the Python package will not be built or tested"
 fi
