@@ -8,12 +8,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "core/context.h"
+#include "core/error.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 
@@ -25,6 +27,27 @@
   } while (0)
 
 namespace deftnn::test {
+
+// The message of the deftnn::Error that f throws; fails the test when f
+// throws nothing or another exception.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not a deftnn::Error: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+// Expects every one of `words` in msg.
+inline void expect_words(const std::string& msg, std::initializer_list<const char*> words) {
+  for (const char* w : words) EXPECT_NE(msg.find(w), std::string::npos) << "'" << w << "' not in: " << msg;
+}
 
 // Uniform values in [lo, hi); never all zero.
 inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {

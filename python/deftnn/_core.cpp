@@ -83,11 +83,7 @@ class PyNet {
       nb::gil_scoped_release release;
       std::lock_guard<std::mutex> lock(mutex_);
       const Device dev = parse_device(device);
-      Context& ctx = context(dev);
-      plan::PlanFlags flags;
-      flags.precision = precision;
-      plan::apply_plan(net_, plan::from_flags(flags, base_plan_), dev);
-      net_.to(ctx);
+      Context& ctx = prepare(dev, precision);
       const Tensor x_dev = host.to(dev, ctx);
       const std::vector<Tensor> ys = net_.forward(ctx, std::vector<Tensor>{x_dev}, false);
       const Tensor y = ys[0].to(Device::CPU, ctx);
@@ -143,11 +139,7 @@ class PyNet {
       DEFTNN_CHECK(batch > 0 && reps > 0 && warmup >= 0, "bench: batch ({}) and reps ({}) must be positive, warmup "
                    "({}) not negative", batch, reps, warmup);
       const Device dev = parse_device(device);
-      Context& ctx = context(dev);
-      plan::PlanFlags flags;
-      flags.precision = precision;
-      plan::apply_plan(net_, plan::from_flags(flags, base_plan_), dev);
-      net_.to(ctx);
+      Context& ctx = prepare(dev, precision);
       bench::NetBenchOptions opt;
       opt.batch = batch;
       opt.timer.reps = reps;
@@ -177,6 +169,16 @@ class PyNet {
   int64_t parameter_count() const { return net_.parameter_count(); }
 
  private:
+  // The net planned in `precision` over the plan it was loaded with, on dev;
+  // the caller holds mutex_.
+  deftnn::Context& prepare(Device dev, const std::string& precision) {
+    deftnn::Context& ctx = context(dev);
+    deftnn::plan::PlanFlags flags;
+    flags.precision = precision;
+    deftnn::plan::apply_plan(net_, deftnn::plan::from_flags(flags, base_plan_), dev);
+    net_.to(ctx);
+    return ctx;
+  }
   deftnn::Context& context(Device dev) {
     auto& c = contexts_[int(dev)];
     if (!c) {

@@ -66,16 +66,6 @@ void write_fashion(const TempDir& dir, const std::string& prefix, uint32_t n_ima
   write_gz(dir.file(prefix + "-labels-idx1-ubyte.gz"), idx_bytes(kIdxLabelsMagic, {n_labels}, n_labels, labels));
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(Idx, ReadsImagesAndLabels) {

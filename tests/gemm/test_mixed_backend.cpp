@@ -31,19 +31,8 @@
 namespace deftnn {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_words(const std::string& msg, std::initializer_list<const char*> words) {
-  for (const char* w : words) EXPECT_NE(msg.find(w), std::string::npos) << "'" << w << "' not in: " << msg;
-}
+using test::error_of;
+using test::expect_words;
 
 struct Shape3 {
   int64_t out, tokens, K;

@@ -20,22 +20,6 @@ Net lenet() {
   return net;
 }
 
-// The message of the Error f throws; fails the test when it throws none.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
-}
-
-void expect_words(const std::string& msg, std::initializer_list<const char*> words) {
-  for (const char* w : words) EXPECT_NE(msg.find(w), std::string::npos) << "'" << w << "' not in: " << msg;
-}
-
 plan::PlanFlags flags(std::vector<std::string> format, std::string kernel = "", std::string precision = "") {
   plan::PlanFlags f;
   f.format = std::move(format);

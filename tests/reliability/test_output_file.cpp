@@ -18,9 +18,13 @@
 #include "core/error.h"
 #include "core/output_file.h"
 #include "net/safetensors.h"
+#include "test_util.h"
 
 namespace deftnn {
 namespace {
+
+using test::error_of;
+using test::expect_words;
 
 namespace fs = std::filesystem;
 
@@ -55,21 +59,6 @@ std::string slurp(const std::string& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// The message of the deftnn::Error that f throws; fails the test if it throws nothing or something else.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not a deftnn::Error: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no error";
-  return "";
 }
 
 TEST(OutputFile, WritesTheWholeFileAndNothingElse) {
