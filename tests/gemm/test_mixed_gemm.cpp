@@ -44,8 +44,7 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
 // workspace (Y poisoned again in between) so that a counter left non-zero by
 // the first call shows in the second.
 ::testing::AssertionResult run_case(Context& ctx, const WeightFormat& f, Case c, int split, bool exact,
-                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1, bool use_ws = false,
-                                    int stages = 0) {
+                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1, bool use_ws = false) {
   const int64_t M = c.M, N = c.N, K = c.K, ldx = (K + 7) / 8 * 8 + ldx_pad, ldy = N + ldy_pad;
   std::vector<float> w = exact ? test::small_int_vector(size_t(N * K), seed, 2) : test::random_vector(size_t(N * K), seed);
   std::vector<float> x(size_t(M * ldx), std::nanf(""));  // padding columns NaN: the kernel must not read them
@@ -70,7 +69,6 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
 
   MixedGemmArgs a;
   a.M = M, a.X = X.raw(), a.ldx = ldx, a.W = &dw, a.Y = Y.data<float>(), a.ldy = ldy, a.split_k = split;
-  a.stages = stages;
   const int splits = mixed_gemm_splits(a);
   MixedWorkspace ws;
   if (use_ws) {
@@ -86,7 +84,6 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
   const std::string what = f.name() + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" +
                            std::to_string(K) + " ldx=" + std::to_string(ldx) + " ldy=" + std::to_string(ldy) +
                            " split=" + split_name(split) + " (" + std::to_string(splits) + " splits)" +
-                           " stages=" + std::to_string(stages) +
                            (exact ? " exact" : " random") + (use_ws ? " workspace (2nd call)" : " atomics");
   const double n_add = double(K) / 16 + double(K) / 128 + splits + 2;
   size_t bad = 0, worst_i = 0;
@@ -213,22 +210,6 @@ TEST(MixedGemmGpu, ExactSmallIntegersAllFormats) {
       }
 }
 
-// Both sizes of the cp.async weight ring, with K long enough that a split's
-// stages wrap around the ring several times (K 4224 = 33 chunks of 128, 66 of
-// 64; unsplit: 17 or 33 stages) and short enough that the prologue's stages
-// outnumber the block's (K 128: one stage), ragged N and M.
-TEST(MixedGemmGpu, RingStagesExact) {
-  DEFTNN_REQUIRE_GPU();
-  auto ctx = Context::cuda();
-  for (const WeightFormat& f : main_formats())
-    for (Case c : {Case{1, 72, 4224}, Case{3, 136, 128}, Case{17, 72, 4224}, Case{40, 8, 1152}})
-      for (int split : {kSplitOff, kSplitAuto, 3})
-        for (int stages : {4, 8}) {
-          EXPECT_TRUE(run_case(*ctx, f, c, split, true, 0, 0, 1, false, stages));
-          EXPECT_TRUE(run_case(*ctx, f, c, split, true, 0, 0, 1, true, stages));
-        }
-}
-
 TEST(MixedGemmGpu, ExactSmallIntegersRaggedShapes) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
@@ -300,9 +281,6 @@ TEST(MixedGemmGpu, ZeroSizes) {
 TEST(MixedGemm, CanImplementReasons) {
   MixedGemmArgs a;
   EXPECT_NE(mixed_gemm_can_implement(a).find("no uploaded weights"), std::string::npos);
-  a.stages = 5;
-  EXPECT_NE(mixed_gemm_can_implement(a).find("stages 5 (the weight ring has 4 or 8"), std::string::npos);
-  a.stages = 8;
   DeviceWeights w;
   w.n = 8, w.k = 16, w.np = 64, w.kp = 128;
   w.bytes = Tensor::empty({64 * 128}, DType::U8, Device::CPU);

@@ -4,10 +4,9 @@
 // Thread block: 4 warps; warp w owns kNT = 2 n8-tiles (16 output channels), a
 // block 64 (= kPadN). Grid: x = n-ranges of 64, y = k-splits, z = blocks of
 // 16 * MB tokens (MB = 1, 2 or 4 m16 MMA row blocks per thread block).
-// Per stage a lane copies kNT * kU 16-byte slices of weight chunks (one whole
-// 512-byte chunk per warp and copy) with cp.async into a shared-memory ring of
-// S stages (kStages, or 8), S - 1 stages ahead of the one it computes: at one
-// token a block's whole k-split is in flight at once. Activations: a slab of
+// Per stage a lane issues kNT * kU 128-bit ld.global.nc of weights (one whole
+// 512-byte chunk per warp and load) for the stage after the one it computes,
+// so two stages of loads are in flight per lane. Activations: a slab of
 // 16 * MB rows x (1024 / MB) k, bf16, staged once in shared memory (rows
 // padded by 16 bytes so ldmatrix is conflict-free), read with ldmatrix.x4 as
 // the A fragments; the unpacked weights are the B fragments of
@@ -43,20 +42,12 @@ struct Params {
   int* counters;         // [tile]: splits arrived
 };
 
-// cp.async: global -> shared without registers. 16 bytes bypass L1 (.cg: the
-// weights are read once); the 8-byte group scales go through L1 (.ca: the
-// four lanes of a group column read the same 8 bytes).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(uint32_t(__cvta_generic_to_shared(smem))), "l"(gmem)
-               : "memory");
+__device__ __forceinline__ uint4 ldg_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
 }
-__device__ __forceinline__ void cp_async8(void* smem, const void* gmem) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(uint32_t(__cvta_generic_to_shared(smem))), "l"(gmem)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const uint16_t* smem) {
   const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
@@ -103,7 +94,7 @@ __device__ __forceinline__ void stage_x(uint16_t* xs, const Params& p, int m0, i
   }
 }
 
-template <class U, int MB, int S>
+template <class U, int MB>
 __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
   constexpr int CK = chunk_k(U::kBits);               // k per chunk: 64 or 128
   constexpr int SPW = U::kBits == 8 ? 1 : 2;           // k16 steps per packed word
@@ -128,55 +119,32 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[mb][nt][i] = 0.f;
 
-  // The weight ring (shared memory, private to each thread): S stages of
-  // kNT x kU 16-byte chunk slices per thread, filled by cp.async S - 1 stages
-  // ahead of the stage computed, so a block has up to (S - 1) x kNT x kU x 16
-  // bytes per thread in flight (a register double buffer had one stage). A
-  // thread reads back only the bytes it copied, so cp.async.wait_group is the
-  // only synchronisation the ring needs. Slot layout [stage][nt][u][thread]:
-  // a warp's 32 lanes read 512 consecutive bytes, conflict-free.
-  uint4* ring = smem_raw + slab_bytes(MB) / 16;
-  float2* ring_s = reinterpret_cast<float2*>(ring + S * kNT * kU * kThreads);  // 4-bit only: group scales
-  auto slot = [&](int stage, int nt, int u) { return ((stage * kNT + nt) * kU + u) * kThreads + int(threadIdx.x); };
-  const int nst = (kc_end - kc_begin + kU - 1) / kU;  // stages of this block (kc_begin < kc_end or 0)
-  auto issue = [&](int st) {  // stage st (chunks kc_begin + st * kU ...) into ring slot st % S
-    const int kc = kc_begin + st * kU, r = st % S;
+  uint4 cur[kNT][kU];
+  float2 cur_s[kNT][kU];
+  auto load_stage = [&](uint4 (&v)[kNT][kU], float2 (&s)[kNT][kU], int kc) {
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
-      for (int u = 0; u < kU; ++u)
+      for (int u = 0; u < kU; ++u) {
         if (kc + u < kc_end) {
-          cp_async16(ring + slot(r, nt, u), p.w + chunk_uint4(tile0 + nt, p.kcs, kc + u, lane));
+          v[nt][u] = ldg_stream(p.w + chunk_uint4(tile0 + nt, p.kcs, kc + u, lane));
           if constexpr (kGrouped)
-            cp_async8(ring_s + slot(r, nt, u), p.scales + group_scale_index(kc + u, p.np, tile0 + nt, lane));
+            s[nt][u] = __ldg(reinterpret_cast<const float2*>(p.scales + group_scale_index(kc + u, p.np, tile0 + nt, lane)));
         }
+      }
   };
-#pragma unroll
-  for (int st = 0; st < S - 1; ++st) {
-    if (st < nst) issue(st);
-    cp_async_commit();  // (empty groups too: the wait below counts groups)
-  }
+  if (kc_begin < kc_end) load_stage(cur, cur_s, kc_begin);
 
-  for (int it = 0; it < nst; ++it) {
-    const int kc = kc_begin + it * kU;
-    if (it + S - 1 < nst) issue(it + S - 1);
-    cp_async_commit();
-    cp_async_wait<S - 1>();  // this thread's copies of stage `it` have landed
+  for (int kc = kc_begin; kc < kc_end; kc += kU) {
+    uint4 nxt[kNT][kU];
+    float2 nxt_s[kNT][kU];
+    if (kc + kU < kc_end) load_stage(nxt, nxt_s, kc + kU);
     const int in_slab = (kc - kc_begin) % CPS;
     if (in_slab == 0) {
       __syncthreads();  // everyone is done with the previous slab
       stage_x<MB>(xs, p, m0, kc * CK);
       __syncthreads();
     }
-    uint4 cur[kNT][kU];
-    float2 cur_s[kNT][kU];
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        cur[nt][u] = ring[slot(it % S, nt, u)];
-        if constexpr (kGrouped) cur_s[nt][u] = ring_s[slot(it % S, nt, u)];
-      }
 #pragma unroll
     for (int u = 0; u < kU; ++u) {
       if (kc + u >= kc_end) break;
@@ -220,8 +188,11 @@ __global__ void __launch_bounds__(kThreads) mixed_gemm_kernel(const Params p) {
           }
       }
     }
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int u = 0; u < kU; ++u) cur[nt][u] = nxt[nt][u], cur_s[nt][u] = nxt_s[nt][u];
   }
-  cp_async_wait<0>();  // (only empty groups can be pending here)
 
   if (p.partials) {
     // Serial split-K: store this split's partial sums, count the arrival;
@@ -311,52 +282,40 @@ int sm_count() {
   return sms;
 }
 
-int env_int(const char* name) {
-  const char* e = std::getenv(name);
-  const int v = e ? std::atoi(e) : 0;
-  return v > 0 ? v : 0;
-}
-
 // The split-K target of thread blocks per SM for M tokens: 2 up to 8 tokens,
 // kBlocksPerSmTarget above (a sweep on the H100, int4 on the Llama-7B shapes,
 // bench/results/tensorcore-h100-20261207b: at one token 2 beat 4 by 7-13% on
-// all three shapes; at 16 tokens 4 won on the two wide ones), never more
-// than fit on an SM at once (blocks of a second wave would only wait). Lab
-// switch: DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets it for every M.
+// all three shapes; at 16 tokens 4 won on the two wide ones). Lab switch:
+// DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets it for every M.
 int blocks_per_sm_target(int64_t M) {
-  static const int n = env_int("DEFTNN_MIXED_BLOCKS_PER_SM");
+  static int n = [] {
+    const char* e = std::getenv("DEFTNN_MIXED_BLOCKS_PER_SM");
+    const int v = e ? std::atoi(e) : 0;
+    return v > 0 ? v : 0;
+  }();
   return n > 0 ? n : M <= 8 ? 2 : kBlocksPerSmTarget;
 }
-// Stages of the cp.async weight ring: kStages; lab switch
-// DEFTNN_MIXED_STAGES=4|8 (read once; others are kStages).
-int ring_stages() {
-  static const int n = env_int("DEFTNN_MIXED_STAGES");
-  return n == 4 || n == 8 ? n : kStages;
+
+MixedLaunch launch_shape(const MixedGemmArgs& a) {
+  return plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(), blocks_per_sm_target(a.M));
+}
+// Partial-sum floats of the serial split-K for a launch.
+int64_t workspace_floats(const MixedLaunch& s) {
+  return s.nblocks * s.mblocks * s.splits * kThreads * s.mb * kNT * 4;
 }
 
-// Shared memory of one block: the X slab, the weight ring, and (4-bit
-// formats) the ring of group scales.
-constexpr int smem_bytes(int bits, int mb, int stages) {
-  return slab_bytes(mb) + stages * kNT * kU * kThreads * (16 + (bits == 4 ? 8 : 0));
+template <class U, int MB>
+void launch_mb(const Params& p, dim3 grid, cudaStream_t st) {
+  mixed_gemm_kernel<U, MB><<<grid, kThreads, slab_bytes(MB), st>>>(p);
+  DEFTNN_CUDA_CHECK_LAUNCH();
 }
 
-// Blocks of kernel <U, MB, S> resident per SM (its shared memory allowed past
-// the default 48 KB first), once per instantiation.
-template <class U, int MB, int S>
-int resident_blocks() {
-  static const int n = [] {
-    auto* k = mixed_gemm_kernel<U, MB, S>;
-    const int smem = smem_bytes(U::kBits, MB, S);
-    DEFTNN_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    DEFTNN_CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                           int(cudaSharedmemCarveoutMaxShared)));
-    int blocks = 0;
-    DEFTNN_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, k, kThreads, smem));
-    DEFTNN_CHECK(blocks > 0, "mixed_gemm: a {}-bit kernel with {} row blocks and {} stages ({} bytes of shared memory) "
-                 "does not fit on this GPU's multiprocessors", U::kBits, MB, S, smem);
-    return blocks;
-  }();
-  return n;
+template <class U>
+void launch(const Params& p, const MixedLaunch& s, cudaStream_t st) {
+  const dim3 grid(unsigned(s.nblocks), unsigned(s.splits), unsigned(s.mblocks));
+  if (s.mb == 1) launch_mb<U, 1>(p, grid, st);
+  else if (s.mb == 2) launch_mb<U, 2>(p, grid, st);
+  else launch_mb<U, 4>(p, grid, st);
 }
 
 // Calls fn.template operator()<U>() with the unpack functor of format f.
@@ -380,44 +339,6 @@ void dispatch(const WeightFormat& f, Fn&& fn) {
   }
   DEFTNN_FAIL("mixed_gemm: no kernel for format {}", f.name());
 }
-
-// Calls fn.template operator()<U, MB, S>() for format f, m16 row blocks mb, stages s.
-template <class Fn>
-void dispatch_kernel(const WeightFormat& f, int mb, int s, Fn&& fn) {
-  dispatch(f, [&]<class U>() {
-    auto with_s = [&]<int MB>() {
-      if (s == 8) fn.template operator()<U, MB, 8>();
-      else fn.template operator()<U, MB, 4>();
-    };
-    if (mb == 1) with_s.template operator()<1>();
-    else if (mb == 2) with_s.template operator()<2>();
-    else with_s.template operator()<4>();
-  });
-}
-
-MixedLaunch launch_shape(const MixedGemmArgs& a) {
-  const int mb = mixed_row_blocks(a.M), stages = a.stages ? a.stages : ring_stages();
-  int fit = 1;
-  dispatch_kernel(a.W->format, mb, stages, [&]<class U, int MB, int S>() { fit = resident_blocks<U, MB, S>(); });
-  MixedLaunch s = plan_mixed_launch(a.M, a.W->np, a.W->kp, a.W->format.bits(), a.split_k, sm_count(),
-                                    std::min(blocks_per_sm_target(a.M), fit));
-  s.stages = stages;
-  return s;
-}
-// Partial-sum floats of the serial split-K for a launch.
-int64_t workspace_floats(const MixedLaunch& s) {
-  return s.nblocks * s.mblocks * s.splits * kThreads * s.mb * kNT * 4;
-}
-
-void launch(const WeightFormat& f, const Params& p, const MixedLaunch& s, cudaStream_t st) {
-  const dim3 grid(unsigned(s.nblocks), unsigned(s.splits), unsigned(s.mblocks));
-  dispatch_kernel(f, s.mb, s.stages, [&]<class U, int MB, int S>() {
-    resident_blocks<U, MB, S>();  // (its shared-memory attribute is set before the first launch)
-    mixed_gemm_kernel<U, MB, S><<<grid, kThreads, smem_bytes(U::kBits, MB, S), st>>>(p);
-    DEFTNN_CUDA_CHECK_LAUNCH();
-  });
-}
-
 
 }  // namespace
 
@@ -463,7 +384,7 @@ void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
     p.atomic = s.atomic();
     if (p.atomic) DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
   }
-  launch(w.format, p, s, st);
+  dispatch(w.format, [&]<class U>() { launch<U>(p, s, st); });
 }
 
 MixedWorkspace make_mixed_workspace(const Context& ctx, const MixedGemmArgs& a) {

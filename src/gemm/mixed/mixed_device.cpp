@@ -27,7 +27,7 @@ DeviceWeights upload(const PackedWeights& p, const Context& ctx) {
 
 MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms, int blocks_per_sm) {
   MixedLaunch s;
-  s.mb = mixed_row_blocks(M);
+  s.mb = M <= 16 ? 1 : M <= 32 ? 2 : 4;
   const int64_t rows = 16 * s.mb;
   s.mblocks = (M + rows - 1) / rows;
   s.nblocks = np / kPadN;
@@ -48,8 +48,6 @@ MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int s
 }
 
 std::string mixed_gemm_can_implement(const MixedGemmArgs& a) {
-  if (a.stages != 0 && a.stages != 4 && a.stages != 8)
-    return fmt::format("mixed_gemm: stages {} (the weight ring has 4 or 8; 0 = default)", a.stages);
   if (!a.W || !a.W->bytes.defined() || !a.W->scales.defined()) return "mixed_gemm: no uploaded weights";
   const DeviceWeights& w = *a.W;
   if (!w.bytes.is_cuda() || !w.scales.is_cuda()) return "mixed_gemm: weights are not on the GPU (upload them)";

@@ -52,12 +52,11 @@ struct MixedGemmArgs {
   int64_t ldy = 0;                    // 0 = N
   int split_k = kSplitAuto;
   MixedWorkspace* workspace = nullptr;  // split-K without atomics (above); null: atomics
-  int stages = 0;                     // of the kernel's cp.async weight ring: 4 or 8; 0 = default (tests force both)
 };
 
 // "" when mixed_gemm can run `a`, else why not: X 16-byte aligned with ldx a
 // multiple of 8 (16-byte rows), ldx >= K, ldy >= N, sizes below 2^31, weights
-// uploaded, stages 0, 4 or 8, a CUDA context.
+// uploaded, a CUDA context.
 std::string mixed_gemm_can_implement(const MixedGemmArgs& a);
 // Runs on ctx's stream; throws deftnn::Error with can_implement's reason.
 void mixed_gemm(Context& ctx, const MixedGemmArgs& a);

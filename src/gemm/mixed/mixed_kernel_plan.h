@@ -17,7 +17,6 @@ inline constexpr int kNT = 2;                 // n8 tiles per warp: kWarps * kNT
 inline constexpr int kU = 2;                  // chunks per n-tile per pipeline stage
 inline constexpr int kXPad = 8;               // bf16 padding per shared-memory X row (16 bytes)
 inline constexpr int kBlocksPerSmTarget = 4;  // split-K fills the GPU with this many blocks per SM
-inline constexpr int kStages = 4;             // cp.async weight ring: stages (kStages - 1 in flight ahead)
 static_assert(kWarps * kNT * kTileN == kPadN, "the packer pads N to one thread block's n-range");
 
 // k of one staged X slab for MB m16 row blocks (32 KB of bf16) and its row stride.
@@ -46,12 +45,8 @@ DEFTNN_HD constexpr int step_k_in_slab(int in_slab, int u, int j, int s, int ck,
   return (in_slab + u) * ck + 16 * (j * spw + s);
 }
 
-// m16 row blocks per thread block for M tokens: 1 up to 16 tokens, 2 up to 32, else 4.
-DEFTNN_HD constexpr int mixed_row_blocks(int64_t M) { return M <= 16 ? 1 : M <= 32 ? 2 : 4; }
-
 struct MixedLaunch {
   int mb = 1;                 // m16 row blocks per thread block
-  int stages = kStages;       // of the weight ring (set by the kernel's launcher)
   int64_t nblocks = 0;        // grid.x: n-ranges of kPadN
   int64_t mblocks = 0;        // grid.z: blocks of 16 mb tokens
   int splits = 1;             // grid.y
