@@ -155,15 +155,17 @@ void Conv2d::build_columns(Context& ctx, const float* x, const ConvGeom& g, int6
 void Conv2d::forward(Context& ctx, const Tensor& x, Tensor& y, bool train) { forward_impl(ctx, x, y, InferArgs{}); }
 
 void Conv2d::forward_fused_relu(Context& ctx, const Tensor& x, Tensor& y, float slope) {
-  DEFTNN_CHECK(!cudnn(), "layer '{}': the cuDNN forward cannot fuse a ReLU", name());
+  DEFTNN_CHECK(!cudnn() || cudnn16(), "layer '{}': the fp32 cuDNN forward cannot fuse a ReLU", name());
   InferArgs a;
   a.relu = true, a.slope = slope;
   forward_impl(ctx, x, y, a);
 }
 
 void Conv2d::forward_inference(Context& ctx, const Tensor& x, Tensor& y, const InferArgs& args) {
-  DEFTNN_CHECK(!cudnn() || args.plain(), "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue",
-               name());
+  InferArgs relu_only = args;  // what the 16-bit cuDNN forward can fuse: a ReLU
+  relu_only.relu = false;
+  DEFTNN_CHECK(!cudnn() || args.plain() || (cudnn16() && relu_only.plain()),
+               "layer '{}': the cuDNN forward runs NCHW only, with no fused epilogue (bf16/fp16: a ReLU)", name());
   forward_impl(ctx, x, y, args);
 }
 
@@ -179,7 +181,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
   DEFTNN_CHECK(x.device() == ctx.device() && y.device() == ctx.device() && weight_.value.device() == ctx.device(),
                "layer '{}': input on {}, output on {}, weight on {}, context on {}", name(), device_name(x.device()),
                device_name(y.device()), device_name(weight_.value.device()), device_name(ctx.device()));
-  if (cudnn()) return forward_cudnn(ctx, x, y);
+  if (cudnn()) return forward_cudnn(ctx, x, y, args.relu, args.slope);
 
   ConvGeom g = geom(x.shape());
   const int64_t N = x.dim(0), C = in_c_, HWin = g.H * g.W, HW = g.Ho() * g.Wo();
@@ -246,6 +248,7 @@ void Conv2d::forward_impl(Context& ctx, const Tensor& x, Tensor& y, const InferA
 
 void Conv2d::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx) {
   packed_.invalidate();  // the optimiser updates the weight in place after this
+  cudnn_.reset();        // (and the 16-bit cuDNN forward's converted weight with it)
   check_input(x.shape());
   const Shape ys = infer(x.shape());
   DEFTNN_CHECK(dy.shape() == ys, "layer '{}': output gradient is {}, expected {}", name(), shape_str(dy.shape()),

@@ -42,10 +42,10 @@ std::string can_implement(const LayerExec& e, LayerKind kind, Device device, boo
       return "kernel cudnn does not take an SVE-truncated weight; with SVE: auto, cublas, fission (CUDA), cpu-blas "
              "(CPU)";
     if (device != Device::CUDA) return "kernel cudnn runs on CUDA only; on the CPU: auto, cpu-blas";
-    if (e.precision != Precision::FP32)
-      return DEFTNN_FORMAT("kernel cudnn runs fp32 only (CUDNN_FMA_MATH), not {}; exists: fp32 on cpu-blas, cublas, "
-                           "cudnn, fission; tf32 on cublas; bf16, fp16, fp8e4m3 on cublas (cuBLASLt) and, "
-                           "emulated, on cpu-blas",
+    if (e.precision != Precision::FP32 && e.precision != Precision::BF16 && e.precision != Precision::FP16)
+      return DEFTNN_FORMAT("kernel cudnn runs fp32 (CUDNN_FMA_MATH), bf16 and fp16, not {}; exists: fp32 on cpu-blas, "
+                           "cublas, cudnn, fission; tf32 on cublas; bf16, fp16 on cudnn and cublas (cuBLASLt); "
+                           "fp8e4m3 on cublas (cuBLASLt) and, emulated, on cpu-blas",
                            precision_name(e.precision));
     if (e.format.kind != FormatKind::FP32)
       return DEFTNN_FORMAT("kernel cudnn reads fp32 weights; format {} needs kernel fission (or auto)", e.format.name());

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "gemm/lowp.h"
 #include "layers/conv.h"
 #include "synapse/sve_apply.h"
 #include "reference/conv_ref.h"
@@ -391,6 +392,78 @@ TEST(Conv2d, CudnnMatchesDirectConvolution) {
     const Outputs o = run(*ctx, *layer, s, d.x, d.dy, false);
     check_against_reference(o, s, d.x, to_double(d.w), d.b, d.dy, {}, "cudnn " + describe(s), false);
     EXPECT_FALSE(layer->library_algo().empty());
+  }
+}
+
+// cuDNN on 16-bit tensors: x and W rounded to bf16/fp16 (nearest) as the
+// layer does, the reference in fp64 on those rounded values; products are
+// exact and sums fp32 (the fp32 bound on K + 1 terms), then the convolution's
+// sum is rounded once to the 16-bit type (half an ulp: 2^-9 of |sum| in bf16,
+// 2^-12 in fp16; bounded here by the sum of magnitudes), then bias and ReLU
+// in fp32 (exact for ReLU; one fp32 rounding for the bias add).
+TEST(Conv2d, Cudnn16BitMatchesRoundedReference) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  Rng rng(67);
+  for (Precision p : {Precision::BF16, Precision::FP16})
+    for (int c = 0; c < 16; ++c) {
+      const ConvRefShape s = random_shape(rng);
+      Data d = random_data(s, 6700 + uint64_t(c) * 10);
+      std::vector<float> xr = d.x, wr = d.w;
+      for (float& v : xr) v = lowp_round(v, p);
+      for (float& v : wr) v = lowp_round(v, p);
+      auto layer = make(*ctx, s, d.w, d.b);
+      LayerExec e;
+      e.kernel = KernelFamily::Cudnn, e.precision = p;
+      layer->set_exec(e);
+      ASSERT_TRUE(layer->cudnn16());
+      const bool relu = c % 2 == 1;
+      Tensor xt = Tensor::from_vector(in_shape(s), d.x).to(Device::CUDA, *ctx);
+      Tensor yt = Tensor::empty(out_shape(s), DType::F32, Device::CUDA);
+      poison(yt, *ctx);
+      if (relu) layer->forward_fused_relu(*ctx, xt, yt, 0.1f);
+      else layer->forward(*ctx, xt, yt, false);
+      const std::vector<float> got = yt.to_vector(*ctx);
+      const ConvRef ref = conv_reference(s, to_double(xr), to_double(wr), to_double(d.b), {});
+      const ConvRef mag = conv_reference(s, to_double(xr), to_double(wr), to_double(d.b), {}, true);
+      const std::vector<double> zero_bias(size_t(s.out), 0.0);
+      const ConvRef sum = conv_reference(s, to_double(xr), to_double(wr), zero_bias, {});
+      std::vector<double> want = ref.y, tol = fp32_tolerance(mag.y, s.K() + 1);
+      const double half_ulp = p == Precision::BF16 ? std::ldexp(1.0, -9) : std::ldexp(1.0, -12);
+      for (size_t i = 0; i < want.size(); ++i) {
+        tol[i] += half_ulp * std::fabs(sum.y[i]) * (1 + 1e-3) + std::ldexp(1.0, -24) * mag.y[i];
+        if (relu && !(want[i] > 0)) want[i] *= 0.1, tol[i] *= 0.1;
+      }
+      EXPECT_TRUE(close_within(got, want, tol, std::string(precision_name(p)) + (relu ? " relu " : " ") + describe(s)));
+      EXPECT_FALSE(layer->library_algo().empty());
+    }
+}
+
+// The 16-bit weight follows a new weight (a pointer change or a backward).
+TEST(Conv2d, Cudnn16BitFollowsWeightChanges) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  const ConvRefShape s{2, 4, 9, 9, 6, 3, 3, 1, 1, 1, 1, 1};
+  const Data d = random_data(s, 71);
+  auto layer = make(*ctx, s, d.w, d.b);
+  LayerExec e;
+  e.kernel = KernelFamily::Cudnn, e.precision = Precision::BF16;
+  layer->set_exec(e);
+  Tensor xt = Tensor::from_vector(in_shape(s), d.x).to(Device::CUDA, *ctx);
+  Tensor y1 = Tensor::empty(out_shape(s), DType::F32, Device::CUDA);
+  Tensor y2 = Tensor::empty(out_shape(s), DType::F32, Device::CUDA);
+  layer->forward(*ctx, xt, y1, false);
+  std::vector<float> w2 = d.w;
+  for (float& v : w2) v *= 2;
+  layer->params()[0]->value = Tensor::from_vector(layer->params()[0]->value.shape(), w2).to(Device::CUDA, *ctx);
+  layer->params()[1]->value = Tensor::zeros({s.out}, *ctx);
+  layer->forward(*ctx, xt, y2, false);
+  const std::vector<float> a = y1.to_vector(*ctx), b = y2.to_vector(*ctx);
+  const std::vector<float>& bias = d.b;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float conv1 = a[i] - bias[(i / size_t(s.Ho() * s.Wo())) % size_t(s.out)];
+    // doubling every weight doubles the 16-bit sum exactly (a power of two)
+    EXPECT_NEAR(b[i], 2 * conv1, 1e-5 * (1 + std::fabs(conv1))) << i;
   }
 }
 

@@ -144,9 +144,15 @@ TEST(ExecPlan, InvalidPlansNameTheLayerAndWhatExists) {
   expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "cudnn reads fp32 weights"});
   p = plan::from_flags(flags({}, "cudnn"));
   expect_words(refused(p, Device::CPU), {"layer 'conv1'", "cudnn runs on CUDA only"});
+  for (const char* prec : {"bf16", "fp16"})  // (cuDNN on 16-bit tensors)
+    EXPECT_NO_THROW(plan::check_plan(plan::from_flags(flags({}, "cudnn", prec)), net, Device::CUDA)) << prec;
+  expect_words(refused(plan::from_flags(flags({}, "cudnn", "tf32")), Device::CUDA),
+               {"layer 'conv1'", "cudnn runs fp32", "bf16 and fp16, not tf32", "tf32 on cublas"});
   for (const char* prec : {"bf16", "fp16", "fp8e4m3"}) {
-    p = plan::from_flags(flags({}, "cudnn", prec));
-    expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "cudnn runs fp32 only", prec, "cublas (cuBLASLt)"});
+    if (std::string(prec) == "fp8e4m3") {
+      p = plan::from_flags(flags({}, "cudnn", prec));
+      expect_words(refused(p, Device::CUDA), {"layer 'conv1'", "not fp8e4m3", "fp8e4m3 on cublas (cuBLASLt)"});
+    }
     p = plan::from_flags(flags({}, "fission", prec));
     expect_words(refused(p, Device::CUDA), {"layer 'conv1'", prec, "the fission kernels multiply in fp32"});
     p = plan::from_flags(flags({"deft16"}, "", prec));
