@@ -132,4 +132,36 @@ std::string format_roofline_table(const std::vector<LayerTraffic>& traffic, cons
   return s;
 }
 
+nlohmann::json roofline_report_json(const std::vector<LayerTraffic>& traffic, const NetRun* run, const Ceilings* c,
+                                    const std::string& model, int64_t batch, const NetConfig& cfg,
+                                    const NetBenchOptions& opt, const nlohmann::json& env, const nlohmann::json& extra,
+                                    const std::string& skipped) {
+  DEFTNN_CHECK(skipped.empty() == (run && c), "roofline report: a timed run with ceilings, or the reason there is none");
+  nlohmann::json j;
+  if (run) {
+    j = report_json({*run}, opt, env, extra);
+  } else {
+    j = {{"model", model}, {"batch", batch}, {"env", env}};
+    for (auto& [k, v] : extra.items()) j[k] = v;
+  }
+  j["schema"] = "deftnn.bench.roofline/1";
+  j["tag"] = cfg.tag;
+  j["config"] = {{"backend", cfg.backend}, {"formats", cfg.formats}};
+  j["skipped"] = skipped.empty() ? nlohmann::json(nullptr) : nlohmann::json(skipped);
+  j["ceilings"] = c ? to_json(*c) : nlohmann::json(nullptr);
+  j["roofline"] = {
+      {"launch_bound_factor", kLaunchBoundFactor},
+      {"bytes",
+       "compulsory: fp32 activations in and out (SVE: only the inputs kept columns read) + the weight in its stored "
+       "format + other parameters; engine: compulsory + the engine's intermediate buffers, each written and read "
+       "once (a model; docs/bottlenecks.md)"},
+      {"layers", roofline_layers_json(traffic, run, c)}};
+  return j;
+}
+
+std::string roofline_file_name(const std::string& model, int64_t batch, const std::string& tag, const std::string& stamp) {
+  std::string n = report_file_name(model, batch, tag, stamp);  // "net-..."; same sanitising
+  return "roofline-" + n.substr(4);
+}
+
 }  // namespace deftnn::bench

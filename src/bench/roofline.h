@@ -52,4 +52,16 @@ nlohmann::json roofline_layers_json(const std::vector<LayerTraffic>& traffic, co
 // share of the binding ceiling and the label.
 std::string format_roofline_table(const std::vector<LayerTraffic>& traffic, const NetRun* run, const Ceilings* c);
 
+// The report of `deftnn bench --roofline` (schema "deftnn.bench.roofline/1",
+// docs/bottlenecks.md): with a timed run and ceilings, the network report of
+// that run (report_json) plus "ceilings" and "roofline" (the layers placed);
+// without (`skipped` says why: no GPU), model, batch, tag, env, "ceilings":
+// null and the counted layers alone.
+nlohmann::json roofline_report_json(const std::vector<LayerTraffic>& traffic, const NetRun* run, const Ceilings* c,
+                                    const std::string& model, int64_t batch, const NetConfig& cfg,
+                                    const NetBenchOptions& opt, const nlohmann::json& env, const nlohmann::json& extra,
+                                    const std::string& skipped);
+// "roofline-<model>-b<batch>-<tag>-<stamp>.json".
+std::string roofline_file_name(const std::string& model, int64_t batch, const std::string& tag, const std::string& stamp);
+
 }  // namespace deftnn::bench
