@@ -82,6 +82,10 @@ void conv_counts(const Conv2d& c, const Shape& in, const GemmShape& gs, const In
     if (lt) {
       t.intermediate_bytes += 2 * cols * Kp * lowp_bytes(plan.precision) * G;
       add_note(t.intermediate_note, fmt::format("its {} conversion", precision_name(plan.precision)));
+      if (plan.precision == Precision::FP8E4M3) {  // the per-call amax reads the columns once more
+        t.intermediate_bytes += cols * Kp * kF32 * G;
+        add_note(t.intermediate_note, "the amax pass");
+      }
     }
   }
   // The epilogue (conv.cpp): NCHW output goes through bias_permute whenever
@@ -110,6 +114,10 @@ void linear_counts(const Linear& l, const GemmShape& gs, const InferArgs& args, 
   if (plan.backend == GemmBackend::CublasLt) {
     t.intermediate_bytes += 2 * rows * Kp * lowp_bytes(plan.precision);
     add_note(t.intermediate_note, fmt::format("input converted to {}", precision_name(plan.precision)));
+    if (plan.precision == Precision::FP8E4M3) {  // the per-call amax (docs/precision.md) reads the input once more
+      t.intermediate_bytes += rows * Kp * kF32;
+      add_note(t.intermediate_note, "the amax pass");
+    }
   } else if (plan.backend == GemmBackend::Mixed) {
     t.intermediate_bytes += 2 * rows * Kp * 2;
     add_note(t.intermediate_note, "input converted to bf16");
@@ -137,8 +145,24 @@ nlohmann::json to_json(const LayerTraffic& t) {
           {"intermediate_bytes", t.intermediate_bytes},
           {"engine_bytes", t.engine_bytes()},
           {"weight_storage", t.weight_storage},
+          {"weight_matrix_bytes", t.weight_matrix_bytes},
           {"intermediate_note", t.intermediate_note},
           {"compute", t.compute}};
+}
+
+void apply_mixed_decisions(std::vector<LayerTraffic>& traffic, const std::vector<MixedDecision>& decisions) {
+  for (LayerTraffic& t : traffic) {
+    if (t.step != StepKind::Run || !t.weight_storage.starts_with("mixed-")) continue;
+    const GemmShape& g = t.gemm_shape;
+    for (const MixedDecision& d : decisions) {
+      if (d.M != g.M || d.N != g.N || d.K != g.K || "mixed-" + d.format.name() != t.weight_storage) continue;
+      if (d.chosen == MixedChoice::Dequantized) {
+        t.intermediate_bytes += g.M * g.K * 2 - t.weight_matrix_bytes;
+        add_note(t.intermediate_note, "dequantized path: reads dec(W) in bf16, not the codes");
+      }
+      break;
+    }
+  }
 }
 
 WeightStorage weight_storage(const GemmPlan& plan, int64_t rows, int64_t k) {
@@ -190,8 +214,9 @@ LayerTraffic layer_traffic(Layer& l, const std::vector<Shape>& in, const std::ve
   if (!cudnn && gp.backend == GemmBackend::CublasLt) t.compute = precision_name(gp.precision);
   if (!cudnn && gp.backend == GemmBackend::CublasTF32) t.compute = "tf32";
   if (!cudnn && gp.backend == GemmBackend::Mixed) t.compute = "bf16";
-  t.weight_bytes = int64_t(double(rows * gs.K) * ws.bytes_per_element + 0.5) + ws.scale_bytes +
-                   other_param_bytes(l, true);
+  t.gemm_shape = gs;
+  t.weight_matrix_bytes = int64_t(double(rows * gs.K) * ws.bytes_per_element + 0.5) + ws.scale_bytes;
+  t.weight_bytes = t.weight_matrix_bytes + other_param_bytes(l, true);
   const bool bias = has_param(l, "bias");
   if (const auto* c = dynamic_cast<const Conv2d*>(&l)) {
     DEFTNN_CHECK(in[0].size() == 4, "layer '{}': conv input {} is not (N, C, H, W)", l.name(), shape_str(in[0]));

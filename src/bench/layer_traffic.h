@@ -16,10 +16,10 @@
 // Engine-intermediate bytes (separate, a model of the code as it is, not a
 // measurement; ncu gives the real DRAM traffic): the buffers the engine
 // writes and reads back inside the layer: a conv's column matrix (im2col;
-// 16-bit rows straight from im2row_lowp on cuBLASLt bf16/fp16; fp32 columns
-// and their fp8 copy on cuBLASLt fp8), a linear layer's gathered kept columns
-// (SVE) and the per-call conversion of its input to the tensor-core
-// precision, and the bias/ReLU pass over the output when it is a pass of its
+// 16-bit rows straight from im2row_lowp on cuBLASLt bf16/fp16; fp32 columns,
+// their amax pass and their fp8 copy on cuBLASLt fp8), a linear layer's
+// gathered kept columns (SVE) and the per-call conversion of its input to the
+// tensor-core precision (fp8: and its amax pass), and the bias/ReLU pass over the output when it is a pass of its
 // own (bias_permute, add_channel_bias, add_row_bias). Padding of the 16-bit
 // operands to multiples of 16 is not counted. Each is counted once written
 // and once read, as if it missed the L2 (the column matrix of a CaffeNet
@@ -55,6 +55,8 @@ struct LayerTraffic {
   int64_t input_bytes = 0, weight_bytes = 0, output_bytes = 0;
   int64_t intermediate_bytes = 0;
   std::string weight_storage;  // "fp32", "bf16", "fp8e4m3", "deft16q", "mixed-int8", ...; "" without a weight
+  int64_t weight_matrix_bytes = 0;  // the GEMM weight alone in that storage (scales included), part of weight_bytes
+  GemmShape gemm_shape;             // GEMM layers: M, N, K' of a group, groups
   std::string intermediate_note;  // which engine buffers intermediate_bytes holds
   // The arithmetic of the products, which picks the compute ceiling: "fp32"
   // (cuBLAS, the fission kernels' FFMA, cuDNN, the CPU), "tf32", "bf16"
@@ -86,5 +88,12 @@ LayerTraffic layer_traffic(Layer& l, const std::vector<Shape>& in, const std::ve
 
 // Every layer of `net` (plan applied) at `batch` on ctx's device, in order.
 std::vector<LayerTraffic> net_traffic(const Context& ctx, Net& net, int64_t batch);
+
+// Kernel mixed keeps dec(W) in bf16 beside the narrow codes and runs
+// whichever path measured faster (gemm/mixed_backend.cpp): where a layer's
+// shape went to cuBLASLt on dec(W) ("dequantized"), the engine reads the bf16
+// copy instead of the codes. Adds that difference to its intermediate bytes
+// and says so; the compulsory bytes stay those of the narrow format.
+void apply_mixed_decisions(std::vector<LayerTraffic>& traffic, const std::vector<MixedDecision>& decisions);
 
 }  // namespace deftnn::bench

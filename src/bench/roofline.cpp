@@ -148,6 +148,8 @@ nlohmann::json roofline_report_json(const std::vector<LayerTraffic>& traffic, co
   j["tag"] = cfg.tag;
   j["config"] = {{"backend", cfg.backend}, {"formats", cfg.formats}};
   j["skipped"] = skipped.empty() ? nlohmann::json(nullptr) : nlohmann::json(skipped);
+  // The plan counted is the one resolved on this device (the CPU's stand-ins keep fp32 weights).
+  j["counted_on"] = run && c ? "cuda" : "cpu";
   j["ceilings"] = c ? to_json(*c) : nlohmann::json(nullptr);
   j["roofline"] = {
       {"launch_bound_factor", kLaunchBoundFactor},

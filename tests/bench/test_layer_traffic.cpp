@@ -77,7 +77,7 @@ TEST(LayerTraffic, LinearTensorCorePrecisions) {
   EXPECT_EQ(b.weight_storage, "bf16");
   const LayerTraffic f = run(*l, {2, 8}, {2, 4}, plan_of(GemmBackend::CublasLt, Precision::FP8E4M3));
   EXPECT_EQ(f.weight_bytes, 52);         // 4 x 8 x 1 + one fp32 scale + 16 bias
-  EXPECT_EQ(f.intermediate_bytes, 96);   // input to fp8: 2 x 16 = 32, + 64
+  EXPECT_EQ(f.intermediate_bytes, 160);  // input to fp8: 2 x 16 = 32, its amax pass 2 x 8 x 4 = 64, + 64
   EXPECT_EQ(f.compute, "fp8e4m3");
   const LayerTraffic t = run(*l, {2, 8}, {2, 4}, plan_of(GemmBackend::CublasTF32));
   EXPECT_EQ(t.weight_bytes, 144);
@@ -97,6 +97,17 @@ TEST(LayerTraffic, LinearNarrowWeights) {
   EXPECT_EQ(m.weight_storage, "mixed-int8");
   EXPECT_EQ(m.intermediate_bytes, 128);  // input to bf16 64 + bias pass 64
   EXPECT_EQ(m.compute, "bf16");
+  // Where kernel mixed's measurement chose cuBLASLt on dec(W), the engine reads
+  // 4 x 8 bf16 (64 bytes) instead of the 48 of codes and scales: +16.
+  std::vector<LayerTraffic> ts = {m};
+  MixedDecision d;
+  d.M = 4, d.N = 2, d.K = 8, d.format = mixed::WeightFormat::parse("int8"), d.chosen = MixedChoice::Kernel;
+  apply_mixed_decisions(ts, {d});
+  EXPECT_EQ(ts[0].intermediate_bytes, 128);  // the kernel path reads the codes: unchanged
+  d.chosen = MixedChoice::Dequantized;
+  apply_mixed_decisions(ts, {d});
+  EXPECT_EQ(ts[0].intermediate_bytes, 144);
+  EXPECT_EQ(ts[0].compulsory_bytes(), m.compulsory_bytes());
   // int4: a scale per 128 k: a 300-input layer has ceil(300 / 128) = 3 per row.
   auto wide = made({{"type", "linear"}, {"name", "w"}, {"out", 2}, {"bias", false}}, {1, 300});
   mixed.weights = mixed::WeightFormat::parse("int4");
@@ -140,7 +151,7 @@ TEST(LayerTraffic, ConvTensorCoreOperands) {
   EXPECT_EQ(b.weight_bytes, 240);        // 6 x 18 bf16 + 24
   EXPECT_EQ(b.intermediate_bytes, 2592); // the bf16 im2row operand, 2 groups x 2 x (18 x 18 x 2)
   const LayerTraffic f = run(*l, {2, 4, 5, 5}, {2, 6, 3, 3}, plan_of(GemmBackend::CublasLt, Precision::FP8E4M3), trunk);
-  EXPECT_EQ(f.intermediate_bytes, 6480); // fp32 columns 5184 + their fp8 copy 2 x 2 x 324
+  EXPECT_EQ(f.intermediate_bytes, 9072); // fp32 columns 5184 + fp8 copy 2 x 2 x 324 + amax read 2 x 1296
 }
 
 TEST(LayerTraffic, ConvUnderSveReadsOnlyTheKeptChannels) {
