@@ -40,9 +40,12 @@ void measure_hbm(Context& ctx, const CeilingOptions& o, Ceilings& c) {
   DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
   DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
   c.dram_theoretical_bytes_per_s = 2.0 * double(clock_khz) * 1e3 * double(bus_bits) / 8.0;  // double data rate
-  // Each half at least 4 x L2 and 256 MiB: the copy reads one half and writes
-  // the other, the read kernel reads both, and none of it stays in L2.
-  const size_t half = std::max<size_t>(size_t(4) * size_t(std::max(l2, 0)), size_t(256) << 20) / 256 * 256;
+  // Each half at least 4 x L2 and 256 MiB (by default): the copy reads one
+  // half and writes the other, the read kernel reads both, and none of it
+  // stays in L2.
+  const size_t half =
+      std::max<size_t>(size_t(std::max(o.hbm_l2_multiple, 1)) * size_t(std::max(l2, 0)), o.hbm_min_half_bytes) / 256 * 256;
+  DEFTNN_CHECK(half > 0, "the HBM ceiling's buffer is empty (L2 {} bytes, minimum {})", l2, o.hbm_min_half_bytes);
   c.hbm_buffer_bytes = 2 * half;
   DeviceBuffer buf(2 * half), out(sizeof(float));
   char* base = static_cast<char*>(buf.p);

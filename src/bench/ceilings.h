@@ -14,6 +14,7 @@
 // CUDA only: without a GPU measure_ceilings throws, saying why.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -28,6 +29,10 @@ struct CeilingOptions {
   int64_t gemm_n = 8192;  // M = N = K of the compute ceilings' GEMMs
   int warmup = 3, reps = 10;
   int launch_segments = 32, launch_reps = 20;  // empty-kernel "layers" per pass, passes
+  // Each half of the HBM buffer: max(hbm_l2_multiple x L2, hbm_min_half_bytes).
+  // Below 2 x L2 the figure is the L2's, not HBM's: tests only.
+  int hbm_l2_multiple = 4;
+  size_t hbm_min_half_bytes = size_t(256) << 20;
 };
 
 struct Ceilings {

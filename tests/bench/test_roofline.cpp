@@ -1,8 +1,14 @@
 // Layers placed on a synthetic roofline (bench/roofline.h): which ceiling
-// binds, the share of it reached, the launch floor, and the report's shape.
+// binds, the share of it reached, the launch floor, and the report's shape;
+// on a GPU, the ceilings measured and a small net placed end to end.
 #include <gtest/gtest.h>
 
+#include "bench/net_bench.h"
 #include "bench/roofline.h"
+#include "core/context.h"
+#include "net/net.h"
+#include "plan/apply.h"
+#include "test_util.h"
 
 using namespace deftnn;
 using namespace deftnn::bench;
@@ -152,4 +158,59 @@ TEST(Roofline, TableNamesWhatBinds) {
   EXPECT_NE(counts.find("conv1"), std::string::npos);
   EXPECT_NE(counts.find("relu1      (fused)"), std::string::npos);
   EXPECT_EQ(counts.find("binds"), std::string::npos);
+}
+
+// On a GPU: the ceilings at a small size are positive and ordered as the
+// hardware orders them, and a small net placed end to end gets a label for
+// every layer it runs.
+TEST(RooflineGpu, CeilingsAreMeasuredAndOrdered) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  CeilingOptions o;
+  o.gemm_n = 1024;  // small: the order of the peaks, not their size (and quick under memcheck)
+  o.warmup = 1, o.reps = 3, o.launch_reps = 3;
+  o.hbm_l2_multiple = 1, o.hbm_min_half_bytes = size_t(8) << 20;  // an L2's worth: quick, and sane enough here
+  const Ceilings c = measure_ceilings(*ctx, o);
+  EXPECT_GT(c.hbm_read_bytes_per_s, 1e10);
+  EXPECT_GT(c.hbm_copy_bytes_per_s, 1e10);
+  EXPECT_GT(c.fp32_flops, 1e11);
+  EXPECT_GT(c.bf16_flops, c.fp32_flops);  // tensor cores beat FFMA even at n = 1024
+  EXPECT_GT(c.tf32_flops, 0);
+  EXPECT_GT(c.ffma_probe_flops, 0);
+  EXPECT_TRUE(c.fp8_flops > 0 || !c.fp8_error.empty());
+  EXPECT_GT(c.launch_floor_ms, 0);
+  EXPECT_LT(c.launch_floor_ms, 1.0);
+  EXPECT_GE(c.hbm_buffer_bytes, size_t(16) << 20);
+}
+
+TEST(RooflineGpu, LeNetPlacedEndToEnd) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  Net net = Net::load(std::string(DEFTNN_SOURCE_DIR) + "/models/lenet.json");
+  net.init(1);
+  ExecPlan p;
+  p.defaults.precision = Precision::BF16;
+  plan::apply_plan(net, p, ctx->device());
+  NetBenchOptions opt;
+  opt.batch = 8;
+  opt.timer = TimerOptions{2, 5, true};
+  NetConfig cfg;
+  cfg.tag = "bf16";
+  CeilingOptions co;
+  co.gemm_n = 1024, co.warmup = 1, co.reps = 3, co.launch_reps = 3;
+  co.hbm_l2_multiple = 1, co.hbm_min_half_bytes = size_t(8) << 20;
+  const Ceilings c = measure_ceilings(*ctx, co);
+  const NetRun run = bench_net(*ctx, net, "lenet", cfg, opt);
+  const std::vector<LayerTraffic> t = net_traffic(*ctx, net, opt.batch);
+  ASSERT_EQ(t.size(), run.layers.size());
+  EXPECT_EQ(t[0].compute, "bf16");
+  EXPECT_EQ(t[0].weight_storage, "bf16");
+  const nlohmann::json j = roofline_layers_json(t, &run, &c);
+  for (const auto& l : j) {
+    ASSERT_TRUE(l.contains("label")) << l.dump();
+    if (l["step"] == "run") {
+      EXPECT_GT(l["time_ms"].get<double>(), 0) << l["name"];
+      EXPECT_NE(l["label"], "untimed") << l["name"];
+    }
+  }
 }
