@@ -1,10 +1,13 @@
 # The benchmark harness, the deftnn_bench library (CMakeLists.txt): timing on
 # top of core/timing.h (graphs, L2 flush, per-layer events, environment),
 # kernel names of library baselines (CUPTI), the network benchmark and its JSON,
-# and the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw).
-set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp)
-set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu)
-set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp)
+# the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw),
+# and the roofline (issue 9): counted FLOPs and bytes, the GPU's ceilings
+# (measured on CUDA only), layers placed under them.
+set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp layer_traffic.cpp ceilings_report.cpp
+    roofline.cpp)
+set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu ceilings.cpp ceilings.cu)
+set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp ceilings_nocuda.cpp)
 
 # The commit the build was configured at, a fallback for git_commit() when the
 # source tree has no .git at run time (DEFTNN_COMMIT in the environment wins).

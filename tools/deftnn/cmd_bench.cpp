@@ -3,12 +3,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
 
+#include "bench/ceilings.h"
+#include "bench/layer_traffic.h"
 #include "bench/net_bench.h"
+#include "bench/roofline.h"
 #include "core/context.h"
 #include "core/output_file.h"
 #include "core/error.h"
@@ -21,6 +25,7 @@ namespace fs = std::filesystem;
 
 #include "device_option.h"
 #include "plan_options.h"
+#include "script_path.h"
 #include "typed_option.h"
 
 // tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
@@ -38,6 +43,8 @@ struct BenchArgs {
   double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
   deftnn::sve::Method density_method = deftnn::sve::Method::Sve;
   bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
+  bool roofline = false;  // place every layer on the GPU's roofline (docs/bottlenecks.md)
+  bool no_plot = false;
   uint64_t seed = 1, init_seed = 1;
 };
 
@@ -94,10 +101,31 @@ void check_report_path(const std::string& out) {
   }
 }
 
+// The roofline plot beside its JSON (scripts/plot_roofline.py through python3
+// with matplotlib, as `deftnn optimize` draws its plots), or why not.
+void plot_roofline(const std::string& json_path) {
+  const std::string script = find_repo_script("plot_roofline.py");
+  if (script.empty() || std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    fmt::print("plot skipped: {}\n", script.empty() ? "scripts/plot_roofline.py not found"
+                                                     : "python3 with matplotlib is not available; later: "
+                                                       "python3 scripts/plot_roofline.py OUT.png " + json_path);
+    return;
+  }
+  const std::string png = fs::path(json_path).replace_extension(".png").string();
+  const std::string cmd = fmt::format("python3 '{}' '{}' '{}'", script, png, json_path);
+  if (std::system(cmd.c_str()) != 0)
+    fmt::print("plot failed: {}\n", cmd);
+  else
+    fmt::print("wrote {}\n", png);
+}
+
 void run_bench(const BenchArgs& a) {
   using namespace deftnn;
   using namespace deftnn::bench;
   DEFTNN_CHECK(!a.model.empty(), "deftnn bench needs a MODEL (a models/*.json graph or a .safetensors model file)");
+  DEFTNN_CHECK(!(a.roofline && a.compare),
+               "--roofline places one configuration: run it once per variant (dense, SVE, fission, both) and give "
+               "the JSONs to scripts/plot_roofline.py, without --compare");
   check_report_path(a.out);
   Device dev = resolve_device(a.device);
   if (!a.device && dev == Device::CPU)
@@ -138,6 +166,11 @@ void run_bench(const BenchArgs& a) {
   Net model = load_net(a.model, a.init_seed);
   const std::string label = model_label(model, a.model);
   std::vector<NetRun> runs;
+  // --roofline: the counts of every layer; on a GPU also the ceilings
+  // (measured before the net is timed, in this process) and the placement.
+  std::vector<LayerTraffic> traffic;
+  std::optional<Ceilings> ceilings;
+  std::string roofline_skipped;
   nlohmann::json extra = {{"model_path", a.model}, {"sve_model_path", a.sve.empty() ? nlohmann::json(nullptr) : nlohmann::json(a.sve)}};
   // --density: the candidate is the model with synapse vector elimination at a
   // fixed density in every GEMM layer but the first (no fine-tuning: timing only).
@@ -170,8 +203,31 @@ void run_bench(const BenchArgs& a) {
     plan::apply_plan(net, candidate_plan(net), dev);
     if (net.metadata().contains("sve")) extra["sve"] = net.metadata()["sve"];
     extra["plan"] = plan::to_json(plan::plan_of(net));
-    runs.push_back(bench_net(*ctx, net, label, cfg, opt));
-    fmt::print("{}", format_table(runs[0]));
+    if (a.roofline && !ctx->is_cuda()) {
+      // Nothing to place against on the CPU: the counts alone, and a loud skip.
+      roofline_skipped = a.device ? "the roofline needs a GPU (--device cpu)"
+                                  : fmt::format("the roofline needs a GPU ({})", cuda_unavailable_reason());
+      traffic = net_traffic(*ctx, net, a.batch);
+      fmt::print("{} batch {}  [{}]  counted FLOPs and bytes\n{}", label, a.batch, cfg.tag,
+                 format_roofline_table(traffic, nullptr, nullptr));
+      fmt::print(stderr,
+                 "deftnn bench --roofline: SKIPPED the ceilings, timing and placement: {}\n"
+                 "  (the counts are those of the plan as the CPU runs it: its tensor-core and mixed-input stand-ins "
+                 "keep fp32 weights, and activations stay NCHW; a GPU run counts the GPU's plan)\n",
+                 roofline_skipped);
+    } else {
+      if (a.roofline) {
+        fmt::print("measuring the ceilings (HBM, GEMM peaks, launch floor)...\n");
+        ceilings = measure_ceilings(*ctx);
+      }
+      runs.push_back(bench_net(*ctx, net, label, cfg, opt));
+      fmt::print("{}", format_table(runs[0]));
+      if (a.roofline) {
+        traffic = net_traffic(*ctx, net, a.batch);
+        apply_mixed_decisions(traffic, mixed_decisions(*ctx));
+        fmt::print("\nroofline\n{}", format_roofline_table(traffic, &runs[0], &*ceilings));
+      }
+    }
   }
   for (const auto& r : runs)
     if (!r.kernel_names_error.empty()) fmt::print(stderr, "note: kernel names not recorded: {}\n", r.kernel_names_error);
@@ -188,8 +244,18 @@ void run_bench(const BenchArgs& a) {
     }
   }
   // Environment last, so the clocks read are those right after the work.
-  nlohmann::json report = report_json(runs, opt, environment(*ctx), extra);
   fs::path out = a.out;
+  if (a.roofline) {
+    nlohmann::json report = roofline_report_json(traffic, runs.empty() ? nullptr : &runs[0],
+                                                 ceilings ? &*ceilings : nullptr, label, a.batch, cfg, opt,
+                                                 environment(*ctx), extra, roofline_skipped);
+    if (out.extension() != ".json") out /= roofline_file_name(label, a.batch, cfg.tag, utc_stamp_now());
+    write_text_atomic(out.string(), report.dump(2) + "\n");
+    fmt::print("wrote {}\n", out.string());
+    if (roofline_skipped.empty() && !a.no_plot) plot_roofline(out.string());
+    return;
+  }
+  nlohmann::json report = report_json(runs, opt, environment(*ctx), extra);
   std::string tag = a.compare ? "compare-" + runs.back().tag : runs.back().tag;
   if (out.extension() != ".json") out /= report_file_name(label, a.batch, tag, utc_stamp_now());
   write_text_atomic(out.string(), report.dump(2) + "\n");
@@ -218,6 +284,11 @@ void register_bench_command(CLI::App& app) {
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
   bench->add_flag("--compare", args->compare,
                   "also run the fp32 cuBLAS baseline in this process, interleaved, and report the speedup");
+  bench->add_flag("--roofline", args->roofline,
+                  "place every layer on the GPU's roofline: counted FLOPs and bytes, ceilings measured in this run "
+                  "(HBM, GEMM peaks, launch floor), what binds each layer; JSON roofline-*.json and a PNG beside it "
+                  "(docs/bottlenecks.md). Without a GPU: the counts alone, the rest skipped");
+  bench->add_flag("--no-plot", args->no_plot, "with --roofline: write the JSON only (plot later with scripts/plot_roofline.py)");
   bench->add_flag("--no-graph", args->no_graph, "time the whole pass eagerly, not as a CUDA graph replay");
   bench->add_flag("--no-flush-l2", args->no_flush, "do not flush the L2 between repetitions");
   bench->add_flag("--no-kernel-names", args->no_kernel_names, "skip the CUPTI pass that records kernel names");

@@ -23,6 +23,7 @@
 #include "plan/parse.h"
 #include "tune/optimize.h"
 #include "device_option.h"
+#include "script_path.h"
 #include "typed_option.h"
 
 namespace {
@@ -61,18 +62,6 @@ std::string sanitize(std::string s) {
   for (char& c : s)
     if (c == '/' || c == '@') c = '.';
   return s;
-}
-
-// scripts/plot_report.py, next to the working directory or the executable.
-std::string find_plot_script() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  for (fs::path base : {fs::current_path(), exe.parent_path().parent_path(), exe.parent_path()}) {
-    fs::path p = base / "scripts" / "plot_report.py";
-    if (fs::exists(p)) return p.string();
-  }
-  return "";
 }
 
 void run_optimize(const OptimizeCli& o) {
@@ -222,7 +211,7 @@ void run_optimize(const OptimizeCli& o) {
   }
   fmt::print("model written to {} (variants in {})\nreport written to {}\n", out, variants_file, report);
 
-  std::string script = find_plot_script();
+  std::string script = find_repo_script("plot_report.py");
   if (script.empty() || std::system("python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
     fmt::print("plots skipped: {}\n", script.empty() ? "scripts/plot_report.py not found"
                                                       : "python3 with matplotlib is not available (pip install matplotlib)");
