@@ -2,7 +2,7 @@
 # top of core/timing.h (graphs, L2 flush, per-layer events, environment),
 # kernel names of library baselines (CUPTI), the network benchmark and its JSON,
 # and the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw).
-set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp)
+set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp embed_bench.cpp)
 set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu)
 set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp)
 
