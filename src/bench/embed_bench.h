@@ -1,4 +1,4 @@
-// The encoder benchmark behind `deftnn bench-embed MODEL_DIR`: the BERT
+// The encoder benchmark behind `deftnn bench embed MODEL_DIR`: the BERT
 // encoder's forward pass (ids, mask (N, T) -> embeddings (N, hidden)) timed
 // dense and with SVE on its linear layers, one case per density or SVE file,
 // at one batch shape (32 x 128 tokens by default, every token real).
@@ -7,8 +7,10 @@
 // the weights). The whole passes are timed interleaved, round by round (each
 // round runs every case once, in turn, so clock and thermal drift reach all
 // alike), as `deftnn bench --compare` does: CUDA events around a CUDA graph
-// replay of the pass (eager launches when capture fails, recorded), the
-// steady clock on the CPU; warm-up rounds first; the median is the figure.
+// replay of the pass, or of eager launches when capture fails (recorded as
+// "graph_error"; the embedding layer's id check reads a count back to the
+// host, which a capture cannot hold), the steady clock on the CPU; warm-up
+// rounds first; the median is the figure.
 #pragma once
 
 #include <cstdint>

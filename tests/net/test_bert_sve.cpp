@@ -331,7 +331,14 @@ void check_bench(Device dev) {
   EXPECT_DOUBLE_EQ(d["speedup_vs_first"].get<double>(), 1.0);
   EXPECT_TRUE(enc.sve().layers.empty()) << "bench_embed leaves the encoder's own states as they were";
   if (dev == Device::CUDA) {
-    EXPECT_EQ(h["method"], "cuda-graph") << h.dump();
+    // A graph replay when the pass can be captured; else (the embedding
+    // layer reads its id check back to the host, a synchronisation) CUDA
+    // events around eager passes, with the capture's error recorded.
+    EXPECT_TRUE(h["method"] == "cuda-graph" || (h["method"] == "cuda-events" && h.contains("graph_error")))
+        << h.dump();
+    std::cout << "bench embed on CUDA times by " << h["method"] << "\n";
+  } else {
+    EXPECT_EQ(h["method"], "steady-clock");
   }
 }
 

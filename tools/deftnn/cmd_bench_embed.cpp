@@ -66,6 +66,9 @@ void run_bench_embed(BenchEmbedArgs a) {
     out /= fmt::format("embed-{}-{}-b{}x{}-{}.json", a.opt.model, device_name(ctx->device()), a.opt.batch,
                        a.opt.tokens, bench::utc_stamp_now());
   write_text_atomic(out.string(), report.dump(2) + "\n");
+  if (report["cases"][0].contains("graph_error"))
+    fmt::print(stderr, "bench embed: no CUDA graph, eager passes between CUDA events: {}\n",
+               report["cases"][0]["graph_error"].get<std::string>());
   for (const auto& c : report["cases"])
     fmt::print("{:<28} density {:.3f}  {:9.3f} ms  x{:.2f}\n", c["label"].get<std::string>(),
                c["density"].get<double>(), c["timing"]["median_ms"].get<double>(),
