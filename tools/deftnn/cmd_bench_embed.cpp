@@ -70,7 +70,7 @@ void run_bench_embed(BenchEmbedArgs a) {
     fmt::print(stderr, "bench embed: no CUDA graph, eager passes between CUDA events: {}\n",
                report["cases"][0]["graph_error"].get<std::string>());
   for (const auto& c : report["cases"])
-    fmt::print("{:<28} density {:.3f}  {:9.3f} ms  x{:.2f}\n", c["label"].get<std::string>(),
+    fmt::print("{:<32} density {:.3f}  {:9.3f} ms  x{:.2f}\n", c["label"].get<std::string>(),
                c["density"].get<double>(), c["timing"]["median_ms"].get<double>(),
                c["speedup_vs_first"].get<double>());
   fmt::print("wrote {}\n", out.string());
