@@ -55,8 +55,10 @@ BertSve read_bert_sve(const std::string& path) {
     } catch (const json::exception& e) {
       DEFTNN_FAIL("{}: layer '{}': SVE entry is malformed: {}", path, layer, e.what());
     }
-    DEFTNN_CHECK(L.state.original_k >= 1, "{}: layer '{}': original_k {} (must be at least 1)", path, layer,
-                 L.state.original_k);
+    // Bounded before check_sve sizes a table of original_k entries; 2^24 is
+    // config.json's largest size (bert.cpp kMaxSize), far above any BERT's.
+    DEFTNN_CHECK(L.state.original_k >= 1 && L.state.original_k <= (int64_t(1) << 24),
+                 "{}: layer '{}': original_k {} (must be in [1, 2^24])", path, layer, L.state.original_k);
     try {
       check_sve(L.state, L.state.original_k, layer);
     } catch (const Error& e) {

@@ -268,6 +268,12 @@ TEST(BertSve, RefusesFilesThatDoNotFit) {
     const std::string e = read_error(tf);
     EXPECT_TRUE(has(e, f.str()) && has(e, "not a BERT SVE file")) << e;
   }
+  {  // an absurd width, refused before anything is sized by it
+    TensorFile tf = file_of(good);
+    tf.metadata["deftnn.sve"] = nlohmann::json{{q, {{"original_k", int64_t(1) << 50}, {"kept", {0}}}}}.dump();
+    const std::string e = read_error(tf);
+    EXPECT_TRUE(has(e, f.str()) && has(e, "'" + q + "'") && has(e, "original_k")) << e;
+  }
   {  // a malformed entry
     TensorFile tf = file_of(good);
     tf.metadata["deftnn.sve"] = nlohmann::json{{q, {{"kept", {0, 1}}}}}.dump();
