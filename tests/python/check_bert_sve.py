@@ -16,14 +16,18 @@ sums in other orders (BLAS blocking, its own kernels), so it must lie within
 model it is about 1). Also: the file holds exactly the eliminated layers,
 and deftnn embed without --sve is the dense model.
 
-Usage: check_bert_sve.py DEFTNN_BINARY
+Usage: check_bert_sve.py DEFTNN_BINARY [--device cpu|cuda] [--keep DIR]
+(--device: where deftnn embed runs, default cpu; --keep: also copy the SVE
+files there, e.g. for `deftnn bench embed --sve`.)
 Exits 77 (ctest's skip code) without numpy, the model or the binary.
 """
 import glob
 import gzip
+import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,9 +72,12 @@ def embed_numpy(model, ids, linears, dtype):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: check_bert_sve.py DEFTNN_BINARY")
-    binary, mdir = sys.argv[1], model_dir()
+    p = argparse.ArgumentParser()
+    p.add_argument("binary")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--keep", metavar="DIR")
+    args = p.parse_args()
+    binary, mdir = args.binary, model_dir()
     if not mdir or not os.path.exists(os.path.join(mdir, "model.safetensors")):
         print("SKIPPED: all-MiniLM-L6-v2 not found (set DEFTNN_MINILM_DIR or run scripts/install_deps.sh)")
         sys.exit(77)
@@ -113,7 +120,8 @@ def main():
 
         def deftnn(sve):
             out = os.path.join(d, "e.npy")
-            cmd = [binary, "embed", mdir, "--text", text, "--out", out, "--device", "cpu", "--batch", "3", "--quiet"]
+            cmd = [binary, "embed", mdir, "--text", text, "--out", out, "--device", args.device, "--batch", "3",
+                   "--quiet"]
             subprocess.run(cmd + (["--sve", sve] if sve else []), check=True, stdout=subprocess.DEVNULL)
             return np.load(out).astype(np.float64)
 
@@ -125,7 +133,7 @@ def main():
             got = deftnn(sve)
             err32, err = np.abs(e32 - e64).max(), np.abs(got - e64).max()
             cos = (got * e64).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(e64, axis=1)
-            check(err <= 10 * err32, f"{label}: deftnn vs float64 max {err:.2e} <= 10 x NumPy fp32's {err32:.2e} "
+            check(err <= 10 * err32, f"{label}: deftnn ({args.device}) vs float64 max {err:.2e} <= 10 x NumPy fp32's {err32:.2e} "
                   f"(ratio {err / err32:.2f}), smallest cosine {cos.min():.9f}")
             return e64
 
@@ -137,6 +145,9 @@ def main():
             want = sum(1 for k, v in lin.items() if len(v[0]) < ks[k])
             check(n == want == 36, f"{method} {density}: the file holds the {want} eliminated layers ({n})")
             e = compare(f"{method} {density}", lin, path)
+            if args.keep:
+                os.makedirs(args.keep, exist_ok=True)
+                shutil.copy(path, args.keep)
             cd = ((e * dense).sum(1)).min()
             check(cd < 0.999, f"{method} {density}: the eliminated model differs from the dense one "
                   f"(smallest cosine to dense {cd:.4f})")
