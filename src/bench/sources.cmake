@@ -2,10 +2,11 @@
 # top of core/timing.h (graphs, L2 flush, per-layer events, environment),
 # kernel names of library baselines (CUPTI), the network benchmark and its JSON,
 # the GEMM benchmark (issue 3; CUDA only, without CUDA its entry points throw),
-# and the roofline (issue 9): counted FLOPs and bytes, the GPU's ceilings
-# (measured on CUDA only), layers placed under them.
+# the roofline (issue 9): counted FLOPs and bytes, the GPU's ceilings
+# (measured on CUDA only), layers placed under them; and the encoder's
+# per-density timing (issue 10, `deftnn bench embed`).
 set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp layer_traffic.cpp ceilings_report.cpp
-    roofline.cpp)
+    roofline.cpp embed_bench.cpp)
 set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu ceilings.cpp ceilings.cu)
 set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp ceilings_nocuda.cpp)
 

@@ -4,8 +4,12 @@
 #include <filesystem>
 #include <numeric>
 
+#include <cmath>
+#include <set>
+
 #include "core/input_file.h"
 #include "net/safetensors.h"
+#include "synapse/sve_apply.h"
 
 namespace deftnn::bert {
 
@@ -103,13 +107,16 @@ void check_modules(const std::string& dir) {
   DEFTNN_CHECK(p.contains("pooling_mode_mean_tokens"), "{}: no 'pooling_mode_mean_tokens' key", pool_path);
 }
 
-json bert_graph(const BertConfig& c, int64_t t) {
+json bert_graph(const BertConfig& c, int64_t t, const BertSve* sve) {
   DEFTNN_CHECK(t >= 1 && t <= c.max_positions, "bert_graph: {} tokens, the model has {} positions", t,
                c.max_positions);
   json layers = json::array();
   auto add = [&](json l) { layers.push_back(std::move(l)); };
   auto linear = [&](const std::string& name, int64_t out, const std::string& in) {
-    add({{"type", "linear"}, {"name", name}, {"out", out}, {"inputs", {in}}});
+    json l = {{"type", "linear"}, {"name", name}, {"out", out}, {"inputs", {in}}};
+    if (sve)
+      if (auto it = sve->layers.find(name); it != sve->layers.end()) l["sve"] = sve_to_json(it->second.state);
+    add(std::move(l));
   };
   add({{"type", "embedding"}, {"name", "embeddings"}, {"vocab", c.vocab}, {"hidden", c.hidden},
        {"positions", c.max_positions}, {"token_types", c.type_vocab}, {"inputs", {"ids"}}});
@@ -178,15 +185,53 @@ BertEncoder BertEncoder::from_tensors(const BertConfig& c, std::map<std::string,
   return e;
 }
 
+const Tensor& BertEncoder::tensor(const std::string& hf_name) const {
+  auto it = weights_.find(hf_name);
+  DEFTNN_CHECK(it != weights_.end(), "{}: no tensor '{}'", source_, hf_name);
+  return it->second;
+}
+
+void BertEncoder::set_sve(BertSve s) {
+  const auto names = bert_linear_layers(config_);
+  const std::set<std::string> linears(names.begin(), names.end());
+  for (const auto& [layer, L] : s.layers) {
+    DEFTNN_CHECK(linears.count(layer), "{}: layer '{}' is not a linear layer of the model {} (its {} linear layers "
+                 "are {} ... {})", s.source, layer, source_, names.size(), names.front(), names.back());
+    const Shape& w = weights_.at(hf_tensor_name(layer, "weight")).shape();  // (out, K)
+    DEFTNN_CHECK(L.state.original_k == w[1], "{}: layer '{}': SVE state is for {} input features, the model's layer "
+                 "has {} (weight {} in {})", s.source, layer, L.state.original_k, w[1], shape_str(w), source_);
+    try {
+      check_sve(L.state, w[1], layer);
+    } catch (const Error& e) {
+      DEFTNN_FAIL("{}: {}", s.source, e.message());
+    }
+    const Shape want{w[0], int64_t(L.state.kept.size())};
+    DEFTNN_CHECK(L.weight.shape() == want && L.weight.dtype() == DType::F32 && !L.weight.is_cuda(),
+                 "{}: layer '{}': truncated weight is {} {}, expected F32 {} (out features, kept columns) on the CPU",
+                 s.source, layer, dtype_name(L.weight.dtype()), shape_str(L.weight.shape()), shape_str(want));
+    DEFTNN_CHECK(L.bias.shape() == (Shape{w[0]}) && L.bias.dtype() == DType::F32 && !L.bias.is_cuda(),
+                 "{}: layer '{}': bias is {} {}, expected F32 ({}) on the CPU", s.source, layer,
+                 dtype_name(L.bias.dtype()), shape_str(L.bias.shape()), w[0]);
+  }
+  sve_ = std::move(s);
+  device_sve_.clear();  // uploaded again by the next net on the GPU
+}
+
 Net BertEncoder::make_net(Context& ctx, int64_t t) {
-  Net net = Net::from_graph(bert_graph(config_, t), source_);
+  Net net = Net::from_graph(bert_graph(config_, t, &sve_), source_);
   for (size_t i = 0; i < net.size(); ++i)
     for (Param* p : net.layer(i).params()) {
       const std::string name = hf_tensor_name(net.layer(i).name(), p->name);
-      const Tensor& w = weights_.at(name);
+      // An eliminated layer's weight (out, K') and bias come from the SVE state.
+      auto e = sve_.layers.find(net.layer(i).name());
+      const bool eliminated = e != sve_.layers.end();
+      const Tensor& w = !eliminated ? weights_.at(name) : p->name == "weight" ? e->second.weight : e->second.bias;
+      DEFTNN_CHECK(w.shape() == p->value.shape(), "{}: tensor '{}' is {}, the layer needs {}", source_, name,
+                   shape_str(w.shape()), shape_str(p->value.shape()));
       if (ctx.is_cuda()) {
-        auto d = device_weights_.find(name);
-        if (d == device_weights_.end()) d = device_weights_.emplace(name, w.to(Device::CUDA, ctx)).first;
+        auto& cache = eliminated ? device_sve_ : device_weights_;
+        auto d = cache.find(name);
+        if (d == cache.end()) d = cache.emplace(name, w.to(Device::CUDA, ctx)).first;
         p->value = d->second;
       } else {
         p->value = w;
@@ -242,6 +287,34 @@ Tensor BertEncoder::embed_ids(Context& ctx, const std::vector<std::vector<int32_
     if (o.progress) o.progress(begin + n, count);
   }
   return out;
+}
+
+int64_t sve_kept_count(int64_t k, double density) {
+  DEFTNN_CHECK(density > 0 && density <= 1, "SVE density {} (must be in (0, 1])", density);
+  constexpr int64_t kAlign = 8;
+  const int64_t n = int64_t(std::ceil(density * double(k) - 1e-9));
+  return std::min(k, std::max(kAlign, (n + kAlign - 1) / kAlign * kAlign));
+}
+
+BertSve spread_sve(const BertEncoder& e, double density) {
+  BertSve s;
+  s.source = DEFTNN_FORMAT("spread SVE at density {}", density);
+  s.meta = {{"method", "spread"}, {"density", density}};
+  auto cpu = Context::cpu();
+  for (const std::string& layer : bert_linear_layers(e.config())) {
+    const Tensor& w = e.tensor(hf_tensor_name(layer, "weight"));  // (out, K)
+    const int64_t out = w.dim(0), k = w.dim(1), kp = sve_kept_count(k, density);
+    BertSveLayer L;
+    L.state.original_k = k;
+    for (int64_t i = 0; i < kp; ++i) L.state.kept.push_back(int32_t(i * k / kp));  // strictly increasing: kp <= k
+    L.weight = Tensor::empty({out, kp});
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < kp; ++i)
+        L.weight.data<float>()[o * kp + i] = w.data<float>()[o * k + L.state.kept[size_t(i)]];
+    L.bias = e.tensor(hf_tensor_name(layer, "bias"));
+    s.layers.emplace(layer, std::move(L));
+  }
+  return s;
 }
 
 }  // namespace deftnn::bert

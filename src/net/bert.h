@@ -30,6 +30,7 @@
 
 #include "core/context.h"
 #include "core/tensor.h"
+#include "net/bert_sve.h"
 #include "net/net.h"
 
 namespace deftnn::bert {
@@ -45,8 +46,10 @@ BertConfig read_config(const std::string& dir);
 // pipeline is Transformer -> Pooling (mean tokens only) -> Normalize.
 void check_modules(const std::string& dir);
 
-// The graph (docs/models.md, version 2) for sequences of exactly t tokens.
-nlohmann::json bert_graph(const BertConfig& c, int64_t t);
+// The graph (docs/models.md, version 2) for sequences of exactly t tokens;
+// the linear layers named in `sve` get its states as their "sve" entries
+// (their weights are then (out, K'); layers/linear.h).
+nlohmann::json bert_graph(const BertConfig& c, int64_t t, const BertSve* sve = nullptr);
 
 // The Hugging Face tensor name of a parameter of bert_graph's layer
 // ("encoder/layer/0/attention/self/query", "weight" ->
@@ -75,6 +78,18 @@ class BertEncoder {
 
   const BertConfig& config() const { return config_; }
   int64_t dim() const { return config_.hidden; }
+  // A tensor of the dense model by its Hugging Face name (CPU).
+  const Tensor& tensor(const std::string& hf_name) const;
+
+  // Eliminates the layers `s` names (bert_sve.h): from now on their nets
+  // gather the kept input columns and run the truncated weights; the other
+  // layers stay dense. Replaces any earlier states. Throws an Error naming
+  // s.source and the layer unless every layer is one of the linear layers,
+  // its original_k is that layer's input features and its weight is
+  // (out features, K') with a bias of (out features).
+  void set_sve(BertSve s);
+  void clear_sve() { set_sve(BertSve{}); }
+  const BertSve& sve() const { return sve_; }
 
   // The net for sequences of t tokens on ctx's device, sharing this
   // encoder's weights (uploaded once per device).
@@ -91,6 +106,17 @@ class BertEncoder {
   std::string source_;
   std::map<std::string, Tensor> weights_;        // CPU, by Hugging Face name
   std::map<std::string, Tensor> device_weights_;  // the same on the GPU, once uploaded
+  BertSve sve_;                                   // the eliminated layers (none by default)
+  std::map<std::string, Tensor> device_sve_;      // their weights on the GPU, by Hugging Face name
 };
+
+// An SVE state for every linear layer at one density, for timing only: K' =
+// the density's share of K rounded up to a multiple of 8 (at least 8, at most
+// K; the rounding of scripts/svelm/eliminate.py kept_count), spread evenly
+// over the columns, weight W[:, kept] and the dense bias (no folding: the
+// numbers are not a model's, the shapes and the work are those of one).
+BertSve spread_sve(const BertEncoder& e, double density);
+// kept_count's K' for K columns at a density.
+int64_t sve_kept_count(int64_t k, double density);
 
 }  // namespace deftnn::bert

@@ -131,6 +131,16 @@ cos = sum(a * b for a, b in zip(rows[0], rows[1]))
 assert 0.7 < cos < 0.8, cos
 PY
   then echo "ok   embed (3 x 384 .npy, unit rows, cosine of the pair near 0.75)"; else echo "FAIL embed: a good run"; fail=1; fi
+  # --sve: a file that is not there, or not an SVE file, fails before any work, naming it.
+  rm -f "$T/emb.npy"
+  expect embed-sve-missing "no-such.sve.safetensors" -- "$BIN" embed "$MINILM" --text "$T/sentences.txt" --sve "$T/no-such.sve.safetensors" "${E[@]}"
+  expect embed-sve-not-sve "model.safetensors: not a BERT SVE file" -- "$BIN" embed "$MINILM" --text "$T/sentences.txt" --sve "$MINILM/model.safetensors" "${E[@]}"
+  [ -e "$T/emb.npy" ] && { echo "FAIL a refused embed --sve left $T/emb.npy"; fail=1; }
+  expect bench-embed-sve-not-sve "model.safetensors: not a BERT SVE file" -- "$BIN" bench embed "$MINILM" --sve "$MINILM/model.safetensors" --device cpu --out "$T/be.json"
+  # bench embed: a short CPU run prints progress and writes its JSON.
+  if "$BIN" bench embed "$MINILM" --device cpu --batch 2 --tokens 16 --reps 2 --warmup 1 --density 0.5 --out "$T/be.json" 2>"$T/be.err" >/dev/null &&
+     grep -q "timed round 2 of 2" "$T/be.err" && grep -q '"label": "spread 0.50"' "$T/be.json" && grep -q '"commit"' "$T/be.json"
+  then echo "ok   bench embed (progress on stderr, JSON with the cases)"; else echo "FAIL bench embed: $(cat "$T/be.err")"; fail=1; fi
 else
   echo "skip embed with all-MiniLM-L6-v2: not found (set DEFTNN_MINILM_DIR)"
 fi

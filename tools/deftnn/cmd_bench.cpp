@@ -30,6 +30,8 @@ namespace fs = std::filesystem;
 
 // tools/deftnn/cmd_bench_gemm.cpp: adds `bench gemm` under `bench`.
 void register_bench_gemm_command(CLI::App& bench);
+// tools/deftnn/cmd_bench_embed.cpp: `bench embed` (the BERT encoder per SVE density).
+void register_bench_embed_command(CLI::App& bench);
 
 namespace {
 
@@ -299,4 +301,5 @@ void register_bench_command(CLI::App& app) {
     run_bench(*args);
   });
   register_bench_gemm_command(*bench);
+  register_bench_embed_command(*bench);
 }

@@ -23,7 +23,7 @@
 namespace {
 
 struct EmbedArgs {
-  std::string model_dir, text, out;
+  std::string model_dir, text, out, sve;
   std::optional<deftnn::Device> device;
   int64_t batch = 32;
   bool quiet = false;
@@ -49,6 +49,7 @@ void run_embed(const EmbedArgs& a) {
   check_writable(a.out);
   const auto lines = read_lines(a.text);
   auto encoder = bert::BertEncoder::load(a.model_dir);
+  if (!a.sve.empty()) encoder.set_sve(bert::read_bert_sve(a.sve));  // checked against the model before any work
   const auto tok = data::WordPieceTokenizer::from_model_dir(a.model_dir);
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(lines.size());
@@ -67,7 +68,8 @@ void run_embed(const EmbedArgs& a) {
   const Tensor y = encoder.embed_ids(*ctx, ids, o);
   progress.finish();
   write_npy(a.out, y);
-  fmt::print("wrote {} embeddings of {} ({}) to {}\n", y.dim(0), y.dim(1), device_name(ctx->device()), a.out);
+  fmt::print("wrote {} embeddings of {} ({}{}) to {}\n", y.dim(0), y.dim(1), device_name(ctx->device()),
+             a.sve.empty() ? "" : ", SVE " + a.sve, a.out);
 }
 
 }  // namespace
@@ -81,6 +83,9 @@ void register_embed_command(CLI::App& app) {
       ->required();
   sub->add_option("--text", a->text, "UTF-8 text, one sentence per line")->required();
   sub->add_option("--out", a->out, "the .npy to write, shape (lines, hidden), written atomically")->required();
+  sub->add_option("--sve", a->sve,
+                  "an SVE file (src/net/bert_sve.h): its linear layers run eliminated (kept input columns, "
+                  "truncated weights), e.g. from scripts/sve_minilm_study.py --write-sve");
   add_device_option(*sub, a->device);
   sub->add_option("--batch", a->batch, "sentences per forward pass (default 32)")->check(CLI::Range(1, 1 << 16));
   sub->add_flag("--quiet", a->quiet, "no progress on stderr");
