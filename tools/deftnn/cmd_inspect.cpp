@@ -112,14 +112,14 @@ void run_inspect(const InspectOptions& o) {
     fmt::print("a branching graph: inputs {}; outputs {}\n", joined(net.input_names()), joined(net.output_names()));
   fmt::print("\n");
   bool any_sve = false;
-  for (const auto& r : layers) any_sve = any_sve || r.contains("gemm") && r["gemm"].contains("sve");
+  for (const auto& r : layers) any_sve = any_sve || r.contains("sve");
   fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}{}\n", "layer", "type", "output", "params",
              "FLOPs", "M", "N", "K", "groups", any_sve ? fmt::format("  {:<22}", "SVE kept") : "",
              chain ? "" : "  reads -> writes");
   for (const auto& r : layers) {
     std::string m, n, k, g, sv;
-    if (r.contains("gemm") && r["gemm"].contains("sve")) {
-      const auto& e = r["gemm"]["sve"];
+    if (r.contains("sve")) {
+      const auto& e = r["sve"];
       sv = e["group"].get<int64_t>() > 1
                ? fmt::format("{}/{} ch ({}/{})", e["kept_channels"].get<int64_t>(),
                              e["original_k"].get<int64_t>() / e["group"].get<int64_t>(), e["kept"].get<int64_t>(),
