@@ -181,9 +181,10 @@ class Exporter {
   // A linear layer that keeps whole channels of a flattened (C, H, W) tensor
   // (p.block) walks back through the flatten too, and its producer writes the
   // kept channels, ascending (export_linear orders the weight's columns so).
-  // Not crossed: add, concat, split (other readers or writers of those
-  // channels), LRN (each output mixes neighbouring channels), batchnorm,
-  // grouped producers or consumers: those consumers keep a Gather.
+  // Batchnorm is crossed with its parameters sliced the same way. Not
+  // crossed: add, concat, split (other readers or writers of those
+  // channels), LRN (each output mixes neighbouring channels), grouped
+  // producers or consumers: those consumers keep a Gather.
   void plan_shrinking() {
     rows_.resize(net_.size());
     std::set<std::string> graph_outputs;
@@ -195,6 +196,7 @@ class Exporter {
       if (!p.is_conv && !blocks && net_.tensor_shape(net_.input_names(i)[0], 1).size() != 2) continue;  // tokens, or a flatten of partial channels
       std::string t = net_.input_names(i)[0];
       std::optional<size_t> producer;
+      std::vector<size_t> norms;  // batchnorm layers crossed: their parameters go with the producer's rows
       while (true) {
         if (graph_outputs.count(t) || net_.consumers(t).size() != 1) break;
         const std::optional<size_t> w = writer(t);
@@ -206,12 +208,18 @@ class Exporter {
             producer = w;
           break;
         }
-        const bool crossing = channel_preserving(l.type()) || (blocks && l.type() == "flatten");
+        // A batchnorm is per channel (per feature on a 2-D input): crossed
+        // with its parameters sliced, unless it sits between a flatten and a
+        // block consumer, where its entries are features, not channels.
+        const bool norm = l.type() == "batchnorm" && (!blocks || net_.tensor_shape(t, 1).size() == 4);
+        const bool crossing = channel_preserving(l.type()) || norm || (blocks && l.type() == "flatten");
         if (!crossing || net_.input_names(*w).size() != 1) break;
+        if (norm) norms.push_back(*w);
         t = net_.input_names(*w)[0];
       }
       if (!producer || rows_[*producer]) continue;
       rows_[*producer] = blocks ? p.channels : p.inputs;
+      for (size_t n : norms) rows_[n] = rows_[*producer];
       p.preselected = true;
       ++summary_.shrunk_producers;
     }
@@ -384,7 +392,13 @@ class Exporter {
       for (const char* p : {"weight", "bias", "running_mean", "running_var"}) {
         const Param* q = find_param(l, p);
         DEFTNN_CHECK(q, "{}: layer '{}' (batchnorm) has no parameter '{}'", source_, name, p);
-        ins.push_back(init_floats(name + "." + p, {q->value.numel()}, host_floats(q->value)));
+        std::vector<float> v = host_floats(q->value);
+        if (rows_[i]) {  // between a shrunk producer and its consumer: the kept channels only
+          std::vector<float> kept;
+          for (int64_t r : *rows_[i]) kept.push_back(v.at(size_t(r)));
+          v = std::move(kept);
+        }
+        ins.push_back(init_floats(name + "." + p, {int64_t(v.size())}, v));
       }
       summary_.dense_parameters += 4 * find_param(l, "weight")->value.numel();
       attr_float(node("BatchNormalization", name, ins, {out[0]}), "epsilon", c.at("eps").get<double>());

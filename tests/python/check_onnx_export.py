@@ -240,6 +240,52 @@ def check_net(binary, rel, d):
             print(f"     {tag} {mode}: {msg}")
 
 
+def check_batchnorm(binary, d):
+    """Channel-granular SVE through a batchnorm: conv1 -> batchnorm -> relu ->
+    conv2 -> relu -> flatten -> fc, conv2 keeping 3 of conv1's 6 channels and
+    fc 2 of conv2's 4 channels (all 5x5 = 25 features each): conv1 and conv2
+    lose those output rows, the batchnorm its entries, no Gather is left, and
+    ONNX Runtime gives deftnn's outputs (random batchnorm statistics)."""
+    g = {"name": "bnnet", "input": [2, 9, 9], "classes": 5, "layers": [
+        {"type": "conv", "name": "conv1", "out": 6, "kernel": 3},
+        {"type": "batchnorm", "name": "bn"},
+        {"type": "relu", "name": "r1"},
+        {"type": "conv", "name": "conv2", "out": 4, "kernel": 3},
+        {"type": "relu", "name": "r2"},
+        {"type": "flatten", "name": "flat"},
+        {"type": "linear", "name": "fc", "out": 5}]}
+    t = {"conv1.weight": rng.standard_normal((6, 2, 3, 3)), "conv1.bias": rng.standard_normal(6),
+         "bn.weight": rng.uniform(0.5, 2, 6), "bn.bias": rng.standard_normal(6),
+         "bn.running_mean": rng.standard_normal(6), "bn.running_var": rng.uniform(0.5, 2, 6),
+         "conv2.bias": rng.standard_normal(4), "fc.bias": rng.standard_normal(5)}
+    w2 = rng.standard_normal((4, 6 * 9))
+    ch2 = np.array([4, 0, 2])  # kept input channels of conv2, any order: its weight columns follow
+    k2 = (ch2[:, None] * 9 + np.arange(9)[None, :]).reshape(-1)
+    t["conv2.weight"] = w2[:, k2]
+    wf = rng.standard_normal((5, 4 * 25))
+    kf = (np.array([3, 1])[:, None] * 25 + np.arange(25)[None, :]).reshape(-1)[rng.permutation(50)]
+    t["fc.weight"] = wf[:, kf]
+    g["layers"][3]["sve"] = {"original_k": 54, "kept": [int(v) for v in k2], "group": 9}
+    g["layers"][6]["sve"] = {"original_k": 100, "kept": [int(v) for v in kf], "group": 25}
+    p = os.path.join(d, "bnnet.sve.safetensors")
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in t.items()}, p,
+              metadata={"deftnn.graph": json.dumps(g), "deftnn.version": "2"})
+    out = os.path.join(d, "bnnet.onnx")
+    msg = sh(binary, "export", p, "--onnx", out).strip()
+    x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    xin = os.path.join(d, "bnnet.in.npy")
+    np.save(xin, x)
+    compare("batchnorm between a shrunk producer and its channel-granular consumer", ort_run(out, x),
+            deftnn_run(binary, p, xin, d, "bnnet"), 100, 3)
+    m = onnx.load(out)
+    dims = {i.name: list(i.dims) for i in m.graph.initializer}
+    gathers = sum(1 for n in m.graph.node if n.op_type == "Gather")
+    report(dims["conv1.weight"] == [3, 2, 3, 3] and dims["bn.running_var"] == [3] and dims["conv2.weight"] == [2, 3, 3, 3]
+           and dims["fc.weight"] == [5, 50] and gathers == 0,
+           f"batchnorm crossed: conv1 {dims['conv1.weight']}, bn {dims['bn.running_var']}, conv2 {dims['conv2.weight']}, "
+           f"fc {dims['fc.weight']}, {gathers} Gathers ({msg})")
+
+
 def check_pools(binary, d):
     """Caffe's ceil rounding where it adds a window, with padding (max pool:
     ceil_mode 1), an average pool with padding where floor and ceil agree
@@ -296,6 +342,7 @@ def main():
                 check_net(binary, rel, d)
             except RuntimeError as e:
                 report(False, f"{rel}: {e}")
+        check_batchnorm(binary, d)
         check_pools(binary, d)
         check_unsupported(binary, d)
     print("onnx export vs onnxruntime:", f"FAILED ({len(fails)})" if fails else "all passed")
