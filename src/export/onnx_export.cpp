@@ -60,6 +60,11 @@ struct GemmPlan {
   std::vector<int64_t> inputs;  // kept features (linear, weight-column order) or kept channels of a group (conv, sorted)
   bool reduced = false;         // inputs is a strict subset (or, for linear, a permutation) of the full input
   bool preselected = false;     // the producer already writes exactly `inputs`, in order: no Gather
+  // linear on a (C, H, W) tensor (directly or through a flatten) whose kept
+  // features are whole channels (blocks of `block` = H*W features, as the
+  // channel-granular search keeps them): the kept channels, ascending.
+  int64_t block = 0;
+  std::vector<int64_t> channels;
 };
 
 class Exporter {
@@ -129,13 +134,57 @@ class Exporter {
       } else {
         p.inputs.assign(s.kept.begin(), s.kept.end());
         p.reduced = true;
+        plan_channel_blocks(i, p);
       }
     }
+  }
+
+  // The (C, H, W) tensor a linear layer's input flattens: its own input when
+  // 4-D, else through a flatten reached by element-wise layers only.
+  std::optional<Shape> flattened_from(size_t i) const {
+    std::string t = net_.input_names(i)[0];
+    while (true) {
+      const Shape s = net_.tensor_shape(t, 1);
+      if (s.size() == 4) return s;
+      const std::optional<size_t> w = writer(t);
+      if (s.size() != 2 || !w) return std::nullopt;
+      const std::string type = net_.layer(*w).type();
+      if (type != "flatten" && !(channel_preserving(type) && type != "maxpool" && type != "avgpool"))
+        return std::nullopt;
+      t = net_.input_names(*w)[0];
+    }
+  }
+
+  // Whether a linear layer's kept features are whole channels of the
+  // tensor it flattens (whatever granularity the search ran at).
+  void plan_channel_blocks(size_t i, GemmPlan& p) const {
+    const std::optional<Shape> from = flattened_from(i);
+    if (!from) return;
+    const int64_t block = (*from)[2] * (*from)[3];
+    std::vector<int64_t> sorted = p.inputs;
+    std::sort(sorted.begin(), sorted.end());
+    if (block < 1 || sorted.size() % size_t(block)) return;
+    std::vector<int64_t> ch;
+    for (size_t k = 0; k < sorted.size(); k += size_t(block)) {
+      if (sorted[k] % block) return;
+      for (int64_t t = 1; t < block; ++t)
+        if (sorted[k + size_t(t)] != sorted[k] + t) return;
+      ch.push_back(sorted[k] / block);
+    }
+    p.block = block;
+    p.channels = std::move(ch);
   }
 
   // A consumer's kept inputs come from one GEMM producer through
   // channel-preserving layers that nothing else reads: the producer writes
   // only those rows, in the consumer's order.
+  // A linear layer that keeps whole channels of a flattened (C, H, W) tensor
+  // (p.block) walks back through the flatten too, and its producer writes the
+  // kept channels, ascending (export_linear orders the weight's columns so).
+  // Batchnorm is crossed with its parameters sliced the same way. Not
+  // crossed: add, concat, split (other readers or writers of those
+  // channels), LRN (each output mixes neighbouring channels), grouped
+  // producers or consumers: those consumers keep a Gather.
   void plan_shrinking() {
     rows_.resize(net_.size());
     std::set<std::string> graph_outputs;
@@ -143,23 +192,34 @@ class Exporter {
     for (size_t i = 0; i < net_.size(); ++i) {
       GemmPlan& p = plans_[i];
       if (!net_.layer(i).has_gemm() || !p.reduced || p.groups != 1) continue;
-      if (!p.is_conv && net_.tensor_shape(net_.input_names(i)[0], 1).size() != 2) continue;  // flattened or tokens
+      const bool blocks = !p.is_conv && p.block > 0;
+      if (!p.is_conv && !blocks && net_.tensor_shape(net_.input_names(i)[0], 1).size() != 2) continue;  // tokens, or a flatten of partial channels
       std::string t = net_.input_names(i)[0];
       std::optional<size_t> producer;
+      std::vector<size_t> norms;  // batchnorm layers crossed: their parameters go with the producer's rows
       while (true) {
         if (graph_outputs.count(t) || net_.consumers(t).size() != 1) break;
         const std::optional<size_t> w = writer(t);
         if (!w) break;
         const Layer& l = net_.layer(*w);
         if (l.has_gemm()) {
-          if (plans_[*w].groups == 1 && net_.output_names(*w).size() == 1) producer = w;
+          if (plans_[*w].groups == 1 && net_.output_names(*w).size() == 1 &&
+              (!blocks || net_.tensor_shape(t, 1).size() == 4))
+            producer = w;
           break;
         }
-        if (!channel_preserving(l.type()) || net_.input_names(*w).size() != 1) break;
+        // A batchnorm is per channel (per feature on a 2-D input): crossed
+        // with its parameters sliced, unless it sits between a flatten and a
+        // block consumer, where its entries are features, not channels.
+        const bool norm = l.type() == "batchnorm" && (!blocks || net_.tensor_shape(t, 1).size() == 4);
+        const bool crossing = channel_preserving(l.type()) || norm || (blocks && l.type() == "flatten");
+        if (!crossing || net_.input_names(*w).size() != 1) break;
+        if (norm) norms.push_back(*w);
         t = net_.input_names(*w)[0];
       }
       if (!producer || rows_[*producer]) continue;
-      rows_[*producer] = p.inputs;
+      rows_[*producer] = blocks ? p.channels : p.inputs;
+      for (size_t n : norms) rows_[n] = rows_[*producer];
       p.preselected = true;
       ++summary_.shrunk_producers;
     }
@@ -332,7 +392,13 @@ class Exporter {
       for (const char* p : {"weight", "bias", "running_mean", "running_var"}) {
         const Param* q = find_param(l, p);
         DEFTNN_CHECK(q, "{}: layer '{}' (batchnorm) has no parameter '{}'", source_, name, p);
-        ins.push_back(init_floats(name + "." + p, {q->value.numel()}, host_floats(q->value)));
+        std::vector<float> v = host_floats(q->value);
+        if (rows_[i]) {  // between a shrunk producer and its consumer: the kept channels only
+          std::vector<float> kept;
+          for (int64_t r : *rows_[i]) kept.push_back(v.at(size_t(r)));
+          v = std::move(kept);
+        }
+        ins.push_back(init_floats(name + "." + p, {int64_t(v.size())}, v));
       }
       summary_.dense_parameters += 4 * find_param(l, "weight")->value.numel();
       attr_float(node("BatchNormalization", name, ins, {out[0]}), "epsilon", c.at("eps").get<double>());
@@ -472,6 +538,18 @@ class Exporter {
     const std::vector<int64_t> rows = out_rows(i, out);
     std::vector<float> we;
     for (int64_t r : rows) we.insert(we.end(), wv.begin() + r * k, wv.begin() + (r + 1) * k);
+    if (p.preselected && p.block > 0) {
+      // The producer writes the kept channels ascending, so the flattened
+      // input holds the kept features ascending: the weight's columns (in
+      // the SVE state's kept order) are put in that order.
+      std::vector<int64_t> order(p.inputs.size());
+      for (size_t j = 0; j < order.size(); ++j) order[j] = int64_t(j);
+      std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p.inputs[size_t(a)] < p.inputs[size_t(b)]; });
+      std::vector<float> sorted(we.size());
+      for (size_t r = 0; r < rows.size(); ++r)
+        for (size_t j = 0; j < order.size(); ++j) sorted[r * size_t(k) + j] = we[r * size_t(k) + size_t(order[j])];
+      we = std::move(sorted);
+    }
     const Shape in_shape = net_.tensor_shape(net_.input_names(i)[0], 1);
     std::string x = net_.input_names(i)[0];
     const int64_t m = int64_t(rows.size());

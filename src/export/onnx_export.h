@@ -24,10 +24,13 @@
 //   input channels of a group that keep at least one tap (the eliminated taps
 //   of those channels are zeros), after a Gather of those channels;
 // - where the kept inputs come straight from one other GEMM layer (through
-//   element-wise layers and pools only, no other reader, groups 1), that
-//   producer's weight rows and bias entries of the dropped channels or
-//   neurons go too, in the order the consumer reads them, and no Gather is
-//   needed.
+//   element-wise layers, pools and batchnorms only (a batchnorm's parameters
+//   sliced alike), no other reader, groups 1), that producer's weight rows
+//   and bias entries of the dropped channels or neurons go too, in the order
+//   the consumer reads them, and no Gather is needed; a linear layer that
+//   keeps whole channels of a flattened conv output (channel-granular SVE)
+//   walks back through the flatten to that conv. LRN, add, concat and
+//   grouped layers stop the walk (the consumer gathers).
 #pragma once
 
 #include <cstdint>

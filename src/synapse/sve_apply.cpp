@@ -20,6 +20,17 @@ void check_sve(const SveState& s, int64_t K, const std::string& layer) {
     DEFTNN_CHECK(!seen[size_t(k)], "layer '{}': SVE kept row {} listed twice", layer, k);
     seen[size_t(k)] = 1;
   }
+  if (s.group > 1) {
+    DEFTNN_CHECK(K % s.group == 0, "layer '{}': SVE group of {} rows does not divide K = {}", layer, s.group, K);
+    for (int64_t g = 0; g < K; g += s.group)
+      for (int64_t t = 1; t < s.group; ++t)
+        DEFTNN_CHECK(seen[size_t(g + t)] == seen[size_t(g)],
+                     "layer '{}': SVE state says channel granularity (groups of {} rows) but keeps row {} and not "
+                     "row {} of the same group",
+                     layer, s.group, seen[size_t(g)] ? g : g + t, seen[size_t(g)] ? g + t : g);
+  } else {
+    DEFTNN_CHECK(s.group == 1, "layer '{}': SVE group must be >= 1, got {}", layer, s.group);
+  }
   if (s.transform != SveTransform::Swap) return;
   std::vector<int32_t> perm(static_cast<size_t>(K));
   std::iota(perm.begin(), perm.end(), 0);
@@ -55,10 +66,12 @@ void sve_upload(SveState& s, Context& ctx) {
 nlohmann::json sve_to_json(const SveState& s) {
   nlohmann::json swaps = nlohmann::json::array();
   for (auto [a, b] : s.swaps) swaps.push_back({a, b});
-  return {{"original_k", s.original_k},
-          {"kept", s.kept},
-          {"swaps", swaps},
-          {"transform", sve_transform_name(s.transform)}};
+  nlohmann::json j = {{"original_k", s.original_k},
+                      {"kept", s.kept},
+                      {"swaps", swaps},
+                      {"transform", sve_transform_name(s.transform)}};
+  if (s.group > 1) j["group"] = s.group;  // tap-granular states stay as they were written before
+  return j;
 }
 
 SveState sve_from_json(const nlohmann::json& j) {
@@ -68,6 +81,7 @@ SveState sve_from_json(const nlohmann::json& j) {
   if (j.contains("swaps"))
     for (const auto& p : j.at("swaps")) s.swaps.emplace_back(p.at(0).get<int32_t>(), p.at(1).get<int32_t>());
   s.transform = sve_transform_from_name(j.value("transform", std::string("fused")));
+  s.group = j.value("group", int64_t(1));  // files before channel granularity: taps
   return s;
 }
 

@@ -36,6 +36,12 @@ struct SveState {
   std::vector<int32_t> kept;    // K' indices into [0, original_k), the truncated weight's column order
   std::vector<std::pair<int32_t, int32_t>> swaps;  // (kept row >= K', discarded row < K') pairs, for Swap
   SveTransform transform = SveTransform::Fused;
+  // Elimination granularity: the rows were kept or dropped in groups of this
+  // many consecutive rows (1: single taps / features; conv kh*kw: whole input
+  // channels; linear h*w: whole channels of a flattened conv output). Run time
+  // ignores it; it is stored, checked (kept is a union of whole groups) and
+  // shown by `deftnn inspect`, and export relies on whole channels.
+  int64_t group = 1;
   Tensor kept_device;           // `kept` as I32 on the layer's device (set by the layer's to())
   Tensor swaps_device;          // `swaps` flattened as I32 pairs on the layer's device
   bool active() const { return !kept.empty(); }

@@ -12,6 +12,7 @@
 #include "synapse/sve_state.h"
 #include "sve/method.h"
 #include "tune/finetune.h"
+#include "tune/granularity.h"
 #include "tune/twins.h"
 
 namespace deftnn::tune {
@@ -29,6 +30,11 @@ struct OptimizeOptions {
   std::vector<double> alphas;
   std::vector<double> densities = {0.8, 0.65, 0.5, 0.4, 0.3, 0.2, 0.1};
   int64_t align = 1;                 // kept counts rounded up to a multiple (GEMM tile K)
+  // Tap: the paper's single synapse vectors. Channel: a conv's vectors in
+  // groups of kh*kw (one per input channel), a linear layer's on a flattened
+  // conv output in groups of h*w (sve/groups.h); densities then count kept
+  // channels (kept_count over the groups), the L1 twin prunes whole channels.
+  Granularity granularity = Granularity::Tap;
   bool include_input_layer = false;   // the input layer is small and sensitive (section 5.3)
   // Layers with less than this share of the net's GEMM FLOPs stay dense: they
   // can save neither time nor FLOPs worth an accuracy loss (LeNet-5's ip2,

@@ -73,6 +73,7 @@ nlohmann::json optimize_report(const OptimizeResult& r, const OptimizeOptions& o
   j["options"] = {{"alphas", o.alphas},
                   {"densities", o.alphas.empty() ? nlohmann::json(o.densities) : nlohmann::json()},
                   {"align", o.align},
+                  {"granularity", granularity_name(o.granularity)},
                   {"transform", sve_transform_name(o.transform)},
                   {"method", sve::method_name(o.method)},
                   {"stats_images", o.stats_images},

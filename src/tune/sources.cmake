@@ -1,6 +1,7 @@
 # The optimiser: optimize.cpp runs the stages in order, each in its own file.
 set(DEFTNN_SOURCES_CPU
   variants.cpp finetune.cpp frontier.cpp result.cpp   # variants, fine-tuning, Pareto frontier, installing results
+  granularity.cpp       # tap or channel elimination groups
   twins.cpp             # which twins are installed and jointly fine-tuned
   baseline.cpp          # stage: eligible layers, the dense net's measurements
   layer_options.cpp     # stage: per-layer variants and their twins

@@ -123,6 +123,7 @@ nlohmann::json Variant::to_json() const {
     j["k"] = plan.original_k;
     j["density"] = plan.density();
     j["plan"] = plan.to_json();
+    j["group"] = setting.state.group;  // 1: taps; > 1: whole channels of that many synapse vectors
   }
   if (method == sve::Method::Sve) {
     j["alpha"] = alpha;
@@ -197,6 +198,7 @@ Variant make_variant(Net& net, Context& ctx, const VariantRequest& req, const da
                                           : fmt::format("{}/{}@{}", l.name, name, v.plan.kept_k());
   LayerSetting s;
   s.state = sve::make_state(v.plan, req.transform);
+  s.state.group = req.group;
   s.bias = dense.bias;
   if (ls) {
     // Least-squares reconstruction from the layer's input statistics, with

@@ -76,6 +76,7 @@ struct VariantRequest {
   SveTransform transform;
   const sve::InputStats* stats = nullptr;  // SveLs: the layer's input statistics
   double ridge = 1e-4;                     // SveLs regularisation
+  int64_t group = 1;                       // synapse vectors per elimination group (the state's `group`)
 };
 
 // Builds the requested variant and installs it (methods Sve and L1: the

@@ -80,4 +80,29 @@ elif grep -q "built without ONNX" "$T/export.log"; then
 else
   echo "FAIL export-sve: $(cat "$T/export.log")"; fail=1
 fi
+# Channel granularity end to end: optimize --granularity channel, the fastest
+# point selected (an eliminated one); inspect names the kept channels; the
+# export runs in ONNX Runtime like deftnn and its convs read fewer channels
+# (the residual adds stop producer shrinking there, so some Gathers stay).
+run optimize-channel "model written to $T/ch.sve.safetensors" -- "$BIN" optimize "$T/rt.safetensors" "${D[@]}" \
+  --quiet --granularity channel --density 0.5 --iters 2 --batch 16 --joint-iters 2 --stats-images 64 --time-batch 2 \
+  --time-reps 1 --time-rounds 1 --target-speedup 1000 --out "$T/ch.sve.safetensors" --report "$T/report-ch"
+run inspect-channel " ch (" -- "$BIN" inspect "$T/ch.sve.safetensors"
+run optimize-bad-granularity "unknown SVE granularity 'filter'" -- bash -c \
+  "'$BIN' optimize '$T/rt.safetensors' --granularity filter 2>&1; true"
+if "$BIN" export "$T/ch.sve.safetensors" --onnx "$T/ch.sve.onnx" >"$T/export-ch.log" 2>&1 && [ -x "$PY" ] &&
+   "$PY" -c "import onnxruntime, numpy, onnx" 2>/dev/null; then
+  run run-channel "wrote" -- "$BIN" run "$T/ch.sve.safetensors" --input "$T/x.npy" --output "$T/ych.npy" --device cpu
+  run export-channel-ort "matches" -- "$PY" -c "
+import numpy as np, onnx, onnxruntime as ort
+from onnx import numpy_helper
+s = ort.InferenceSession('$T/ch.sve.onnx', providers=['CPUExecutionProvider'])
+y = s.run(None, {s.get_inputs()[0].name: np.load('$T/x.npy')})[0]; ref = np.load('$T/ych.npy')
+err = float(np.abs(y - ref).max() / np.abs(ref).max()); tol = 16 * 2.0**-23 * 144**0.5 * 7
+w = {t.name: t.dims for t in onnx.load('$T/ch.sve.onnx').graph.initializer if t.name.endswith('.weight')}
+narrow = [n for n, d in w.items() if len(d) == 4 and d[1] < 8 and n != 'stem.weight']
+print(('matches' if err <= tol and narrow else 'differs'), f'err {err:.2e} tol {tol:.2e}; convs reading fewer channels: {narrow}')"
+else
+  echo "skipped export-channel-ort: $(cat "$T/export-ch.log" 2>/dev/null | tail -1)"
+fi
 exit $fail

@@ -16,11 +16,16 @@ example resnet-tiny), with its seeded random weights:
    against `deftnn run` of the model file;
 3. SVE, swap: the same with the Swap transform's kept order and swap pairs
    (not for CaffeNet, the slowest);
-4. SVE, channel-granular: every GEMM layer but the first keeps whole input
-   channels (a conv: all kh*kw taps of a random half of its channels; a
-   linear: a random half of its features), so the export drops them
-   physically: the producer's rows where the graph allows it (checked on the
-   initializers' shapes), a Gather elsewhere; compared the same way.
+4. SVE, channel-granular (what `deftnn optimize --granularity channel`
+   writes, "group" in the state): every GEMM layer but the first keeps whole
+   input channels (a conv: all kh*kw taps of a random half of its channels;
+   a linear layer reading a conv's flattened output: all h*w features of a
+   random half of those channels, in shuffled order; another linear: a
+   random half of its features), so the export drops them physically: the
+   producer's rows where the graph allows it (checked on the initializers'
+   shapes: LeNet's conv1, conv2 (through pool2 and the flatten) and ip1;
+   CifarNet's conv3 but not conv1 and conv2, whose outputs pass an LRN that
+   mixes neighbouring channels), a Gather elsewhere; compared the same way.
 
 Tolerance: err = max|y - ref| / max|ref| <= 16 * eps32 * sqrt(K) * D (the
 derivation is check_onnx_ort.py's: K the largest reduction length, D the
@@ -128,18 +133,28 @@ def sve_model(graph, dense_inits, path, channel, swap=False):
     g = copy.deepcopy(graph)
     tensors = {}
     layers = gemm_layers(g, {n.split(".")[0]: a for n, a in dense_inits.items() if n.endswith(".weight")})
+    prev_out = None  # output channels of the previous GEMM layer when it is a conv
     for idx, (layer, w) in enumerate(layers):
         name = layer["name"]
+        conv_before, prev_out = prev_out, (w.shape[0] if w.ndim == 4 else None)
         out = w.shape[0]
         k = int(np.prod(w.shape[1:]))
         w2 = w.reshape(out, k)
         if idx == 0:
             tensors[name + ".weight"] = np.ascontiguousarray(w)
         else:
+            group = 1
             if channel and w.ndim == 4:
-                taps = w.shape[2] * w.shape[3]
+                group = w.shape[2] * w.shape[3]
                 chans = np.sort(rng.choice(w.shape[1], size=max(1, w.shape[1] // 2), replace=False))
-                kept = (chans[:, None] * taps + np.arange(taps)[None, :]).reshape(-1)
+                kept = (chans[:, None] * group + np.arange(group)[None, :]).reshape(-1)
+            elif channel and conv_before and k % conv_before == 0 and k > conv_before:
+                # A linear layer after a conv (LeNet's ip1, CifarNet's ip1,
+                # CaffeNet's fc6): whole channels of h*w features, shuffled.
+                group = k // conv_before
+                chans = rng.choice(conv_before, size=max(1, conv_before // 2), replace=False)
+                kept = (chans[:, None] * group + np.arange(group)[None, :]).reshape(-1)
+                kept = kept[rng.permutation(len(kept))]
             else:
                 kept = rng.permutation(k)[: max(1, k // 2)]
                 if channel:
@@ -150,6 +165,8 @@ def sve_model(graph, dense_inits, path, channel, swap=False):
                 kept = np.array(kept)
             layer["sve"] = {"original_k": k, "kept": [int(v) for v in kept], "swaps": swaps,
                             "transform": "swap" if swap else "fused"}
+            if group > 1:
+                layer["sve"]["group"] = group
             tensors[name + ".weight"] = np.ascontiguousarray(w2[:, kept])
         if name + ".bias" in dense_inits:
             tensors[name + ".bias"] = dense_inits[name + ".bias"]
@@ -194,17 +211,79 @@ def check_net(binary, rel, d):
             # straight (lenet conv1 -> pool -> conv2) writes only the kept
             # channels.
             report(sve_n < dense_n, f"{tag} channel-granular export smaller: {sve_n} of {dense_n} parameters ({msg})")
+            gathers = sum(1 for n in onnx.load(out).graph.node if n.op_type == "Gather")
             if tag == "lenet":
                 conv1 = exported["conv1.weight"]
                 report(conv1[0] == weights["conv1"].shape[0] // 2,
                        f"lenet conv1 (producer of conv2's kept channels) exports {conv1[0]} of "
                        f"{weights['conv1'].shape[0]} output channels")
+                conv2 = exported["conv2.weight"]
+                report(list(conv2) == [weights["conv2"].shape[0] // 2, weights["conv2"].shape[1] // 2, 5, 5],
+                       f"lenet conv2 exports {list(conv2)}: half its input channels, and half its output channels "
+                       f"(ip1 keeps whole channels of pool2's flattened output)")
+                report(list(exported["ip1.weight"])[1] == weights["ip1"].shape[1] // 2 and gathers == 0,
+                       f"lenet ip1 reads {exported['ip1.weight'][1]} of {weights['ip1'].shape[1]} features; "
+                       f"{gathers} Gather nodes (0: every eliminated input dropped at its producer)")
                 ip1 = exported["ip1.weight"]
                 report(ip1[0] == weights["ip1"].shape[0] // 2,
                        f"lenet ip1 (producer of ip2's kept neurons, through a ReLU) exports {ip1[0]} of "
                        f"{weights['ip1'].shape[0]} rows")
+            if tag == "cifarnet":
+                full = {n: weights[n].shape[0] for n in ("conv1", "conv2", "conv3")}
+                report(exported["conv3.weight"][0] == full["conv3"] // 2 and exported["conv1.weight"][0] == full["conv1"]
+                       and exported["conv2.weight"][0] == full["conv2"] and exported["conv2.weight"][1] == 16
+                       and exported["conv3.weight"][1] == 16 and gathers == 2,
+                       f"cifarnet: conv3 (producer of ip1's kept channels) exports {exported['conv3.weight'][0]} of "
+                       f"{full['conv3']} rows; conv1, conv2 keep all rows (an LRN mixes channels after them) and "
+                       f"conv2, conv3 read 16 of 32 channels through {gathers} Gathers")
         else:
             print(f"     {tag} {mode}: {msg}")
+
+
+def check_batchnorm(binary, d):
+    """Channel-granular SVE through a batchnorm: conv1 -> batchnorm -> relu ->
+    conv2 -> relu -> flatten -> fc, conv2 keeping 3 of conv1's 6 channels and
+    fc 2 of conv2's 4 channels (all 5x5 = 25 features each): conv1 and conv2
+    lose those output rows, the batchnorm its entries, no Gather is left, and
+    ONNX Runtime gives deftnn's outputs (random batchnorm statistics)."""
+    g = {"name": "bnnet", "input": [2, 9, 9], "classes": 5, "layers": [
+        {"type": "conv", "name": "conv1", "out": 6, "kernel": 3},
+        {"type": "batchnorm", "name": "bn"},
+        {"type": "relu", "name": "r1"},
+        {"type": "conv", "name": "conv2", "out": 4, "kernel": 3},
+        {"type": "relu", "name": "r2"},
+        {"type": "flatten", "name": "flat"},
+        {"type": "linear", "name": "fc", "out": 5}]}
+    t = {"conv1.weight": rng.standard_normal((6, 2, 3, 3)), "conv1.bias": rng.standard_normal(6),
+         "bn.weight": rng.uniform(0.5, 2, 6), "bn.bias": rng.standard_normal(6),
+         "bn.running_mean": rng.standard_normal(6), "bn.running_var": rng.uniform(0.5, 2, 6),
+         "conv2.bias": rng.standard_normal(4), "fc.bias": rng.standard_normal(5)}
+    w2 = rng.standard_normal((4, 6 * 9))
+    ch2 = np.array([4, 0, 2])  # kept input channels of conv2, any order: its weight columns follow
+    k2 = (ch2[:, None] * 9 + np.arange(9)[None, :]).reshape(-1)
+    t["conv2.weight"] = w2[:, k2]
+    wf = rng.standard_normal((5, 4 * 25))
+    kf = (np.array([3, 1])[:, None] * 25 + np.arange(25)[None, :]).reshape(-1)[rng.permutation(50)]
+    t["fc.weight"] = wf[:, kf]
+    g["layers"][3]["sve"] = {"original_k": 54, "kept": [int(v) for v in k2], "group": 9}
+    g["layers"][6]["sve"] = {"original_k": 100, "kept": [int(v) for v in kf], "group": 25}
+    p = os.path.join(d, "bnnet.sve.safetensors")
+    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in t.items()}, p,
+              metadata={"deftnn.graph": json.dumps(g), "deftnn.version": "2"})
+    out = os.path.join(d, "bnnet.onnx")
+    msg = sh(binary, "export", p, "--onnx", out).strip()
+    x = rng.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    xin = os.path.join(d, "bnnet.in.npy")
+    np.save(xin, x)
+    compare("batchnorm between a shrunk producer and its channel-granular consumer", ort_run(out, x),
+            deftnn_run(binary, p, xin, d, "bnnet"), 100, 3)
+    m = onnx.load(out)
+    dims = {i.name: list(i.dims) for i in m.graph.initializer}
+    gathers = sum(1 for n in m.graph.node if n.op_type == "Gather")
+    report(dims["conv1.weight"] == [3, 2, 3, 3] and dims["bn.running_var"] == [3] and dims["conv2.weight"] == [2, 3, 3, 3]
+           and dims["fc.weight"] == [5, 50] and gathers == 0,
+           f"batchnorm crossed: conv1 {dims['conv1.weight']}, bn {dims['bn.running_var']}, conv2 {dims['conv2.weight']}, "
+           f"fc {dims['fc.weight']}, {gathers} Gathers ({msg})")
 
 
 def check_pools(binary, d):
@@ -263,6 +342,7 @@ def main():
                 check_net(binary, rel, d)
             except RuntimeError as e:
                 report(False, f"{rel}: {e}")
+        check_batchnorm(binary, d)
         check_pools(binary, d)
         check_unsupported(binary, d)
     print("onnx export vs onnxruntime:", f"FAILED ({len(fails)})" if fails else "all passed")

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "layers/gemm_layer.h"
 #include "net/net.h"
 #include "plan/apply.h"
 #include "plan/parse.h"
@@ -77,6 +78,17 @@ void run_inspect(const InspectOptions& o) {
     if (l.has_gemm()) {
       deftnn::GemmShape g = l.gemm_shape(in);
       row["gemm"] = {{"M", g.M}, {"N", g.N}, {"K", g.K}, {"groups", g.groups}};
+      // SVE: kept of K synapse vectors and the granularity it was eliminated
+      // at (channel: whole groups of `group` vectors, docs/sve.md).
+      if (const deftnn::SveState& sv = l.as_gemm()->sve(); sv.active()) {
+        const int64_t kept = int64_t(sv.kept.size());
+        row["sve"] = {{"kept", kept},
+                      {"original_k", sv.original_k},
+                      {"granularity", sv.group > 1 ? "channel" : "tap"},
+                      {"group", sv.group},
+                      {"kept_channels", sv.group > 1 ? nlohmann::ordered_json(kept / sv.group) : nlohmann::ordered_json()},
+                      {"transform", deftnn::sve_transform_name(sv.transform)}};
+      }
     }
     layers.push_back(row);
   }
@@ -99,10 +111,21 @@ void run_inspect(const InspectOptions& o) {
   if (!chain)
     fmt::print("a branching graph: inputs {}; outputs {}\n", joined(net.input_names()), joined(net.output_names()));
   fmt::print("\n");
-  fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}\n", "layer", "type", "output", "params",
-             "FLOPs", "M", "N", "K", "groups", chain ? "" : "  reads -> writes");
+  bool any_sve = false;
+  for (const auto& r : layers) any_sve = any_sve || r.contains("sve");
+  fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}{}\n", "layer", "type", "output", "params",
+             "FLOPs", "M", "N", "K", "groups", any_sve ? fmt::format("  {:<22}", "SVE kept") : "",
+             chain ? "" : "  reads -> writes");
   for (const auto& r : layers) {
-    std::string m, n, k, g;
+    std::string m, n, k, g, sv;
+    if (r.contains("sve")) {
+      const auto& e = r["sve"];
+      sv = e["group"].get<int64_t>() > 1
+               ? fmt::format("{}/{} ch ({}/{})", e["kept_channels"].get<int64_t>(),
+                             e["original_k"].get<int64_t>() / e["group"].get<int64_t>(), e["kept"].get<int64_t>(),
+                             e["original_k"].get<int64_t>())
+               : fmt::format("{}/{} tap", e["kept"].get<int64_t>(), e["original_k"].get<int64_t>());
+    }
     if (r.contains("gemm")) {
       m = std::to_string(r["gemm"]["M"].get<int64_t>());
       n = std::to_string(r["gemm"]["N"].get<int64_t>());
@@ -111,9 +134,10 @@ void run_inspect(const InspectOptions& o) {
     }
     const std::string edges = chain ? "" : "  " + joined(r["inputs"].get<std::vector<std::string>>()) + " -> " +
                                                joined(r["outputs"].get<std::vector<std::string>>());
-    fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}\n", r["name"].get<std::string>(),
+    fmt::print("{:<10} {:<9} {:>18} {:>12} {:>16}  {:>6} {:>9} {:>6} {:>6}{}{}\n", r["name"].get<std::string>(),
                r["type"].get<std::string>(), shape_plain(r["output"].get<deftnn::Shape>()),
-               grouped(r["params"].get<int64_t>()), grouped(r["flops"].get<int64_t>()), m, n, k, g, edges);
+               grouped(r["params"].get<int64_t>()), grouped(r["flops"].get<int64_t>()), m, n, k, g,
+               any_sve ? fmt::format("  {:<22}", sv) : "", edges);
   }
   fmt::print("\ntotal: {} parameters, {} FLOPs per batch of {} ({:.3f} GFLOPs)\n", grouped(total_params),
              grouped(total_flops), o.batch, double(total_flops) * 1e-9);

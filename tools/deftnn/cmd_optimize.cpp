@@ -38,6 +38,7 @@ struct OptimizeCli {
   std::string model, data_dir, dataset, out, report_dir, transform = "fused";
   std::optional<deftnn::Device> device;  // auto
   deftnn::sve::Method method = deftnn::sve::Method::SveLs;
+  deftnn::tune::Granularity granularity = deftnn::tune::Granularity::Tap;
   std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
   // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
@@ -100,6 +101,7 @@ void run_optimize(const OptimizeCli& o) {
   opt.alphas = o.alphas;
   opt.densities = o.densities;
   opt.align = o.align;
+  opt.granularity = o.granularity;
   opt.include_input_layer = o.include_input_layer;
   opt.l1_baseline = !o.no_l1;
   opt.transform = plan::parse_transform(o.transform);
@@ -184,6 +186,7 @@ void run_optimize(const OptimizeCli& o) {
                            {"variants", variants},
                            {"frontier", r.report["frontier"]},
                            {"selected", r.selected},
+                           {"granularity", tune::granularity_name(opt.granularity)},
                            {"optimised_layers", optimised}};
   net.save(out, *ctx);
 
@@ -247,6 +250,7 @@ void register_optimize_command(CLI::App& app) {
   o->joint_flops = def.joint_flops;
   o->joint_twins = def.joint_twins;
   o->method = def.method;
+  o->granularity = def.granularity;
   o->min_layer_flops = def.min_layer_flops;
   o->time_reps = def.time_reps;
   o->time_rounds = def.time_rounds;
@@ -281,6 +285,10 @@ void register_optimize_command(CLI::App& app) {
   sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
   add_typed_option(*sub, "--method", o->method, parse_optimize_method,
                    "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)");
+  add_typed_option(*sub, "--granularity", o->granularity, deftnn::tune::parse_granularity,
+                   "tap (the paper's single synapse vectors, default) | channel (a conv's input channels as whole "
+                   "groups of kh*kw vectors, a linear layer's flattened conv channels as groups of h*w; ONNX export "
+                   "then drops the channels physically)");
   sub->add_flag("--no-paper", o->no_paper, "with --method sve-ls: skip the paper's variants at the same kept sets");
   sub->add_option("--stats-images", o->stats_images,
                   fmt::format("training images for sve-ls input statistics (default {})", o->stats_images));
