@@ -48,7 +48,11 @@ BertSve read_bert_sve(const std::string& path) {
     DEFTNN_CHECK(out.meta.is_object(), "{}: __metadata__ '{}' must hold a JSON object", path, kMetaKey);
   }
   std::set<std::string> used;
-  for (const auto& [layer, entry] : entries.items()) {
+  for (const auto& item : entries.items()) {
+    // (named copies, not structured bindings: the lambda below captures
+    // `layer`, which clang before 16 refuses for a binding)
+    const std::string layer = item.key();
+    const json& entry = item.value();
     BertSveLayer L;
     try {
       L.state = sve_from_json(entry);
