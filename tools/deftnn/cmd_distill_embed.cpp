@@ -101,7 +101,9 @@ void run_distill_embed(const DistillEmbedArgs& a) {
     for (size_t i = from; i < to; ++i) s += r.losses[i];
     return to > from ? s / double(to - from) : 0.0;
   };
-  const size_t n = r.losses.size(), w = std::min<size_t>(n, size_t(std::max<int64_t>(1, r.batches)));
+  // The first and last epoch's mean loss, or quarter's when the run is shorter than four epochs (a
+  // batch's loss depends on its texts: means over a window of distinct batches are what compare).
+  const size_t n = r.losses.size(), w = std::max<size_t>(1, std::min<size_t>(size_t(r.batches), n / 4));
   json d = {{"from", a.sve},
             {"text", a.text},
             {"train_texts", train.size()},
@@ -116,8 +118,9 @@ void run_distill_embed(const DistillEmbedArgs& a) {
             {"loss", "mean over texts of 1/2 ||s - t||^2 (= 1 - cos for unit embeddings)"},
             {"trained", "W' and b' of every eliminated linear layer"},
             {"parameters", r.parameters},
-            {"loss_first_epoch", mean_of(0, w)},
-            {"loss_last_epoch", mean_of(n - w, n)},
+            {"loss_window_steps", w},
+            {"loss_first_window", mean_of(0, w)},
+            {"loss_last_window", mean_of(n - w, n)},
             {"losses", r.losses},
             {"teacher_seconds", r.teacher_seconds},
             {"seconds", r.seconds},
