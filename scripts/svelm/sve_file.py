@@ -23,6 +23,37 @@ def layer_name(key):
     return f"encoder/layer/{int(l[1:])}/{name.replace('.', '/')}"
 
 
+def layer_key(name):
+    """The engine's "encoder/layer/3/attention/self/query" -> the study's key "l3.attention.self.query"."""
+    parts = name.split("/")
+    if len(parts) < 4 or parts[0] != "encoder" or parts[1] != "layer":
+        raise ValueError(f"layer '{name}' is not an encoder linear layer")
+    return f"l{int(parts[2])}." + ".".join(parts[3:])
+
+
+def read(path):
+    """An SVE file -> ({key: (kept (K',), W' (M, K'), b' (M,))}, meta), the form compressed() and write() use."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    md = header.pop("__metadata__", {})
+    if md.get("deftnn.sve_format") != "bert-sve-1":
+        raise ValueError(f"{path}: not a BERT SVE file (deftnn.sve_format {md.get('deftnn.sve_format')!r})")
+
+    def tensor(name):
+        h = header[name]
+        if h["dtype"] != "F32":
+            raise ValueError(f"{path}: tensor '{name}' is {h['dtype']}, expected F32")
+        a, b = h["data_offsets"]
+        return np.frombuffer(data[a:b], dtype="<f4").reshape(h["shape"]).astype(np.float32)
+
+    out = {}
+    for name, e in json.loads(md["deftnn.sve"]).items():
+        out[layer_key(name)] = (np.array(e["kept"], np.int64), tensor(name + ".weight"), tensor(name + ".bias"))
+    return out, json.loads(md.get("deftnn.meta", "{}"))
+
+
 def write(path, linears, original_k, meta):
     """linears: {key: (kept (K',), W' (M, K'), b' (M,))}; original_k: {key: K}. Layers keeping every column are
     left out (the engine then runs them dense, which gives the same numbers without the gather)."""

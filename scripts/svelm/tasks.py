@@ -5,7 +5,10 @@
 - retrieval: `definitions` ("Term, n.: the definition"): the term's
   embedding must find its own definition among all of them (recall@1);
 - calibration: `fortunes`, `wisdom`, `literature` (texts no task uses), for
-  the activation statistics.
+  the activation statistics;
+- distillation (`deftnn distill-embed --text`): DISTILL_FILES, files neither
+  the tasks nor the calibration read, less any text that also appears in
+  those (fortune files repeat some fortunes).
 """
 import glob
 import os
@@ -15,6 +18,9 @@ import subprocess
 import numpy as np
 
 CLASSES = ("computers", "food", "law", "love", "politics", "science", "sports")
+CALIBRATION = ("fortunes", "wisdom", "literature")
+DISTILL_FILES = ("art", "education", "goedel", "humorists", "kids", "magic", "medicine", "men-women", "miscellaneous",
+                 "news", "paradoxum", "people", "pets", "platitudes", "riddles", "songs-poems", "work")
 
 
 def fortunes_dir(cache):
@@ -50,6 +56,23 @@ def read_definitions(path):
         if len(d) >= 20:
             out.append((m.group(1).strip(), d))
     return out
+
+
+def distill_texts(fd, n, seed=5):
+    """n texts (a seeded subset, file order kept) of DISTILL_FILES, none equal to a text of the tasks' files,
+    `definitions` or the calibration files; one line each (whitespace runs are single spaces already)."""
+    used = set()
+    for f in CLASSES + CALIBRATION + ("definitions",):
+        used.update(read_fortunes(os.path.join(fd, f)))
+    for term, d in read_definitions(os.path.join(fd, "definitions")):
+        used.update((term, d))
+    texts, seen = [], set()
+    for f in DISTILL_FILES:
+        for t in read_fortunes(os.path.join(fd, f)):
+            if t not in used and t not in seen:
+                seen.add(t)
+                texts.append(t)
+    return subset(texts, n, seed)
 
 
 def subset(items, n, seed):

@@ -217,6 +217,15 @@ void BertEncoder::set_sve(BertSve s) {
   device_sve_.clear();  // uploaded again by the next net on the GPU
 }
 
+void BertEncoder::sve_weights_changed(Context& ctx) {
+  if (!ctx.is_cuda()) return;
+  for (const auto& [layer, L] : sve_.layers)
+    for (const char* param : {"weight", "bias"}) {
+      auto d = device_sve_.find(hf_tensor_name(layer, param));
+      if (d != device_sve_.end()) d->second.copy_from(param[0] == 'w' ? L.weight : L.bias, ctx);
+    }
+}
+
 Net BertEncoder::make_net(Context& ctx, int64_t t) {
   Net net = Net::from_graph(bert_graph(config_, t, &sve_), source_);
   for (size_t i = 0; i < net.size(); ++i)

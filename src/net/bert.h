@@ -90,6 +90,15 @@ class BertEncoder {
   void set_sve(BertSve s);
   void clear_sve() { set_sve(BertSve{}); }
   const BertSve& sve() const { return sve_; }
+  // The eliminated layers' truncated weights and biases (CPU) for a trainer
+  // that updates them in place (train/embed_distill.h): every net already
+  // made on the CPU shares these tensors, so an update reaches them all; on
+  // the GPU call sve_weights_changed afterwards. The states (kept columns)
+  // must not change: set_sve is the way to replace them.
+  BertSve& sve_for_update() { return sve_; }
+  // Copies the CPU truncated weights and biases into the GPU copies the nets
+  // on ctx's device share (nothing to do on the CPU).
+  void sve_weights_changed(Context& ctx);
 
   // The net for sequences of t tokens on ctx's device, sharing this
   // encoder's weights (uploaded once per device).

@@ -106,4 +106,14 @@ void write_bert_sve(const std::string& path, const BertSve& s) {
   write_safetensors(path, tf);
 }
 
+BertSve clone_bert_sve(const BertSve& s) {
+  BertSve c = s;
+  auto cpu = Context::cpu();
+  for (auto& [layer, L] : c.layers) {
+    L.weight = L.weight.to(Device::CPU, *cpu);  // same device: a deep copy
+    L.bias = L.bias.to(Device::CPU, *cpu);
+  }
+  return c;
+}
+
 }  // namespace deftnn::bert

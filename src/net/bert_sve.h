@@ -58,5 +58,8 @@ std::vector<std::string> bert_linear_layers(const BertConfig& c);
 // the layer.
 BertSve read_bert_sve(const std::string& path);
 void write_bert_sve(const std::string& path, const BertSve& s);
+// A copy whose tensors own their own storage (Tensor copies share it), for a
+// trainer that must not change the caller's weights.
+BertSve clone_bert_sve(const BertSve& s);
 
 }  // namespace deftnn::bert

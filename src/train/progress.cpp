@@ -78,8 +78,8 @@ void ItemProgress::update(int64_t done) {
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? double(done) / elapsed : 0;
   const double eta = done > 0 ? elapsed / double(done) * double(total_ - done) : 0;
-  fmt::print(stderr, "\r{} [{}] {}/{}  {:.1f} {}/s  ETA {}\x1b[K", what_, bar(done, total_), done, total_, rate, unit_,
-             format_duration(eta));
+  fmt::print(stderr, "\r{} [{}] {}/{}  {:.1f} {}/s  ETA {}{}{}\x1b[K", what_, bar(done, total_), done, total_, rate,
+             unit_, format_duration(eta), note_.empty() ? "" : "  ", note_);
   std::fflush(stderr);
   drawn_ = true;
 }
@@ -88,8 +88,8 @@ void ItemProgress::finish() {
   if (!enabled_) return;
   if (tty_ && drawn_) fmt::print(stderr, "\r\x1b[K");
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  fmt::print(stderr, "{}: {} {} in {:.1f} s ({:.1f} {}/s)\n", what_, done_, unit_, elapsed,
-             elapsed > 0 ? double(done_) / elapsed : 0.0, unit_);
+  fmt::print(stderr, "{}: {} {} in {:.1f} s ({:.1f} {}/s){}{}\n", what_, done_, unit_, elapsed,
+             elapsed > 0 ? double(done_) / elapsed : 0.0, unit_, note_.empty() ? "" : ", ", note_);
   std::fflush(stderr);
   drawn_ = false;
 }

@@ -37,6 +37,8 @@ class ItemProgress {
  public:
   ItemProgress(bool enabled, std::string what, std::string unit, int64_t total);
   void update(int64_t done);
+  // Text shown after the ETA from the next redraw on (a running loss).
+  void note(std::string text) { note_ = std::move(text); }
   // Clears the redrawn line and prints the summary line.
   void finish();
   bool is_tty() const { return tty_; }
@@ -44,7 +46,7 @@ class ItemProgress {
  private:
   using Clock = std::chrono::steady_clock;
   bool enabled_, tty_;
-  std::string what_, unit_;
+  std::string what_, unit_, note_;
   int64_t total_, done_ = 0;
   Clock::time_point start_, last_draw_;
   bool drawn_ = false;

@@ -141,6 +141,33 @@ PY
   if "$BIN" bench embed "$MINILM" --device cpu --batch 2 --tokens 16 --reps 2 --warmup 1 --density 0.5 --out "$T/be.json" 2>"$T/be.err" >/dev/null &&
      grep -q "timed round 2 of 2" "$T/be.err" && grep -q '"label": "spread 0.50"' "$T/be.json" && grep -q '"commit"' "$T/be.json"
   then echo "ok   bench embed (progress on stderr, JSON with the cases)"; else echo "FAIL bench embed: $(cat "$T/be.err")"; fail=1; fi
+  # distill-embed: an empty text file, an SVE file of another model, each named
+  # before any work and no output left; a two-step run on three lines writes
+  # an SVE file that embed --sve reads.
+  python3 - "$T" <<'PY'
+import json, struct, sys
+def sve(path, k, kept, out):
+    name = "encoder/layer/0/attention/self/query"
+    w = struct.pack("<%df" % (out * len(kept)), *([0.01] * (out * len(kept))))
+    b = struct.pack("<%df" % out, *([0.0] * out))
+    h = {name + ".bias": {"dtype": "F32", "shape": [out], "data_offsets": [0, len(b)]},
+         name + ".weight": {"dtype": "F32", "shape": [out, len(kept)], "data_offsets": [len(b), len(b) + len(w)]},
+         "__metadata__": {"deftnn.sve_format": "bert-sve-1", "deftnn.meta": "{}",
+                          "deftnn.sve": json.dumps({name: {"original_k": k, "kept": kept, "swaps": [], "transform": "fused"}})}}
+    hb = json.dumps(h).encode()
+    hb += b" " * (-len(hb) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(hb)) + hb + b + w)
+sve(sys.argv[1] + "/wide.sve.safetensors", 768, [0, 1], 384)
+sve(sys.argv[1] + "/q8.sve.safetensors", 384, list(range(8)), 384)
+PY
+  D=(--out "$T/d.sve.safetensors" --device cpu --quiet --steps 2 --batch 2 --val 1)
+  expect distill-empty-text "empty.txt: no text to distil on" -- "$BIN" distill-embed "$MINILM" --sve "$T/q8.sve.safetensors" --text "$T/empty.txt" "${D[@]}"
+  expect distill-sve-other-model "wide.sve.safetensors: layer 'encoder/layer/0/attention/self/query': SVE state is for 768 input features" -- "$BIN" distill-embed "$MINILM" --sve "$T/wide.sve.safetensors" --text "$T/sentences.txt" "${D[@]}"
+  expect distill-val-too-large "--val 3 held out leaves none" -- "$BIN" distill-embed "$MINILM" --sve "$T/q8.sve.safetensors" --text "$T/sentences.txt" --out "$T/d.sve.safetensors" --device cpu --quiet --val 3
+  [ -e "$T/d.sve.safetensors" ] && { echo "FAIL a refused distill-embed left $T/d.sve.safetensors"; fail=1; }
+  if "$BIN" distill-embed "$MINILM" --sve "$T/q8.sve.safetensors" --text "$T/sentences.txt" "${D[@]}" >"$T/d.out" 2>&1 &&
+     "$BIN" embed "$MINILM" --text "$T/sentences.txt" --sve "$T/d.sve.safetensors" "${E[@]}" >/dev/null 2>&1 && [ -s "$T/emb.npy" ]
+  then echo "ok   distill-embed (2 steps, its SVE file read by embed --sve)"; else echo "FAIL distill-embed: a good run: $(cat "$T/d.out")"; fail=1; fi
 else
   echo "skip embed with all-MiniLM-L6-v2: not found (set DEFTNN_MINILM_DIR)"
 fi

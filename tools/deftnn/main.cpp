@@ -20,6 +20,7 @@ void register_bench_command(CLI::App& app);
 void register_optimize_command(CLI::App& app);
 void register_tokenize_command(CLI::App& app);
 void register_embed_command(CLI::App& app);
+void register_distill_embed_command(CLI::App& app);
 void register_run_command(CLI::App& app);
 void register_export_command(CLI::App& app);
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   register_optimize_command(app);
   register_tokenize_command(app);
   register_embed_command(app);
+  register_distill_embed_command(app);
   register_run_command(app);
   register_export_command(app);
   // The readers convert what they can into deftnn::Error; the later catches
