@@ -44,16 +44,7 @@ std::vector<std::string> default_gemm_variants() {
           "offchip-deft8e4", "h2", "mix-int8", "mix-fp8", "mix-deft8", "mix-int4", "mix-fp4"};
 }
 
-bool is_mix_variant(const std::string& v) { return v.rfind("mix-", 0) == 0; }
-
-std::string mix_format_name(const std::string& v) {
-  DEFTNN_CHECK(is_mix_variant(v), "'{}' is not a mix- variant", v);
-  std::string f = v.substr(4);
-  if (f == "fp8") f = "fp8e4m3";
-  else if (f == "deft8") f = "deft8e4";
-  else if (f == "fp4") f = "fp4e2m1";
-  return mixed::WeightFormat::parse(f).name();  // throws, listing the known formats
-}
+// (is_mix_variant and mix_format_name: gemm_variants.cpp, built without CUDA too)
 
 std::vector<GemmBenchShape> llm_gemm_shapes(int t) {
   return {{"llama-qkvo", {4096, t, 4096}, t}, {"llama-up", {11008, t, 4096}, t}, {"llama-down", {4096, t, 11008}, t}};

@@ -6,7 +6,7 @@
 # (measured on CUDA only), layers placed under them; and the encoder's
 # per-density timing (issue 10, `deftnn bench embed`).
 set(DEFTNN_SOURCES_CPU timer.cpp kernel_names.cpp net_report.cpp net_bench.cpp layer_traffic.cpp ceilings_report.cpp
-    roofline.cpp embed_bench.cpp)
+    roofline.cpp embed_bench.cpp gemm_variants.cpp)
 set(DEFTNN_SOURCES_CUDA gemm_bench.cpp gemm_bench.cu ceilings.cpp ceilings.cu)
 set(DEFTNN_SOURCES_NOCUDA gemm_bench_nocuda.cpp ceilings_nocuda.cpp)
 
