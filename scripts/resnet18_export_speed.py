@@ -50,6 +50,7 @@ Usage: resnet18_export_speed.py [--deftnn build/deftnn] [--work DIR]
 Exit 77 (skip) when onnx, onnxruntime or numpy do not import.
 """
 import argparse
+import collections
 import datetime
 import json
 import math
@@ -318,6 +319,10 @@ def check(binary, work, seed):
             fails.append(f"{name}: exported weight {w1}, expected {want} (dense {w0})")
         layers.append({"node": name, "dense": w0, "sve": w1, "dense_macs": r["macs"], "sve_macs": s["macs"],
                        "eligible": eligible})
+    ops = [collections.Counter(n.op_type for n in onnx.load(f, load_external_data=False).graph.node)
+           for f in (dense, sve)]
+    if ops[1] - ops[0] != collections.Counter({"Gather": 8}) or ops[0] - ops[1]:
+        fails.append(f"the SVE export's operators {dict(ops[1])} are not the dense export's {dict(ops[0])} + 8 Gathers")
     fed = sorted(f for g in s_gathers for f in g["feeds"])
     if len(conv1s) != 8 or fed != sorted(conv1s):
         fails.append(f"Gathers feed {fed}, expected exactly each block's conv1 ({sorted(conv1s)})")
