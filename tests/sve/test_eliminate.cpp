@@ -1,13 +1,18 @@
 // Whole-net elimination at a fixed density (sve/eliminate.h) and the rule for
 // which layers it touches (sve/eligible.h).
+#include <filesystem>
+#include <tuple>
+
 #include "layers/conv.h"
 #include "layers/linear.h"
 #include "net/net.h"
 #include "sve/eligible.h"
 #include "sve/eliminate.h"
+#include "sve/groups.h"
 #include "sve/method.h"
 #include "sve/search.h"
 #include "test_util.h"
+#include "tune/granularity.h"
 
 namespace deftnn::test {
 namespace {
@@ -100,6 +105,57 @@ TEST(SveEliminate, FollowsTheEligibilityRule) {
   EXPECT_EQ(done[0].name, "conv1");
   EXPECT_EQ(done[2].name, "ip1");
   EXPECT_FALSE(net.find("ip2")->as_gemm()->sve().active());
+}
+
+// Channel granularity (optimize --no-finetune --granularity channel): the
+// density counts kept channels, every kept set is whole channels and stored
+// with its group, and the model file round-trips (loading checks the groups).
+TEST(SveEliminate, ChannelGroupsKeepWholeChannels) {
+  auto ctx = Context::cpu();
+  for (sve::Method m : {sve::Method::Sve, sve::Method::L1}) {
+    const std::string method = sve::method_name(m);
+    Net net = lenet();
+    sve::EliminateOptions o;
+    o.density = 0.3;  // conv2: 6 of 20 channels; ip1: 15 of 50 channels of 16 features; ip2: 150 of 500 features
+    o.method = m;
+    o.group_of = [&net](size_t i) { return tune::elimination_group(net, i, tune::Granularity::Channel); };
+    auto done = sve::eliminate(net, *ctx, o);
+    ASSERT_EQ(done.size(), 3u) << method;
+    const std::vector<std::tuple<std::string, int64_t, int64_t>> want = {
+        {"conv2", 25, 6 * 25}, {"ip1", 16, 15 * 16}, {"ip2", 1, 150}};
+    for (size_t i = 0; i < want.size(); ++i) {
+      const auto& [name, group, kept] = want[i];
+      EXPECT_EQ(done[i].name, name) << method;
+      EXPECT_EQ(done[i].group, group) << method << " " << name;
+      EXPECT_EQ(done[i].kept, kept) << method << " " << name;
+      const SveState& st = net.find(name)->as_gemm()->sve();
+      EXPECT_EQ(st.group, group) << method << " " << name;
+      EXPECT_TRUE(sve::whole_groups(st.kept, group)) << method << " " << name;
+    }
+    EXPECT_EQ(sve::to_json(done)[0].at("group"), 25);
+    const auto dir = std::filesystem::temp_directory_path() / ("deftnn-elim-" + method);
+    std::filesystem::create_directories(dir);
+    const std::string p = (dir / "chan.safetensors").string();
+    net.save(p);
+    Net back = Net::load(p);
+    std::filesystem::remove_all(dir);
+    EXPECT_EQ(back.find("conv2")->as_gemm()->sve().group, 25) << method;
+    Tensor x = random_tensor({2, 1, 28, 28}, 14);
+    EXPECT_EQ(back.forward(*ctx, x, false).to_vector(*ctx), net.forward(*ctx, x, false).to_vector(*ctx)) << method;
+  }
+}
+
+TEST(SveEliminate, GroupMustDivideK) {
+  auto ctx = Context::cpu();
+  Net net = lenet();
+  sve::EliminateOptions o;
+  o.group_of = [](size_t) { return int64_t(7); };  // conv2's K = 500 is not a multiple of 7
+  try {
+    sve::eliminate(net, *ctx, o);
+    ADD_FAILURE() << "a group of 7 accepted for K = 500";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("elimination group 7 does not divide K = 500"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SveMethod, NamesRoundTripAndUnknownNamesListTheKnownOnes) {

@@ -5,6 +5,12 @@
 // --target-speedup. Writes the optimised model (selected composition
 // installed, every variant stored beside it) and a report: JSON, plus PNG
 // plots when python3 with matplotlib is there.
+//
+// With --no-finetune it is the fixed-density path instead: every eligible
+// layer eliminated at the one --density (sve::eliminate: the correlation
+// search or L1, at either granularity), no data, no fine-tuning, no frontier;
+// only the model file is written. That is what a model without its training
+// data can get (an ImageNet-sized ONNX import), e.g. to measure the export.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -21,6 +27,8 @@
 #include "train/prepare.h"
 #include "net/safetensors.h"
 #include "plan/parse.h"
+#include "sve/eliminate.h"
+#include "tune/granularity.h"
 #include "tune/optimize.h"
 #include "device_option.h"
 #include "script_path.h"
@@ -46,7 +54,8 @@ struct OptimizeCli {
   int64_t align = 1, iterations = 0, batch = 0, val = 5000, time_batch = 0;
   int time_reps = 0, time_rounds = 0;
   int threads = 2;
-  bool include_input_layer = false, no_l1 = false, quiet = false, no_paper = false;
+  bool include_input_layer = false, no_l1 = false, quiet = false, no_paper = false, no_finetune = false;
+  bool method_given = false;  // --method named (--no-finetune refuses sve-ls, which needs data)
   deftnn::tune::JointTwins joint_twins = deftnn::tune::JointTwins::L1;
   double min_layer_flops = 0.01;
   int64_t stats_images = 0, max_grid = 0;
@@ -65,6 +74,46 @@ std::string sanitize(std::string s) {
   return s;
 }
 
+// --no-finetune: sve::eliminate at one density over optimize's eligible
+// layers (--include-input-layer, --min-layer-flops), the groups of
+// --granularity, the correlation search with the paper's K/K' scaling (sve-ls
+// would need the training data's input statistics). Writes the model file
+// alone, its metadata "sve" saying what was done.
+void run_fixed_density(const OptimizeCli& o, deftnn::Net& net, const std::string& out) {
+  using namespace deftnn;
+  DEFTNN_CHECK(o.densities.size() == 1,
+               "optimize --no-finetune eliminates at one density: give exactly one --density (got {})",
+               o.densities.size());
+  DEFTNN_CHECK(!(o.method_given && o.method == sve::Method::SveLs),
+               "optimize --no-finetune: --method sve-ls refits the weights from the training data's input statistics; "
+               "use --method sve (the paper's K/K' scaling) or drop --no-finetune");
+  auto ctx = Context::make(resolve_device(o.device));
+  net.to(*ctx);
+  sve::EliminateOptions eo;
+  eo.density = o.densities[0];
+  eo.method = sve::Method::Sve;
+  eo.align = o.align;
+  eo.transform = plan::parse_transform(o.transform);
+  eo.layers.include_input_layer = o.include_input_layer;
+  eo.layers.min_flops_share = o.min_layer_flops;
+  eo.group_of = [&net, g = o.granularity](size_t i) { return tune::elimination_group(net, i, g); };
+  const std::vector<sve::EliminatedLayer> done = sve::eliminate(net, *ctx, eo);
+  DEFTNN_CHECK(!done.empty(), "{}: no layer is eligible for elimination (input layer excluded, --min-layer-flops {})",
+               o.model, o.min_layer_flops);
+  net.metadata()["sve"] = {{"fixed_density", eo.density},
+                           {"method", sve::method_name(eo.method)},
+                           {"granularity", tune::granularity_name(o.granularity)},
+                           {"finetuned", false},
+                           {"layers", sve::to_json(done)}};
+  net.save(out, *ctx);
+  if (!o.quiet)
+    for (const auto& l : done)
+      fmt::print(stderr, "[optimize] {}: kept {}/{}{}\n", l.name, l.kept, l.k,
+                 l.group > 1 ? fmt::format(" ({}/{} channels)", l.kept / l.group, l.k / l.group) : "");
+  fmt::print("eliminated {} layers of {} at density {} ({} granularity, no fine-tuning); model written to {}\n",
+             done.size(), net.name(), eo.density, tune::granularity_name(o.granularity), out);
+}
+
 void run_optimize(const OptimizeCli& o) {
   using namespace deftnn;
   train::set_cpu_threads(o.threads);
@@ -76,6 +125,7 @@ void run_optimize(const OptimizeCli& o) {
   const std::string out = o.out.empty() ? "runs/" + net.name() + ".sve.safetensors" : o.out;
   if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) check_writable_folder(parent.string());
   check_writable(out);
+  if (o.no_finetune) return run_fixed_density(o, net, out);
   const std::string stem = out.ends_with(".safetensors") ? out.substr(0, out.size() - 12) : out;
   const std::string variants_file = stem + ".variants.safetensors";
   check_writable(variants_file);
@@ -260,12 +310,14 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("model", o->model, "a trained .safetensors model file")->required();
   sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
   sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
-  sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
+  CLI::Option* alpha = sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
   sub->add_option("--density", o->densities,
                   fmt::format("kept fractions per layer when no --alpha (default {})", list(def.densities)))
       ->delimiter(',');
-  sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
-  sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
+  CLI::Option* target =
+      sub->add_option("--target", o->target_acc, "target validation accuracy (fraction or percent) for the selector");
+  CLI::Option* target_speedup =
+      sub->add_option("--target-speedup", o->target_speedup, "target measured speedup for the selector");
   sub->add_option("--align", o->align, "round kept counts up to a multiple of this (GEMM tile K; default 1)");
   sub->add_option("--iters", o->iterations, fmt::format("fine-tuning SGD iterations per variant (default {})", o->iterations));
   sub->add_option("--batch", o->batch, fmt::format("fine-tuning batch, per variant and joint (default {})", o->batch));
@@ -283,7 +335,7 @@ void register_optimize_command(CLI::App& app) {
                   fmt::format("leave layers with less than this share of the GEMM FLOPs dense (default {}; 0 = none)",
                               o->min_layer_flops));
   sub->add_flag("--no-l1", o->no_l1, "skip the L1 baseline");
-  add_typed_option(*sub, "--method", o->method, parse_optimize_method,
+  CLI::Option* method = add_typed_option(*sub, "--method", o->method, parse_optimize_method,
                    "sve-ls (ours: least-squares reconstruction, default) | sve (the paper's K/K' scaling)");
   add_typed_option(*sub, "--granularity", o->granularity, deftnn::tune::parse_granularity,
                    "tap (the paper's single synapse vectors, default) | channel (a conv's input channels as whole "
@@ -335,8 +387,15 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("--out", o->out, "model file to write (default runs/<name>.sve.safetensors)");
   sub->add_option("--report", o->report_dir, "report directory (default: the model file's)");
   sub->add_flag("--quiet", o->quiet, "no progress output");
-  sub->callback([o, flops, points] {
+  sub->add_flag("--no-finetune", o->no_finetune,
+                "eliminate every eligible layer at the one --density (correlation search, K/K' scaling, "
+                "--granularity's groups) and write the model: no data, no fine-tuning, no frontier or report")
+      ->excludes(alpha)
+      ->excludes(target)
+      ->excludes(target_speedup);
+  sub->callback([o, flops, points, method] {
     if (points->count() && !flops->count()) o->joint_flops.clear();
+    o->method_given = method->count() > 0;
     run_optimize(*o);
   });
 }
