@@ -60,7 +60,9 @@ TEST(Codec, EveryCodeRoundTrips) {
 }
 
 TEST(Codec, NeighbouringCodesRoundCorrectly) {
-  for (const auto& [f, n] : single_formats()) {
+  for (const auto& fn : single_formats()) {
+    const Format& f = fn.f;  // (not a structured binding: a lambda below captures it,
+    const uint32_t n = fn.codes;  // which clang before 16 refuses)
     uint32_t sign = n >> 1;  // the sign bit
     int bad = 0;
     for (uint32_t c = 0; c + 1 < sign && bad < 5; ++c) {

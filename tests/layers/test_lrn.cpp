@@ -55,7 +55,9 @@ const Tolerance kTol{1e-6, 4e-5, 5e-5, 5e-5};
 
 void check(Device dev) {
   uint64_t seed = 20;
-  for (const auto& [s, c] : kCases) {
+  for (const auto& sc : kCases) {
+    const auto& s = sc.first;  // (not a structured binding: a lambda below captures it,
+    const auto& c = sc.second;  // which clang before 16 refuses)
     auto x = random_doubles(size_t(shape_numel(s)), seed++, -2, 2);
     check_layer(dev, spec(c), s, x, true, [&](const std::vector<double>& v) { return lrn_ref(v, s, c); }, kTol);
   }
@@ -68,7 +70,9 @@ TEST(Lrn, CudaMatchesReference) {
 }
 
 TEST(Lrn, GradientCheck) {
-  for (const auto& [s, c] : kCases) {
+  for (const auto& sc : kCases) {
+    const auto& s = sc.first;  // (not a structured binding: a lambda below captures it,
+    const auto& c = sc.second;  // which clang before 16 refuses)
     if (s[1] > 10) continue;  // the small cases cover every window shape
     gradient_check(spec(c), s, random_doubles(size_t(shape_numel(s)), 31, -2, 2), true);
   }

@@ -72,7 +72,9 @@ const std::vector<std::pair<Shape, Cfg>> kCases = {
 // |dy/size| <= 1: <= 8 * 9 eps = 8.6e-6 (atol 1e-5).
 void check(Device dev, bool max) {
   uint64_t seed = 10;
-  for (const auto& [s, c] : kCases) {
+  for (const auto& sc : kCases) {
+    const auto& s = sc.first;  // (not a structured binding: the lambda below captures it,
+    const auto& c = sc.second;  // which clang before 16 refuses)
     auto x = distinct(size_t(shape_numel(s)), seed++);
     Tolerance tol = max ? Tolerance{0, 0, 2e-6, 0} : Tolerance{4e-6, 0, 1e-5, 0};
     check_layer(dev, spec(max, c), s, x, true, [&](const std::vector<double>& v) { return pool_ref(v, s, c, max); },
