@@ -34,12 +34,10 @@ struct DeviceBuffer {
 TimerOptions timer_of(const CeilingOptions& o) { return TimerOptions{o.warmup, o.reps, false}; }
 
 void measure_hbm(Context& ctx, const CeilingOptions& o, Ceilings& c) {
-  int dev = ctx.device_index(), l2 = 0, sms = 0, clock_khz = 0, bus_bits = 0;
+  int dev = ctx.device_index(), l2 = 0, sms = 0;
   DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
   DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
-  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
-  c.dram_theoretical_bytes_per_s = 2.0 * double(clock_khz) * 1e3 * double(bus_bits) / 8.0;  // double data rate
+  c.dram_theoretical_bytes_per_s = peak_dram_bytes_per_s(dev);
   // Each half at least 4 x L2 and 256 MiB (by default): the copy reads one
   // half and writes the other, the read kernel reads both, and none of it
   // stays in L2.

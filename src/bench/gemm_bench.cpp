@@ -46,6 +46,13 @@ std::vector<std::string> default_gemm_variants() {
 
 // (is_mix_variant and mix_format_name: gemm_variants.cpp, built without CUDA too)
 
+double peak_dram_bytes_per_s(int dev) {
+  int clock_khz = 0, bus_bits = 0;
+  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
+  DEFTNN_CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+  return 2.0 * double(clock_khz) * 1e3 * double(bus_bits) / 8.0;  // double data rate
+}
+
 std::vector<GemmBenchShape> llm_gemm_shapes(int t) {
   return {{"llama-qkvo", {4096, t, 4096}, t}, {"llama-up", {11008, t, 4096}, t}, {"llama-down", {4096, t, 11008}, t}};
 }
@@ -87,14 +94,6 @@ std::optional<Precision> lt_precision(const std::string& v) {
   if (v == "lt-fp16") return Precision::FP16;
   if (v == "lt-fp8") return Precision::FP8E4M3;
   return std::nullopt;
-}
-
-// Peak DRAM bandwidth of the device from its memory clock and bus width (bytes/s).
-double peak_dram_bytes_per_s(int dev) {
-  int clock_khz = 0, bus_bits = 0;
-  cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev);
-  cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
-  return 2.0 * double(clock_khz) * 1e3 * double(bus_bits) / 8.0;  // double data rate
 }
 
 // The library kernels one call launches (CUPTI, through the same recorder as

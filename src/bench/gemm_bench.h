@@ -40,6 +40,9 @@ struct GemmBenchOptions {
 };
 
 std::vector<std::string> default_gemm_variants();
+// Peak DRAM bandwidth of CUDA device `dev` from its memory clock and bus width
+// (bytes/s, double data rate): the theoretical figure beside measured ones.
+double peak_dram_bytes_per_s(int dev);
 // The mixed-input weight format of a "mix-..." variant name; throws
 // deftnn::Error listing the known names when it is none. is_mix_variant: the prefix.
 bool is_mix_variant(const std::string& v);

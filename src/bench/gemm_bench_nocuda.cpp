@@ -5,6 +5,7 @@
 
 namespace deftnn {
 std::vector<std::string> default_gemm_variants() { return {}; }
+double peak_dram_bytes_per_s(int) { DEFTNN_FAIL("{}", cuda_unavailable_reason()); }
 std::vector<GemmBenchShape> alexnet_gemm_shapes(int) { return {}; }
 std::string run_gemm_bench(const GemmBenchOptions&) { DEFTNN_FAIL("bench gemm: {}", cuda_unavailable_reason()); }
 double measure_ffma_peak_tflops(Context&) { DEFTNN_FAIL("{}", cuda_unavailable_reason()); }

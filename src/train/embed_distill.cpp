@@ -5,29 +5,19 @@
 #include <cmath>
 #include <deque>
 #include <fmt/format.h>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <numeric>
 
 #include "core/error.h"
-#include "core/input_file.h"
 #include "core/rng.h"
+#include "data/text_lines.h"
 #include "train/progress.h"
 
 namespace deftnn::train {
 
 std::vector<std::string> read_text_lines(const std::string& path) {
-  require_regular_file(path);
-  std::ifstream in(path, std::ios::binary);
-  DEFTNN_CHECK(in.good(), "{}: cannot open for reading", path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") != std::string::npos) lines.push_back(std::move(line));
-  }
-  DEFTNN_CHECK(!in.bad(), "{}: read error", path);
+  std::vector<std::string> lines = data::read_text_lines(path, /*skip_blank=*/true);
   DEFTNN_CHECK(!lines.empty(), "{}: no text to distil on (the file is empty or blank)", path);
   return lines;
 }

@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 
 #include "core/error.h"
-#include "core/input_file.h"
+#include "data/text_lines.h"
 #include "data/tokenizer.h"
 #include "device_option.h"
 #include "net/bert.h"
@@ -30,16 +29,7 @@ struct EmbedArgs {
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
-  deftnn::require_regular_file(path);
-  std::ifstream in(path, std::ios::binary);
-  DEFTNN_CHECK(in.good(), "{}: cannot open for reading", path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
-  }
-  DEFTNN_CHECK(!in.bad(), "{}: read error", path);
+  auto lines = deftnn::data::read_text_lines(path, /*skip_blank=*/false);  // a blank line is a text too
   DEFTNN_CHECK(!lines.empty(), "{}: no lines to embed (the file is empty)", path);
   return lines;
 }
