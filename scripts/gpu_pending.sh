@@ -21,7 +21,7 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 T=./build/tests/deftnn_tests
 echo "== new GPU tests"
-timeout 80 $T --gtest_filter='Conv2d.Cudnn*:Conv2d.Cuda*:ExecPlan.*:LowpNet.*:RooflineGpu.*:BertSve.*:Bert.*Cuda*' 2>&1 |
+timeout 80 $T --gtest_filter='Conv2d.Cudnn*:Conv2d.Cuda*:ExecPlan.*:LowpNet.*:RooflineGpu.*:BertSve.*:Bert.*Cuda*:EmbedDistill.*Cuda*' 2>&1 |
   grep -E "^\[  FAILED|Failure|PASSED|FAILED|rror|bit-for-bit|bit for bit" | head -30
 timeout 40 compute-sanitizer --tool memcheck --error-exitcode 9 $T --gtest_filter='Conv2d.Cudnn16*' 2>&1 | tail -2
 echo "== caffenet bf16: im2row + cuBLASLt vs cuDNN"
