@@ -3,7 +3,7 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
-#include <regex>
+#include <cctype>
 
 #include "core/input_file.h"
 
@@ -12,6 +12,39 @@
 namespace deftnn {
 
 static_assert(std::endian::native == std::endian::little, "write_npy writes the host's floats as '<f4'");
+
+namespace {
+
+// The value of 'key' in the header's Python dict literal: between `open` and `close`
+// when given ('descr': '<f4', 'shape': (3, 4)), else the bare word (True). A scanner,
+// not std::regex: the header may be 1 MiB, which libstdc++'s recursive regex matcher
+// walks slowly and can overflow the stack on.
+std::string npy_field(const std::string& path, const std::string& header, const std::string& key, char open,
+                      char close) {
+  const std::string quoted = "'" + key + "'";
+  size_t at = header.find(quoted);
+  DEFTNN_CHECK(at != std::string::npos, "{}: .npy header has no '{}': {}", path, key, header.substr(0, 128));
+  at += quoted.size();
+  auto skip_space = [&] {
+    while (at < header.size() && std::isspace(static_cast<unsigned char>(header[at]))) ++at;
+  };
+  skip_space();
+  DEFTNN_CHECK(at < header.size() && header[at] == ':', "{}: .npy header has no ':' after '{}'", path, key);
+  ++at;
+  skip_space();
+  if (open == 0) {
+    size_t end = at;
+    while (end < header.size() && std::isalpha(static_cast<unsigned char>(header[end]))) ++end;
+    return header.substr(at, end - at);
+  }
+  DEFTNN_CHECK(at < header.size() && header[at] == open, "{}: .npy header's '{}' does not start with {}", path, key,
+               open);
+  const size_t end = header.find(close, at + 1);
+  DEFTNN_CHECK(end != std::string::npos, "{}: .npy header's '{}' has no closing {}", path, key, close);
+  return header.substr(at + 1, end - at - 1);
+}
+
+}  // namespace
 
 std::string npy_header_f32(const Shape& shape) {
   std::string dims;
@@ -62,27 +95,27 @@ Tensor read_npy(const std::string& path) {
   std::string header(header_len, '\0');
   in.read(header.data(), std::streamsize(header_len));
   DEFTNN_CHECK(in.good(), "{}: read error in the .npy header", path);
-  std::smatch m;
-  DEFTNN_CHECK(std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")), "{}: .npy header has no 'descr': {}",
-               path, header);
-  const std::string descr = m[1];
+  const std::string descr = npy_field(path, header, "descr", '\'', '\'');
   DEFTNN_CHECK(descr == "<f4" || descr == "<f8", "{}: .npy dtype '{}' is not supported (float32 '<f4' or float64 '<f8')",
-               path, descr);
-  DEFTNN_CHECK(std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*(True|False))")) && m[1] == "False",
+               path, descr.substr(0, 32));
+  DEFTNN_CHECK(npy_field(path, header, "fortran_order", 0, 0) == "False",
                "{}: .npy must be in C order ('fortran_order': False)", path);
-  DEFTNN_CHECK(std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([0-9,\s]*)\))")),
-               "{}: .npy header has no 'shape' tuple: {}", path, header);
+  const std::string dims = npy_field(path, header, "shape", '(', ')');
   Shape shape;
-  const std::string dims = m[1];
-  const std::regex number("[0-9]+");
-  std::sregex_iterator it(dims.begin(), dims.end(), number), end;
   int64_t numel = 1;
-  for (; it != end; ++it) {
-    const std::string d = it->str();
-    DEFTNN_CHECK(d.size() <= 18, "{}: .npy dimension {} is too large", path, d);
-    shape.push_back(std::stoll(d));
+  for (size_t i = 0; i < dims.size();) {
+    if (dims[i] == ',' || std::isspace(static_cast<unsigned char>(dims[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < dims.size() && std::isdigit(static_cast<unsigned char>(dims[j]))) ++j;
+    DEFTNN_CHECK(j > i, "{}: .npy shape ({}) holds something other than integers", path, dims.substr(0, 64));
+    DEFTNN_CHECK(j - i <= 18, "{}: .npy dimension {} is too large", path, dims.substr(i, 32));
+    shape.push_back(std::stoll(dims.substr(i, j - i)));
     DEFTNN_CHECK(!__builtin_mul_overflow(numel, shape.back(), &numel), "{}: .npy shape {} overflows", path,
                  shape_str(shape));
+    i = j;
   }
   const uint64_t elem = descr == "<f4" ? 4 : 8;
   DEFTNN_CHECK(uint64_t(numel) <= (size - offset - header_len) / elem &&
