@@ -10,7 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}
 OUT=${FUZZ_BUILD_DIR:-build-fuzz}
-HARNESSES=${FUZZ_HARNESSES:-"json safetensors npy idx tokenizer"}
+HARNESSES=${FUZZ_HARNESSES:-"json safetensors npy idx tokenizer onnx"}
+# The onnx harness needs Debian's libonnx-dev (as the engine's ONNX import does).
+if [[ " $HARNESSES " == *" onnx "* ]] && ! [ -f /usr/include/onnx/onnx_pb.h ]; then
+  echo "fuzz: onnx: skipped (no libonnx-dev)"; HARNESSES=$(echo " $HARNESSES " | sed 's/ onnx / /')
+fi
 CXX=${FUZZ_CXX:-clang++}
 if ! command -v "$CXX" >/dev/null 2>&1; then echo "fuzz: skipped: $CXX not found"; exit 77; fi
 if ! echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' |
@@ -20,10 +24,13 @@ fi
 mkdir -p "$OUT/obj"
 # vptr off: graph.cpp names deftnn::Layer, whose typeinfo lives in the layer sources not linked here.
 SAN=(-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-FLAGS=(-std=c++20 -O1 -g "${SAN[@]}" -Isrc -Ifuzz $(pkg-config --cflags icu-uc 2>/dev/null || true))
+FLAGS=(-std=c++20 -O1 -g "${SAN[@]}" -Isrc -Ifuzz -DONNX_ML=1 -DONNX_NAMESPACE=onnx
+       $(pkg-config --cflags icu-uc 2>/dev/null || true))
 LIBS=(-lfmt -lz $(pkg-config --libs icu-uc 2>/dev/null || echo -licuuc))
+SOURCES=$(grep -v '^#' fuzz/sources.txt)
+[[ " $HARNESSES " == *" onnx "* ]] && SOURCES+=" $(grep -v '^#' fuzz/sources_onnx.txt)"
 OBJS=()
-for src in $(grep -v '^#' fuzz/sources.txt); do
+for src in $SOURCES; do
   obj="$OUT/obj/$(echo "$src" | tr / _).o"
   if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find src -name '*.h' -newer "$obj" -print -quit)" ]; then
     echo "fuzz: compiling $src"
@@ -33,7 +40,13 @@ for src in $(grep -v '^#' fuzz/sources.txt); do
 done
 status=0
 for h in $HARNESSES; do
-  "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "fuzz/fuzz_$h.cpp" "${OBJS[@]}" "${LIBS[@]}" -o "$OUT/fuzz_$h"
+  objs=("${OBJS[@]}") libs=("${LIBS[@]}")
+  if [ "$h" = onnx ]; then
+    libs+=(-lonnx -lonnx_proto -lprotobuf)
+  else  # the other harnesses link no ONNX (its objects would need libonnx)
+    objs=(); for o in "${OBJS[@]}"; do [[ "$o" == *src_onnx_* ]] || objs+=("$o"); done
+  fi
+  "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "fuzz/fuzz_$h.cpp" "${objs[@]}" "${libs[@]}" -o "$OUT/fuzz_$h"
   mkdir -p "$OUT/$h/corpus"
   # The committed seeds stay as they are; what the run finds goes to build-fuzz.
   args=(-rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 -artifact_prefix="$OUT/$h/")

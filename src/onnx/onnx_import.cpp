@@ -259,11 +259,56 @@ void Importer::parse_file() {
                opset_, kMinOpset);
 }
 
+// ONNX 1.12's convolution and pooling shape inference (convPoolShapeInference)
+// trusts what it reads: a missing kernel_shape is taken from the weight's rank
+// and the input's dims are then read by it unchecked (a weight of higher rank
+// than the input reads past the end), and a stride of 0 divides by zero; both
+// were found by fuzz/fuzz_onnx.cpp. So the copy handed to inference gets
+// kernel_shape written out from a constant weight, which ONNX does check
+// against the input's rank, and it ends before the first such node whose
+// windows are not positive (kernel, strides, dilations >= 1, pads >= 0) or whose
+// weight is no initializer: the importer itself refuses those with a message.
+void guard_conv_inference(onnx::ModelProto& m) {
+  static const std::set<std::string> kWeighted = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"};
+  static const std::set<std::string> kPooled = {"MaxPool", "AveragePool", "LpPool", "MaxUnpool", "MaxRoiPool"};
+  std::map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& t : m.graph().initializer()) inits[t.name()] = &t;
+  auto* nodes = m.mutable_graph()->mutable_node();
+  for (int i = 0; i < nodes->size(); ++i) {
+    onnx::NodeProto& n = (*nodes)[i];
+    const bool weighted = kWeighted.count(n.op_type()) > 0;
+    if (!weighted && !kPooled.count(n.op_type())) continue;
+    bool sane = true, has_kernel = false;
+    for (const auto& a : n.attribute()) {
+      const int64_t least = a.name() == "pads" ? 0 : 1;
+      if (a.name() == "kernel_shape") has_kernel = true;
+      if (a.name() == "kernel_shape" || a.name() == "strides" || a.name() == "dilations" || a.name() == "pads")
+        for (int64_t v : a.ints()) sane = sane && v >= least && v <= (int64_t(1) << 31);
+    }
+    if (sane && weighted && !has_kernel) {
+      const int w = n.op_type() == "QLinearConv" ? 3 : 1;
+      const auto it = n.input_size() > w ? inits.find(n.input(w)) : inits.end();
+      sane = it != inits.end() && it->second->dims_size() >= 3;
+      if (sane) {
+        onnx::AttributeProto* a = n.add_attribute();
+        a->set_name("kernel_shape");
+        a->set_type(onnx::AttributeProto::INTS);
+        for (int d = 2; d < it->second->dims_size(); ++d) a->add_ints(it->second->dims(d));
+      }
+    }
+    if (!sane) {
+      nodes->DeleteSubrange(i, nodes->size() - i);
+      return;
+    }
+  }
+}
+
 void Importer::infer_shapes() {
   // Shapes help where an operator depends on its input's rank or size
   // (GlobalAveragePool, Softmax, Flatten, Reshape, Shape); the engine infers
   // its own shapes afterwards and checks every layer.
   onnx::ModelProto m = model_;
+  guard_conv_inference(m);
   try {
     onnx::shape_inference::InferShapes(m);
   } catch (const std::exception&) {

@@ -241,6 +241,24 @@ TEST(OnnxImport, BadModelsNameTheFileAndTheProblem) {
     const std::string p = save(m, "rank.onnx");
     expect_error([&] { Net::load(p); }, {p, "weight of rank 3"});
   }
+  {  // found by fuzz/fuzz_onnx.cpp: ONNX 1.12's own shape inference read past the input's
+     // dims (a weight of higher rank, no kernel_shape) and divided by a zero stride
+    onnx::ModelProto m = make_model({3, 5}, "y");
+    *m.mutable_graph()->add_initializer() = float_tensor("w", {4, 3, 1, 1}, test::random_vector(12, 1));
+    add_node(m, "Conv", {"x", "w"}, "y", "c");
+    const std::string p = save(m, "rank_above_input.onnx");
+    expect_error([&] { Net::load(p); }, {p, "node 'c' (Conv)"});
+    onnx::ModelProto z = conv_bn_model();
+    add_ints(z.mutable_graph()->mutable_node(0), "strides", {0, 0});
+    const std::string pz = save(z, "zero_stride.onnx");
+    expect_error([&] { Net::load(pz); }, {pz, "node 'conv.0' (Conv)", "strides"});
+    onnx::ModelProto q = make_model({2, 4, 4}, "y");
+    auto* mp = add_node(q, "MaxPool", {"x"}, "y", "pool");
+    add_ints(mp, "kernel_shape", {2, 2});
+    add_ints(mp, "strides", {0, 1});
+    const std::string pq = save(q, "zero_stride_pool.onnx");
+    expect_error([&] { Net::load(pq); }, {pq, "node 'pool' (MaxPool)"});
+  }
   {  // dimensions whose product overflows, and a tensor shorter than its shape
     onnx::ModelProto m = make_model({4}, "y");
     onnx::TensorProto t = float_tensor("B", {}, {1.f});
