@@ -49,7 +49,9 @@ fi
 T=./build/tests/deftnn_tests
 if has build; then
   stage build 330 bash -c "cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    && cmake --build build -j 16 --target deftnn_tests deftnn_cli" || { tail -40 "$OUT/build.log"; exit 1; }
+    && cmake --build build -j 16 --target deftnn_tests deftnn_cli \
+    && { ! grep -q '^build python/deftnn/_core' build/build.ninja || cmake --build build -j 16 --target _core; }" \
+    || { tail -40 "$OUT/build.log"; exit 1; }
 fi
 [ -n "${UNPACK:-}" ] && { wait $UNPACK; say "minilm unpack rc=$?"; }
 if has probe; then  # which cuBLASLt fp8 set-ups the library takes (bench/probes/cublaslt_fp8.cu)

@@ -401,6 +401,12 @@ TEST(Conv2d, CudnnMatchesDirectConvolution) {
 // sum is rounded once to the 16-bit type (half an ulp: 2^-9 of |sum| in bf16,
 // 2^-12 in fp16; bounded here by the sum of magnitudes), then bias and ReLU
 // in fp32 (exact for ReLU; one fp32 rounding for the bias add).
+// One rounding of the sum is not what cuDNN does: on the H100 (cuDNN 9.14,
+// commit ce2a19c) 15 of 32 cases exceeded that bound, by 1.16x to 1.87x, in
+// bf16 and fp16 alike: its kernels (precomputed_convolve_sgemm<__nv_bfloat16>
+// among them) keep a partial sum in the 16-bit output type once more before
+// the end. So the bound allows a second rounding, of a partial sum, whose size
+// is at most the sum of magnitudes: half an ulp of that on top.
 TEST(Conv2d, Cudnn16BitMatchesRoundedReference) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
@@ -431,7 +437,7 @@ TEST(Conv2d, Cudnn16BitMatchesRoundedReference) {
       std::vector<double> want = ref.y, tol = fp32_tolerance(mag.y, s.K() + 1);
       const double half_ulp = p == Precision::BF16 ? std::ldexp(1.0, -9) : std::ldexp(1.0, -12);
       for (size_t i = 0; i < want.size(); ++i) {
-        tol[i] += half_ulp * std::fabs(sum.y[i]) * (1 + 1e-3) + std::ldexp(1.0, -24) * mag.y[i];
+        tol[i] += half_ulp * (std::fabs(sum.y[i]) + mag.y[i]) * (1 + 1e-3) + std::ldexp(1.0, -24) * mag.y[i];
         if (relu && !(want[i] > 0)) want[i] *= 0.1, tol[i] *= 0.1;
       }
       EXPECT_TRUE(close_within(got, want, tol, std::string(precision_name(p)) + (relu ? " relu " : " ") + describe(s)));

@@ -10,6 +10,10 @@ if [ "$built" != ON ]; then
   echo "skip: the Python extension was not built (no nanobind in the build's Python; scripts/install_deps.sh installs it into .venv)"
   exit 77
 fi
+if ! compgen -G "$pydir/deftnn/_core*.so" >/dev/null; then  # configured, but its target was not built
+  echo "skip: no $pydir/deftnn/_core*.so: build the _core target (scripts/build.sh builds everything)"
+  exit 77
+fi
 if ! "$py" -c "import pytest" 2>/dev/null; then
   echo "skip: pytest does not import in $py (scripts/install_deps.sh installs it into .venv)"
   exit 77
