@@ -106,7 +106,7 @@ void EmbeddingLayer::forward_multi(Context& ctx, const std::vector<const Tensor*
     kernels::embedding_forward(ctx.stream(), device_ids(x[0]), device_ids(types), word_.value.data<float>(),
                                s_.positions > 0 ? position_.value.data<float>() : nullptr,
                                s_.token_types > 0 ? type_.value.data<float>() : nullptr, y[0]->data<float>(), n, t,
-                               h);
+                               h, s_.vocab, s_.token_types);
     return;
   }
   dispatch_float(*this, dt, [&](auto tag) {

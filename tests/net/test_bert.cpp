@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/timer.h"
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "net/bert.h"
@@ -63,6 +64,46 @@ TEST(Bert, TinyMatchesReferenceCpu) { check_tiny(Device::CPU); }
 TEST(Bert, TinyMatchesReferenceCuda) {
   DEFTNN_REQUIRE_GPU();
   check_tiny(Device::CUDA);
+}
+
+// The encoder's pass captured as one CUDA graph (bench embed times it so):
+// the replay gives the eager pass's embeddings bit for bit, and an id outside
+// the vocabulary, which a captured pass cannot read back to refuse, makes NaN
+// embeddings for its sentence only instead of reading outside the table.
+TEST(Bert, TinyCapturesAsACudaGraphCuda) {
+  DEFTNN_REQUIRE_GPU();
+  auto ctx = Context::cuda();
+  BertEncoder enc = BertEncoder::from_tensors(kTiny, random_weights(kTiny, 12), "tiny");
+  const int64_t n = 3, t = 16;
+  Net net = enc.make_net(*ctx, t);
+  std::vector<float> ids(size_t(n * t)), mask(size_t(n * t), 1.f);
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = float((k * 7 + 3) % size_t(kTiny.vocab));
+  std::vector<Tensor> in = {Tensor::from_vector({n, t}, ids).to(Device::CUDA, *ctx),
+                            Tensor::from_vector({n, t}, mask).to(Device::CUDA, *ctx)};
+  const std::vector<float> eager = net.forward(*ctx, in, false)[0].to_vector(*ctx);
+  Tensor y = net.forward(*ctx, in, false)[0];
+  std::unique_ptr<bench::CudaGraph> graph;
+  try {
+    graph = std::make_unique<bench::CudaGraph>(*ctx, [&] { net.forward(*ctx, in, false); });
+  } catch (const Error& e) {
+    FAIL() << "the encoder does not capture: " << e.what();
+  }
+  y.fill_(-7.f, *ctx);  // poisoned: the replay must write it
+  graph->replay();
+  EXPECT_EQ(y.to_vector(*ctx), eager);
+  ids[size_t(t + 2)] = float(kTiny.vocab);  // sentence 1 gets an id past the table
+  in[0].copy_from(Tensor::from_vector({n, t}, ids), *ctx);
+  graph->replay();
+  const std::vector<float> bad = y.to_vector(*ctx);
+  const int64_t h = kTiny.hidden;
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < h; ++j) {
+      const size_t k = size_t(r * h + j);
+      if (r == 1) EXPECT_TRUE(std::isnan(bad[k])) << "sentence 1, column " << j;
+      else EXPECT_EQ(bad[k], eager[k]) << "sentence " << r << ", column " << j;
+    }
+  // Eager, the same ids are refused with a message.
+  EXPECT_THROW(net.forward(*ctx, in, false), Error);
 }
 
 TEST(Bert, GraphNamesFollowHuggingFace) {

@@ -184,13 +184,22 @@ __global__ void embedding_bad_ids_kernel(EmbeddingIds ids, int64_t count, int64_
 
 __global__ void embedding_forward_kernel(EmbeddingIds ids, EmbeddingIds type_ids, const float* __restrict__ word,
                                          const float* __restrict__ position, const float* __restrict__ type,
-                                         float* __restrict__ y, int64_t n, int64_t t, int64_t h) {
+                                         float* __restrict__ y, int64_t n, int64_t t, int64_t h, int64_t vocab,
+                                         int64_t types) {
   const bool typed = type_ids.f32 || type_ids.i32;
   DEFTNN_GRID_LOOP(i, n * t * h) {
     const int64_t k = i / h, j = i % h;
-    float v = word[row_of(ids, k) * h + j];
+    // The ids were checked before (embedding_bad_ids), except inside a CUDA
+    // graph capture, which cannot read them back: a bad id then makes a NaN
+    // row instead of a read outside the table.
+    const int64_t r = row_of(ids, k), c = typed ? row_of(type_ids, k) : 0;
+    if (r < 0 || r >= vocab || (type && (c < 0 || c >= types))) {
+      y[i] = __int_as_float(0x7fc00000);
+      continue;
+    }
+    float v = word[r * h + j];
     if (position) v += position[(k % t) * h + j];
-    if (type) v += type[(typed ? row_of(type_ids, k) : 0) * h + j];
+    if (type) v += type[c * h + j];
     y[i] = v;
   }
 }
@@ -290,6 +299,9 @@ size_t embedding_scratch_bytes() { return sizeof(unsigned long long); }
 
 int64_t embedding_bad_ids(CUstream_st* stream, EmbeddingIds ids, int64_t count, int64_t limit, void* scratch) {
   if (count == 0) return 0;
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  DEFTNN_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) return 0;  // no read-back in a graph: the forward kernel guards
   auto* bad = static_cast<unsigned long long*>(scratch);
   DEFTNN_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof *bad, stream));
   embedding_bad_ids_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, limit, bad);
@@ -301,10 +313,11 @@ int64_t embedding_bad_ids(CUstream_st* stream, EmbeddingIds ids, int64_t count, 
 }
 
 void embedding_forward(CUstream_st* stream, EmbeddingIds ids, EmbeddingIds type_ids, const float* word,
-                       const float* position, const float* type, float* y, int64_t n, int64_t t, int64_t h) {
+                       const float* position, const float* type, float* y, int64_t n, int64_t t, int64_t h,
+                       int64_t vocab, int64_t types) {
   if (n * t * h == 0) return;
   embedding_forward_kernel<<<blocks_for(n * t * h), kThreads, 0, stream>>>(ids, type_ids, word, position, type, y,
-                                                                           n, t, h);
+                                                                           n, t, h, vocab, types);
   DEFTNN_CUDA_CHECK_LAUNCH();
 }
 

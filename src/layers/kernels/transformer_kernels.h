@@ -46,13 +46,17 @@ struct EmbeddingIds {
 
 // How many of the `count` indices are not whole numbers in [0, limit)
 // (synchronises the stream). `scratch`: embedding_scratch_bytes() bytes.
+// Inside a CUDA graph capture it cannot read back and returns 0 unchecked:
+// embedding_forward then writes NaN rows for bad ids.
 int64_t embedding_bad_ids(CUstream_st* stream, EmbeddingIds ids, int64_t count, int64_t limit, void* scratch);
 size_t embedding_scratch_bytes();
 
 // y (n, t, h) = word[ids] + position[t] (when not null) + type[type_ids]
-// (type_ids.f32/i32 both null: type row 0; type null: none).
+// (type_ids.f32/i32 both null: type row 0; type null: none). An id outside
+// [0, vocab) or a type id outside [0, types) makes its row NaN.
 void embedding_forward(CUstream_st* stream, EmbeddingIds ids, EmbeddingIds type_ids, const float* word,
-                       const float* position, const float* type, float* y, int64_t n, int64_t t, int64_t h);
+                       const float* position, const float* type, float* y, int64_t n, int64_t t, int64_t h,
+                       int64_t vocab, int64_t types);
 // Overwrites the gradients of the tables: dword (vocab, h), dposition
 // (positions, h) and dtype (types, h) (each may be null). Each column is
 // summed by one thread over the tokens in order: deterministic, no atomics,

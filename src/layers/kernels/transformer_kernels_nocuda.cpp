@@ -33,7 +33,7 @@ void meanpool_backward(CUstream_st*, const float*, const float*, float*, int64_t
 int64_t embedding_bad_ids(CUstream_st*, EmbeddingIds, int64_t, int64_t, void*) { unavailable("embedding"); }
 size_t embedding_scratch_bytes() { return 0; }
 void embedding_forward(CUstream_st*, EmbeddingIds, EmbeddingIds, const float*, const float*, const float*, float*,
-                       int64_t, int64_t, int64_t) {
+                       int64_t, int64_t, int64_t, int64_t, int64_t) {
   unavailable("embedding");
 }
 void embedding_backward(CUstream_st*, EmbeddingIds, EmbeddingIds, const float*, float*, int64_t, float*, int64_t,
