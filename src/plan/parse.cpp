@@ -72,7 +72,21 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
   std::optional<Format> all;
   std::map<std::string, Format> per_layer;
   std::map<std::string, Precision> per_layer_precision;
-  if (!flags.kernel.empty()) kernel = parse_kernel(flags.kernel);
+  std::map<std::string, KernelFamily> per_layer_kernel;
+  for (size_t pos = 0; !flags.kernel.empty() && pos <= flags.kernel.size();) {
+    const size_t comma = std::min(flags.kernel.find(',', pos), flags.kernel.size());
+    const std::string item = flags.kernel.substr(pos, comma - pos);
+    pos = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      DEFTNN_CHECK(!kernel, "--kernel gives a kernel for every layer twice ('{}' and '{}')",
+                   kernel_family_name(*kernel), item);
+      kernel = parse_kernel(item);
+      continue;
+    }
+    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --kernel entry '{}' (want KERNEL or LAYER=KERNEL)", item);
+    per_layer_kernel[item.substr(0, eq)] = parse_kernel(item.substr(eq + 1));
+  }
   for (size_t pos = 0; !flags.precision.empty() && pos <= flags.precision.size();) {
     const size_t comma = std::min(flags.precision.find(',', pos), flags.precision.size());
     const std::string item = flags.precision.substr(pos, comma - pos);
@@ -145,6 +159,10 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
     set_weights(it->second, w);
     if (w) base.weights_named.insert(name);
     else base.weights_named.erase(name);
+  }
+  for (const auto& [name, k] : per_layer_kernel) {
+    auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
+    it->second.kernel = k;
   }
   for (const auto& [name, p] : per_layer_precision) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);

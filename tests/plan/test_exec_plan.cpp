@@ -80,6 +80,25 @@ TEST(ExecPlan, CudnnDefaultLeavesLinearLayersOnCublas) {
   EXPECT_EQ(p.exec_for("ip1", LayerKind::Linear).kernel, KernelFamily::Cublas);
 }
 
+// --kernel conv2=cudnn,conv5=cudnn: those convolutions on cuDNN, the rest on
+// the default; a kernel for every layer and per layer together.
+TEST(ExecPlan, KernelPerLayer) {
+  const ExecPlan p = plan::from_flags(flags({}, "conv2=cudnn,conv5=cudnn", "bf16"));
+  EXPECT_EQ(p.defaults.kernel, KernelFamily::Auto);
+  EXPECT_EQ(p.exec_for("conv1", LayerKind::Conv).kernel, KernelFamily::Auto);
+  EXPECT_EQ(p.exec_for("conv2", LayerKind::Conv).kernel, KernelFamily::Cudnn);
+  EXPECT_EQ(p.exec_for("conv2", LayerKind::Conv).precision, Precision::BF16);
+  EXPECT_EQ(p.exec_for("conv5", LayerKind::Conv).kernel, KernelFamily::Cudnn);
+  EXPECT_EQ(plan::from_json(plan::to_json(p)), p);
+  const ExecPlan q = plan::from_flags(flags({}, "cublas,conv1=cudnn"));
+  EXPECT_EQ(q.exec_for("conv2", LayerKind::Conv).kernel, KernelFamily::Cublas);
+  EXPECT_EQ(q.exec_for("conv1", LayerKind::Conv).kernel, KernelFamily::Cudnn);
+  expect_words(error_of([] { plan::from_flags(flags({}, "cudnn,cublas")); }),
+               {"--kernel gives a kernel for every layer twice"});
+  expect_words(error_of([] { plan::from_flags(flags({}, "conv1=")); }), {"bad --kernel entry 'conv1='"});
+  expect_words(error_of([] { plan::from_flags(flags({}, "conv1=tpu")); }), {"unknown kernel 'tpu'"});
+}
+
 TEST(ExecPlan, JsonRoundTrips) {
   plan::PlanFlags f = flags({"deft8e3", "conv2=deft16q"}, "fission");
   f.no_fuse = true;

@@ -12,8 +12,8 @@ inline void add_plan_options(CLI::App& cmd, deftnn::plan::PlanFlags& f) {
                  "and/or per layer (conv1=deft16,fc6=deft8e4); comma separated")
       ->delimiter(',');
   cmd.add_option("--kernel", f.kernel,
-                 "kernel family of every GEMM layer: auto | cpu-blas | cublas | cudnn (convolutions; linear layers "
-                 "then run cublas) | fission");
+                 "kernel family of every GEMM layer and/or per layer (bf16 convs: conv2=cudnn,conv5=cudnn; comma "
+                 "separated): auto | cpu-blas | cublas | cudnn (convolutions; linear layers then run cublas) | fission");
   cmd.add_option("--precision", f.precision,
                  "compute precision of every GEMM layer and/or per layer (bf16,ip2=fp32; comma separated): fp32 | tf32 "
                  "(cublas) | bf16 | fp16 | fp8e4m3 (tensor cores through cuBLASLt, fp32 accumulation; emulated on "
