@@ -19,4 +19,4 @@ race() {  # NAME SECONDS FILTER
 race fission 80 'AllVariants/FissionGemm.MatchesDecodedReference/deft16q:AllVariants/FissionGemm.MatchesDecodedReference/deft8e4'
 race mixed 80 'MixedGemmGpu.StridedXAndY:MixedGemmGpu.DeviceUnpackEqualsHost:MixedGemmGpu.ZeroSizes'
 race lowp 50 'LowpCuda.*'
-race layers 120 'Conv2d.CaffeNetConv1ShapeOnCuda:Conv2dSve.IdentityAndSubsetsCuda:Linear.CudaMatchesReference:BatchNorm.CudaMatchesReference:SoftmaxLayer.CudaMatchesReference:SoftmaxCrossEntropy.CudaMatchesReference:LayerNormLayer.CudaMatchesReference:L2NormLayer.CudaMatchesReference:AttentionLayer.CudaMatchesReference:MeanPoolLayer.CudaMatchesReference:Pool.MaxCudaMatchesReference:Lrn.CudaMatchesReference'
+race layers 120 'Conv2dSve.IdentityAndSubsetsCuda:Linear.CudaMatchesReference:BatchNorm.CudaMatchesReference:SoftmaxLayer.CudaMatchesReference:SoftmaxCrossEntropy.CudaMatchesReference:LayerNormLayer.CudaMatchesReference:L2NormLayer.CudaMatchesReference:AttentionLayer.CudaMatchesReference:MeanPoolLayer.CudaMatchesReference:Pool.MaxCudaMatchesReference:Lrn.CudaMatchesReference'
