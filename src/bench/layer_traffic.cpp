@@ -52,7 +52,7 @@ void epilogue_pass(LayerTraffic& t, bool pass) {
 }
 
 void conv_counts(const Conv2d& c, const Shape& in, const GemmShape& gs, const InferArgs& args, const GemmPlan& plan,
-                 bool cudnn, bool has_bias, LayerTraffic& t) {
+                 bool cudnn, Precision cudnn_precision, bool has_bias, LayerTraffic& t) {
   const SveState& sve = c.sve();
   const int64_t G = gs.groups, Kp = gs.K, Kfull = c.full_k(), cols = gs.N;
   if (sve.active()) {
@@ -65,7 +65,16 @@ void conv_counts(const Conv2d& c, const Shape& in, const GemmShape& gs, const In
     t.input_bytes = in[0] * G * int64_t(channels.size()) * in[2] * in[3] * kF32;
   }
   if (cudnn) {
-    t.intermediate_note = "cudnn: not modelled";
+    if (cudnn_precision == Precision::FP32) {
+      t.intermediate_note = "cudnn: not modelled";
+      return;
+    }
+    // conv_cudnn.cpp: the input converted to 16 bits (written, read by cuDNN),
+    // cuDNN's 16-bit output widened with bias and ReLU (written, read).
+    const int64_t in_elems = t.input_bytes / kF32, out_elems = t.output_bytes / kF32;
+    t.intermediate_bytes += 2 * 2 * (in_elems + out_elems);
+    t.intermediate_note = fmt::format("cudnn {}: input converted, output widened (cuDNN's own buffers not modelled)",
+                                      precision_name(cudnn_precision));
     return;
   }
   const bool swap = sve.active() && sve.transform == SveTransform::Swap;
@@ -209,8 +218,15 @@ LayerTraffic layer_traffic(Layer& l, const std::vector<Shape>& in, const std::ve
   const GemmPlan& gp = plan ? *plan : kCudnnFp32;
   const GemmShape gs = l.gemm_shape(in[0]);
   const int64_t rows = gs.M * gs.groups;
-  const WeightStorage ws = cudnn ? WeightStorage{"fp32", 4, 0} : weight_storage(gp, rows, gs.K);
+  // cuDNN in bf16/fp16 (conv_cudnn.cpp) keeps a 16-bit copy of the weight and
+  // computes on tensor cores in that type; in fp32 it reads the fp32 weight.
+  const Precision cp = cudnn ? g->exec().precision : Precision::FP32;
+  const bool cudnn16 = cudnn && (cp == Precision::BF16 || cp == Precision::FP16);
+  const WeightStorage ws = cudnn16 ? WeightStorage{precision_name(cp), 2, 0}
+                           : cudnn ? WeightStorage{"fp32", 4, 0}
+                                   : weight_storage(gp, rows, gs.K);
   t.weight_storage = ws.name;
+  if (cudnn16) t.compute = precision_name(cp);
   if (!cudnn && gp.backend == GemmBackend::CublasLt) t.compute = precision_name(gp.precision);
   if (!cudnn && gp.backend == GemmBackend::CublasTF32) t.compute = "tf32";
   if (!cudnn && gp.backend == GemmBackend::Mixed) t.compute = "bf16";
@@ -220,7 +236,7 @@ LayerTraffic layer_traffic(Layer& l, const std::vector<Shape>& in, const std::ve
   const bool bias = has_param(l, "bias");
   if (const auto* c = dynamic_cast<const Conv2d*>(&l)) {
     DEFTNN_CHECK(in[0].size() == 4, "layer '{}': conv input {} is not (N, C, H, W)", l.name(), shape_str(in[0]));
-    conv_counts(*c, in[0], gs, args, gp, cudnn, bias, t);
+    conv_counts(*c, in[0], gs, args, gp, cudnn, cudnn16 ? cp : Precision::FP32, bias, t);
   } else if (const auto* li = dynamic_cast<const Linear*>(&l)) {
     linear_counts(*li, gs, args, gp, bias, g->full_k(), t);
   } else {

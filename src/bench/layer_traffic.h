@@ -80,7 +80,8 @@ WeightStorage weight_storage(const GemmPlan& plan, int64_t rows, int64_t k);
 // The counts of layer `l` (infer() done) reading `in` and writing `out`
 // (whole batch), run as `step` with inference arguments `args`. GEMM layers
 // need `plan` (resolve_gemm of the layer's exec on the device it runs on);
-// `cudnn`: the conv runs through cuDNN (intermediate buffers not modelled).
+// `cudnn`: the conv runs through cuDNN (in fp32 its intermediate buffers are
+// not modelled; in bf16/fp16, the conversions of conv_cudnn.cpp are).
 // A Fused or Skipped layer moves nothing of its own (its producer's epilogue
 // does the work, or it is the identity).
 LayerTraffic layer_traffic(Layer& l, const std::vector<Shape>& in, const std::vector<Shape>& out, StepKind step,

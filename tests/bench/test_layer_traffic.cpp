@@ -154,6 +154,26 @@ TEST(LayerTraffic, ConvTensorCoreOperands) {
   EXPECT_EQ(f.intermediate_bytes, 9072); // fp32 columns 5184 + fp8 copy 2 x 2 x 324 + amax read 2 x 1296
 }
 
+// cuDNN in bf16 (conv_cudnn.cpp): a bf16 weight copy, bf16 tensor-core
+// compute, the input converted and the 16-bit output widened; in fp32, cuDNN's
+// buffers are not modelled.
+TEST(LayerTraffic, ConvThroughCudnn) {
+  auto l = conv();
+  LayerExec e;
+  e.kernel = KernelFamily::Cudnn, e.precision = Precision::BF16;
+  l->as_gemm()->set_exec(e);
+  const LayerTraffic b = layer_traffic(*l, {{2, 4, 5, 5}}, {{2, 6, 3, 3}}, StepKind::Run, {}, nullptr, true);
+  EXPECT_EQ(b.compute, "bf16");
+  EXPECT_EQ(b.weight_bytes, 240);         // 6 x 18 bf16 + 6 fp32 bias
+  EXPECT_EQ(b.intermediate_bytes, 1232);  // 2 x 2 x (200 input + 108 output elements)
+  e.precision = Precision::FP32;
+  l->as_gemm()->set_exec(e);
+  const LayerTraffic f = layer_traffic(*l, {{2, 4, 5, 5}}, {{2, 6, 3, 3}}, StepKind::Run, {}, nullptr, true);
+  EXPECT_EQ(f.compute, "fp32");
+  EXPECT_EQ(f.weight_bytes, 456);
+  EXPECT_EQ(f.intermediate_bytes, 0);
+}
+
 TEST(LayerTraffic, ConvUnderSveReadsOnlyTheKeptChannels) {
   auto l = conv();
   set_sve(*l, {0, 4, 8}, 18);  // rows 0, 4, 8 are taps of channel 0 (9 taps a channel)
