@@ -208,7 +208,9 @@ Dataset load_dataset(const std::string& name, const std::string& dir, Split spli
 Dataset pad_images(const Dataset& ds, int64_t pad) {
   DEFTNN_CHECK(ds.images.dtype() == DType::U8, "pad_images: {} is {}, pad the raw U8 images", ds.name,
                dtype_name(ds.images.dtype()));
-  DEFTNN_CHECK(pad >= 0, "pad_images: negative pad {}", pad);
+  DEFTNN_CHECK(pad >= 0 && pad <= (int64_t(1) << 20), "pad_images: {}: pad {} (0 to 2^20)", ds.name, pad);
+  DEFTNN_CHECK(ds.images.ndim() == 4, "pad_images: {}: images of shape {}, not (N, C, H, W)", ds.name,
+               shape_str(ds.images.shape()));
   if (pad == 0) return ds;
   int64_t n = ds.images.dim(0), c = ds.images.dim(1), h = ds.images.dim(2), w = ds.images.dim(3);
   int64_t H = h + 2 * pad, W = w + 2 * pad;
@@ -237,6 +239,8 @@ Normalization Normalization::from_json(const nlohmann::json& j) {
 Normalization compute_normalization(const Dataset& train) {
   DEFTNN_CHECK(train.images.dtype() == DType::U8, "compute_normalization: {} holds {}, expected raw U8 images",
                train.name, dtype_name(train.images.dtype()));
+  DEFTNN_CHECK(train.images.ndim() == 4, "compute_normalization: {}: images of shape {}, not (N, C, H, W)",
+               train.name, shape_str(train.images.shape()));
   int64_t n = train.images.dim(0), c = train.images.dim(1), hw = train.images.dim(2) * train.images.dim(3);
   DEFTNN_CHECK(n > 0, "compute_normalization: {} is empty", train.name);
   const uint8_t* p = train.images.data<uint8_t>();

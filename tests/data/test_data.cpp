@@ -227,6 +227,12 @@ TEST(Dataset, PaddingAddsZeroBorders) {
         uint8_t want = inside ? ds.images.data<uint8_t>()[(i * 2 + y - 2) * 3 + x - 2] : 0;
         ASSERT_EQ(got, want) << i << " " << y << " " << x;
       }
+  // Shapes the loops would trust: a pad that overflows H + 2 pad, images not (N, C, H, W).
+  EXPECT_TRUE(contains(error_of([&] { pad_images(ds, int64_t(1) << 62); }), "pad")) << "huge pad";
+  Dataset flat = ds;
+  flat.images = Tensor::empty({2, 6}, DType::U8);
+  EXPECT_TRUE(contains(error_of([&] { pad_images(flat, 1); }), "not (N, C, H, W)"));
+  EXPECT_TRUE(contains(error_of([&] { compute_normalization(flat); }), "not (N, C, H, W)"));
   EXPECT_EQ(padding_to_fit({1, 28, 28}, {1, 32, 32}, "fashion-mnist", "cifarnet"), 2);
   EXPECT_EQ(padding_to_fit({1, 28, 28}, {1, 28, 28}, "fashion-mnist", "lenet"), 0);
   std::string msg = error_of([&] { padding_to_fit({1, 28, 28}, {3, 32, 32}, "fashion-mnist", "alexnet"); });
