@@ -2,6 +2,10 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
+#include "net/npy.h"
+
 namespace deftnn::train {
 
 void set_cpu_threads(int threads) {
@@ -39,6 +43,57 @@ PreparedData prepare_data(const Shape& model_input, const std::string& model_nam
   info["std"] = nj["std"];
   out.test = data::normalize(test, norm);
   out.info = info;
+  return out;
+}
+
+}  // namespace deftnn::train
+
+namespace deftnn::train {
+
+PreparedData prepare_unlabelled(Net& net, Context& ctx, const std::string& npy_path, int64_t val, uint64_t seed) {
+  Tensor x = read_npy(npy_path);
+  const Shape want = net.input_shape();  // (C, H, W)
+  Shape per_image(x.shape().begin() + (x.ndim() > 0 ? 1 : 0), x.shape().end());
+  DEFTNN_CHECK(x.ndim() == int(want.size()) + 1 && per_image == want,
+               "{}: an array of shape {}; the model '{}' takes (N, {}) inputs", npy_path, shape_str(x.shape()),
+               net.name(), shape_str(want).substr(1, shape_str(want).size() - 2));
+  const int64_t n = x.dim(0);
+  const int64_t held = std::min(val, n / 4);
+  DEFTNN_CHECK(val >= 0 && n - 2 * held >= 8, "{}: {} inputs leave {} for training after {} for validation and {} "
+               "for the test split; give at least {}", npy_path, n, n - 2 * held, held, held,
+               8 + 2 * held);
+  // The dense model's top-1 class of every input, in batches.
+  data::Dataset all;
+  all.name = npy_path;
+  all.images = x;
+  all.labels = Tensor::empty({n}, DType::I32);
+  const int64_t per = x.numel() / std::max<int64_t>(n, 1), batch = 64;
+  int64_t classes = 0;
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t m = std::min(batch, n - b);
+    Shape s = x.shape();
+    s[0] = m;
+    Tensor chunk = Tensor::from_vector(s, std::vector<float>(x.data<float>() + b * per, x.data<float>() + (b + m) * per));
+    if (ctx.is_cuda()) chunk = chunk.to(Device::CUDA, ctx);
+    const std::vector<float> y = net.forward(ctx, chunk, false).to_vector(ctx);
+    classes = int64_t(y.size()) / m;
+    DEFTNN_CHECK(classes >= 2 && int64_t(y.size()) == m * classes, "{}: the model '{}' gives {} outputs for {} inputs: "
+                 "labelling by its top-1 class needs a classifier", npy_path, net.name(), y.size(), m);
+    for (int64_t r = 0; r < m; ++r) {
+      const float* row = y.data() + r * classes;
+      all.labels.data<int32_t>()[b + r] = int32_t(std::max_element(row, row + classes) - row);
+    }
+  }
+  all.classes = classes;
+  PreparedData out;
+  auto first = data::split_validation(all, held, seed);
+  auto second = data::split_validation(first.train, held, seed + 1);
+  out.train = std::move(second.train);
+  out.val = std::move(second.val);
+  out.test = std::move(first.val);
+  out.train.name = npy_path + " (train)", out.val.name = npy_path + " (val)", out.test.name = npy_path + " (test)";
+  out.info = {{"dataset", "npy"}, {"path", npy_path}, {"labels", "dense top-1"}, {"inputs", n},
+              {"val", held}, {"split_seed", seed}};
   return out;
 }
 

@@ -35,3 +35,17 @@ PreparedData prepare_data(const Shape& model_input, const std::string& model_nam
 void set_cpu_threads(int threads);
 
 }  // namespace deftnn::train
+
+namespace deftnn::train {
+
+// Calibration and distillation data without labels (issue 11): an array of
+// model inputs (N, C, H, W) as the model takes them (already preprocessed;
+// net/npy.h reads float32 or float64), labelled by the dense model itself
+// with its top-1 class, so that the optimiser's "accuracy" is agreement with
+// the dense model and its fine-tuning distils it. Shuffled with `seed`, then
+// split: `val` images for validation and as many for the test split (each
+// at most a quarter of N), the rest for training; at least 8 training
+// images. info: {"dataset": "npy", "path": ..., "labels": "dense top-1", ...}.
+PreparedData prepare_unlabelled(Net& net, Context& ctx, const std::string& npy_path, int64_t val, uint64_t seed);
+
+}  // namespace deftnn::train

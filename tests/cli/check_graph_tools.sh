@@ -49,6 +49,22 @@ else
   run fixed-target "--target excludes --no-finetune" -- bash -c \
     "'$BIN' optimize '$T/tiny.onnx' --no-finetune --density 0.5 --target 0.9 --out '$T/x.safetensors' 2>&1; true"
   [ -e "$T/x.safetensors" ] && { echo "FAIL fixed refusals: a model file was written"; fail=1; }
+  # Unlabelled inputs (.npy): the dense model labels them; then the search and
+  # fine-tuning at their smallest. A wrong shape is refused, naming the file.
+  PY="$(dirname "$0")/../python/pyrun.sh"
+  if bash "$PY" "$(dirname "$0")/../.." -c "import numpy as np; r = np.random.default_rng(1)
+np.save('$T/x.npy', r.standard_normal((96, 1, 28, 28)).astype(np.float32))
+np.save('$T/x3.npy', r.standard_normal((96, 3, 28, 28)).astype(np.float32))" 2>/dev/null; then
+    run optimize-npy "96 inputs labelled by the dense model's top-1" -- "$BIN" optimize "$T/tiny.onnx" --data "$T/x.npy" \
+      --device cpu --threads 1 --density 0.5 --iters 2 --batch 16 --joint-iters 2 --stats-images 32 --time-batch 2 \
+      --time-reps 1 --time-rounds 1 --out "$T/npy.safetensors" --report "$T/npy-report"
+    run inspect-npy "resnet-tiny" -- "$BIN" inspect "$T/npy.safetensors"
+    run optimize-npy-shape "the model 'resnet-tiny' takes (N, 1, 28, 28) inputs" -- bash -c \
+      "'$BIN' optimize '$T/tiny.onnx' --data '$T/x3.npy' --device cpu --out '$T/x3.safetensors' 2>&1; true"
+    [ -e "$T/x3.safetensors" ] && { echo "FAIL optimize-npy-shape: a model file was written"; fail=1; }
+  else
+    echo "skipped optimize-npy: no numpy for the test's inputs"
+  fi
 fi
 
 # A subset of Fashion-MNIST: the first N images and labels of a split, with

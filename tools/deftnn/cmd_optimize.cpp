@@ -134,7 +134,15 @@ void run_optimize(const OptimizeCli& o) {
   check_writable_folder(report_dir);
   const std::string report = (std::filesystem::path(report_dir) / (net.name() + ".sve_report.json")).string();
   check_writable(report);
+  Device dev = resolve_device(o.device);
+  auto ctx = Context::make(dev);
+  const bool unlabelled = o.data_dir.ends_with(".npy");
   nlohmann::json stored = net.metadata().value("data", nlohmann::json());
+  if (unlabelled) {
+    DEFTNN_CHECK(o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a built-in dataset "
+                 "instead (give one of them)", o.data_dir);
+    net.to(*ctx);
+  }
   train::PrepareOptions popt;
   popt.dataset = !o.dataset.empty() ? o.dataset
                                     : (stored.is_object() ? stored.value("dataset", std::string("fashion-mnist"))
@@ -142,9 +150,14 @@ void run_optimize(const OptimizeCli& o) {
   popt.dir = o.data_dir;
   popt.val = stored.is_object() ? stored.value("val", o.val) : o.val;
   popt.seed = stored.is_object() ? stored.value("split_seed", o.seed) : o.seed;
-  train::PreparedData d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
-  Device dev = resolve_device(o.device);
-  auto ctx = Context::make(dev);
+  // An .npy of inputs: labelled by the dense model (agreement is the accuracy).
+  train::PreparedData d = unlabelled ? train::prepare_unlabelled(net, *ctx, o.data_dir, o.val, o.seed)
+                                     : train::prepare_data(net.input_shape(), net.name(), popt, stored);
+  if (unlabelled && !o.quiet)
+    fmt::print(stderr, "[optimize] {}: {} inputs labelled by the dense model's top-1 ({} classes): {} to train, "
+               "{} to validate, {} to test; accuracy below means agreement with the dense model\n", o.data_dir,
+               d.train.size() + d.val.size() + d.test.size(), d.train.classes, d.train.size(), d.val.size(),
+               d.test.size());
   net.to(*ctx);
 
   tune::OptimizeOptions opt;
@@ -308,7 +321,10 @@ void register_optimize_command(CLI::App& app) {
   auto list = [](const std::vector<double>& v) { return fmt::format("{}", fmt::join(v, ",")); };
   CLI::App* sub = app.add_subcommand("optimize", "synapse vector elimination: variants, Pareto frontier, selection, report");
   sub->add_option("model", o->model, "a trained .safetensors model file")->required();
-  sub->add_option("--data", o->data_dir, "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's)");
+  sub->add_option("--data", o->data_dir,
+                  "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's), or an .npy of model inputs "
+                  "(N, C, H, W), preprocessed, without labels: the dense model's top-1 labels them, so accuracy "
+                  "is agreement with it");
   sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
   CLI::Option* alpha = sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
   sub->add_option("--density", o->densities,
