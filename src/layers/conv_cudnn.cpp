@@ -110,17 +110,32 @@ void Conv2d::forward_cudnn(Context& ctx, const Tensor& x, Tensor& y, bool relu, 
     DEFTNN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, int(perf.size()), &got,
                                                             perf.data()));
     bool found = false;
-    for (int i = 0; i < got && !found; ++i) {  // sorted fastest first
-      const cudnnConvolutionFwdAlgoPerf_t& r = perf[size_t(i)];
-      if (r.status == CUDNN_STATUS_SUCCESS && (lowp ? gemm_based(r.algo) : r.mathType == CUDNN_FMA_MATH)) {
-        p->algo = r.algo;
-        p->workspace = r.memory;
-        found = true;
+    std::string seen;  // what Find and the heuristic returned, for the error
+    auto pick = [&](const std::vector<cudnnConvolutionFwdAlgoPerf_t>& list, int count, const char* source) {
+      for (int i = 0; i < count && !found; ++i) {  // sorted best first
+        const cudnnConvolutionFwdAlgoPerf_t& r = list[size_t(i)];
+        seen += fmt::format("{}{} {} ({}, {} math)", seen.empty() ? "" : "; ", source, fwd_algo_name(r.algo),
+                            cudnnGetErrorString(r.status), r.mathType == CUDNN_FMA_MATH ? "FMA" : "tensor-op");
+        if (r.status == CUDNN_STATUS_SUCCESS && (lowp ? gemm_based(r.algo) : r.mathType == CUDNN_FMA_MATH)) {
+          p->algo = r.algo;
+          p->workspace = r.memory;
+          found = true;
+        }
       }
+    };
+    pick(perf, got, "find");
+    if (!found) {
+      // Find times the algorithms and can drop one that failed to run (an
+      // allocation, for example); the heuristic lists them without running.
+      int hgot = 0;
+      std::vector<cudnnConvolutionFwdAlgoPerf_t> heur(perf.size());
+      DEFTNN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, int(heur.size()), &hgot,
+                                                                heur.data()));
+      pick(heur, hgot, "heuristic");
     }
-    DEFTNN_CHECK(found, "layer '{}': cuDNN found no {} forward algorithm for input {}", name(),
+    DEFTNN_CHECK(found, "layer '{}': cuDNN found no {} forward algorithm for input {} (it returned: {})", name(),
                  lowp ? std::string(precision_name(exec().precision)) + " GEMM-based" : std::string("fp32 (FMA math)"),
-                 shape_str(in));
+                 shape_str(in), seen.empty() ? "nothing" : seen);
     p->algo_name = fwd_algo_name(p->algo);
     cudnn_ = std::move(p);
   }
