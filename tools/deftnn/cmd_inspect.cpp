@@ -106,8 +106,15 @@ void run_inspect(const InspectOptions& o) {
     return;
   }
   const bool chain = is_chain(net.topology());
-  fmt::print("{} ({}): input {}, {} classes, batch {}\n", net.name(), o.model, shape_plain(net.input_shape()),
-             net.classes(), o.batch);
+  // A graph that names no class count (an imported ONNX model): its output's
+  // features instead, which is what a classifier's class count is.
+  std::string what = fmt::format("{} classes", net.classes());
+  if (net.classes() == 0) {
+    const std::vector<std::string> outs = net.output_names();
+    what = outs.size() == 1 ? fmt::format("output {}", shape_plain(net.tensor_shape(outs[0], o.batch)))
+                            : fmt::format("{} outputs", outs.size());
+  }
+  fmt::print("{} ({}): input {}, {}, batch {}\n", net.name(), o.model, shape_plain(net.input_shape()), what, o.batch);
   if (!chain)
     fmt::print("a branching graph: inputs {}; outputs {}\n", joined(net.input_names()), joined(net.output_names()));
   fmt::print("\n");
