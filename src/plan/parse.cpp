@@ -27,6 +27,37 @@ std::string string_at(const json& j, const std::string& key, const char* where) 
   return j.at(key).get<std::string>();
 }
 
+// A flag's comma-separated list "VALUE,LAYER=VALUE,...": at most one entry
+// without a layer (every layer's), the others per layer.
+template <class T>
+struct PerLayer {
+  std::optional<T> all;
+  std::map<std::string, T> layers;
+};
+
+// flag "--kernel", what "a kernel", upper "KERNEL" (for the messages).
+template <class T, class Parse>
+PerLayer<T> parse_per_layer(const std::string& text, const char* flag, const char* what, const char* upper,
+                            Parse parse) {
+  PerLayer<T> out;
+  std::string first;
+  for (size_t pos = 0; !text.empty() && pos <= text.size();) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      DEFTNN_CHECK(!out.all, "{} gives {} for every layer twice ('{}' and '{}')", flag, what, first, item);
+      out.all = parse(item);
+      first = item;
+      continue;
+    }
+    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad {} entry '{}' (want {} or LAYER={})", flag, item, upper, upper);
+    out.layers[item.substr(0, eq)] = parse(item.substr(eq + 1));
+  }
+  return out;
+}
+
 }  // namespace
 
 Precision parse_precision(const std::string& name) {
@@ -66,64 +97,23 @@ std::vector<Format> parse_formats(const std::vector<std::string>& names) {
 
 ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
   // Parse everything before changing anything, so an error leaves no half plan.
-  std::optional<KernelFamily> kernel;
-  std::optional<Precision> precision;
+  const auto kernels = parse_per_layer<KernelFamily>(flags.kernel, "--kernel", "a kernel", "KERNEL", parse_kernel);
+  const std::optional<KernelFamily>& kernel = kernels.all;
+  const auto precisions =
+      parse_per_layer<Precision>(flags.precision, "--precision", "a precision", "PRECISION", parse_precision);
+  const std::optional<Precision>& precision = precisions.all;
   std::optional<SveTransform> transform;
   std::optional<Format> all;
   std::map<std::string, Format> per_layer;
-  std::map<std::string, Precision> per_layer_precision;
-  std::map<std::string, KernelFamily> per_layer_kernel;
-  for (size_t pos = 0; !flags.kernel.empty() && pos <= flags.kernel.size();) {
-    const size_t comma = std::min(flags.kernel.find(',', pos), flags.kernel.size());
-    const std::string item = flags.kernel.substr(pos, comma - pos);
-    pos = comma + 1;
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) {
-      DEFTNN_CHECK(!kernel, "--kernel gives a kernel for every layer twice ('{}' and '{}')",
-                   kernel_family_name(*kernel), item);
-      kernel = parse_kernel(item);
-      continue;
-    }
-    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --kernel entry '{}' (want KERNEL or LAYER=KERNEL)", item);
-    per_layer_kernel[item.substr(0, eq)] = parse_kernel(item.substr(eq + 1));
-  }
-  for (size_t pos = 0; !flags.precision.empty() && pos <= flags.precision.size();) {
-    const size_t comma = std::min(flags.precision.find(',', pos), flags.precision.size());
-    const std::string item = flags.precision.substr(pos, comma - pos);
-    pos = comma + 1;
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) {
-      DEFTNN_CHECK(!precision, "--precision gives a precision for every layer twice ('{}' and '{}')",
-                   precision_name(*precision), item);
-      precision = parse_precision(item);
-      continue;
-    }
-    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --precision entry '{}' (want PRECISION or LAYER=PRECISION)",
-                 item);
-    per_layer_precision[item.substr(0, eq)] = parse_precision(item.substr(eq + 1));
-  }
   if (!flags.transform.empty()) transform = parse_transform(flags.transform);
   // --weights: nullopt inside = none (back to fp32 weights on the default kernel)
   using Weights = std::optional<mixed::WeightFormat>;
-  std::optional<Weights> all_weights;
-  std::map<std::string, Weights> per_layer_weights;
-  const auto parse_weights = [](const std::string& s) -> Weights {
-    if (s == "none") return std::nullopt;
-    return mixed::WeightFormat::parse(s);
-  };
-  for (size_t pos = 0; !flags.weights.empty() && pos <= flags.weights.size();) {
-    const size_t comma = std::min(flags.weights.find(',', pos), flags.weights.size());
-    const std::string item = flags.weights.substr(pos, comma - pos);
-    pos = comma + 1;
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos) {
-      DEFTNN_CHECK(!all_weights, "--weights gives the weights of every layer twice (second: '{}')", item);
-      all_weights = parse_weights(item);
-      continue;
-    }
-    DEFTNN_CHECK(eq > 0 && eq + 1 < item.size(), "bad --weights entry '{}' (want WEIGHTS or LAYER=WEIGHTS)", item);
-    per_layer_weights[item.substr(0, eq)] = parse_weights(item.substr(eq + 1));
-  }
+  const auto weights = parse_per_layer<Weights>(flags.weights, "--weights", "the weights", "WEIGHTS",
+                                                [](const std::string& s) -> Weights {
+                                                  if (s == "none") return std::nullopt;
+                                                  return mixed::WeightFormat::parse(s);
+                                                });
+  const std::optional<Weights>& all_weights = weights.all;
   std::optional<MixedChoice> mixed_choice;
   if (!flags.mixed_choice.empty()) mixed_choice = parse_mixed_choice(flags.mixed_choice);
   const auto set_weights = [](LayerExec& e, const Weights& w) {
@@ -154,17 +144,17 @@ ExecPlan from_flags(const PlanFlags& flags, ExecPlan base) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     it->second.format = f;
   }
-  for (const auto& [name, w] : per_layer_weights) {
+  for (const auto& [name, w] : weights.layers) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     set_weights(it->second, w);
     if (w) base.weights_named.insert(name);
     else base.weights_named.erase(name);
   }
-  for (const auto& [name, k] : per_layer_kernel) {
+  for (const auto& [name, k] : kernels.layers) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     it->second.kernel = k;
   }
-  for (const auto& [name, p] : per_layer_precision) {
+  for (const auto& [name, p] : precisions.layers) {
     auto [it, fresh] = base.layers.try_emplace(name, base.defaults);
     it->second.precision = p;
   }

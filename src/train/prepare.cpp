@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "net/npy.h"
+#include "train/distill.h"
 
 namespace deftnn::train {
 
@@ -62,27 +63,18 @@ PreparedData prepare_unlabelled(Net& net, Context& ctx, const std::string& npy_p
   DEFTNN_CHECK(val >= 0 && n - 2 * held >= 8, "{}: {} inputs leave {} for training after {} for validation and {} "
                "for the test split; give at least {}", npy_path, n, n - 2 * held, held, held,
                8 + 2 * held);
-  // The dense model's top-1 class of every input, in batches.
+  // The dense model's top-1 class of every input (labels zero until then).
   data::Dataset all;
   all.name = npy_path;
   all.images = x;
-  all.labels = Tensor::empty({n}, DType::I32);
-  const int64_t per = x.numel() / std::max<int64_t>(n, 1), batch = 64;
-  int64_t classes = 0;
-  for (int64_t b = 0; b < n; b += batch) {
-    const int64_t m = std::min(batch, n - b);
-    Shape s = x.shape();
-    s[0] = m;
-    Tensor chunk = Tensor::from_vector(s, std::vector<float>(x.data<float>() + b * per, x.data<float>() + (b + m) * per));
-    if (ctx.is_cuda()) chunk = chunk.to(Device::CUDA, ctx);
-    const std::vector<float> y = net.forward(ctx, chunk, false).to_vector(ctx);
-    classes = int64_t(y.size()) / m;
-    DEFTNN_CHECK(classes >= 2 && int64_t(y.size()) == m * classes, "{}: the model '{}' gives {} outputs for {} inputs: "
-                 "labelling by its top-1 class needs a classifier", npy_path, net.name(), y.size(), m);
-    for (int64_t r = 0; r < m; ++r) {
-      const float* row = y.data() + r * classes;
-      all.labels.data<int32_t>()[b + r] = int32_t(std::max_element(row, row + classes) - row);
-    }
+  all.labels = Tensor::zeros({n}, *Context::cpu(), DType::I32);
+  const Tensor logits = predict_logits(net, ctx, all, 64);
+  const int64_t classes = logits.dim(1);
+  DEFTNN_CHECK(classes >= 2, "{}: the model '{}' gives {} output per input: labelling by its top-1 class needs a "
+               "classifier", npy_path, net.name(), classes);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* row = logits.data<float>() + r * classes;
+    all.labels.data<int32_t>()[r] = int32_t(std::max_element(row, row + classes) - row);
   }
   all.classes = classes;
   PreparedData out;

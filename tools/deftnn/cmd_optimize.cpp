@@ -136,13 +136,11 @@ void run_optimize(const OptimizeCli& o) {
   check_writable(report);
   Device dev = resolve_device(o.device);
   auto ctx = Context::make(dev);
+  net.to(*ctx);
   const bool unlabelled = o.data_dir.ends_with(".npy");
+  DEFTNN_CHECK(!unlabelled || o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a "
+               "built-in dataset instead (give one of them)", o.data_dir);
   nlohmann::json stored = net.metadata().value("data", nlohmann::json());
-  if (unlabelled) {
-    DEFTNN_CHECK(o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a built-in dataset "
-                 "instead (give one of them)", o.data_dir);
-    net.to(*ctx);
-  }
   train::PrepareOptions popt;
   popt.dataset = !o.dataset.empty() ? o.dataset
                                     : (stored.is_object() ? stored.value("dataset", std::string("fashion-mnist"))
@@ -158,7 +156,6 @@ void run_optimize(const OptimizeCli& o) {
                "{} to validate, {} to test; accuracy below means agreement with the dense model\n", o.data_dir,
                d.train.size() + d.val.size() + d.test.size(), d.train.classes, d.train.size(), d.val.size(),
                d.test.size());
-  net.to(*ctx);
 
   tune::OptimizeOptions opt;
   opt.alphas = o.alphas;
