@@ -294,9 +294,8 @@ TEST(MixedGemmGpu, TilesKernelAtFewTokens) {
   auto ctx = Context::cuda();
   for (const WeightFormat& f : main_formats())
     for (Case c : ragged_cases())
-      if (c.M <= 16)
-        for (int split : {kSplitOff, kSplitAuto})
-          EXPECT_TRUE(run_case(*ctx, f, c, split, true, 0, 0, 1, false, MixedAlgo::Tiles));
+      if (c.M <= 16 && c.N * c.K < 4000 * 4000)  // (the 4104 x 4224 cases run in FewTokensKernel's M sweep)
+        EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, true, 0, 0, 1, false, MixedAlgo::Tiles));
 }
 
 TEST(MixedGemmGpu, ZeroSizes) {
