@@ -51,7 +51,7 @@ MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int s
 int few_tokens_max() {
   static const int v = [] {
     const char* e = std::getenv("DEFTNN_MIXED_FEW_MAX");
-    return e ? std::clamp(std::atoi(e), 0, 16) : 8;
+    return e ? std::clamp(std::atoi(e), 0, 16) : 0;
   }();
   return v;
 }

@@ -49,7 +49,7 @@ struct MixedWorkspace {
 // memory, no shared-memory X, K split across the 8 warps of a block and
 // reduced in shared memory in warp order: deterministic, one launch, no
 // workspace); it re-reads the weights for every 16 rows, so it is for M <= 16.
-// Auto: FewTokens up to few_tokens_max() tokens, Tiles above.
+// Auto: FewTokens up to few_tokens_max() tokens (default none), Tiles above.
 enum class MixedAlgo { Auto, Tiles, FewTokens };
 
 struct MixedGemmArgs {
@@ -64,9 +64,10 @@ struct MixedGemmArgs {
   MixedAlgo algo = MixedAlgo::Auto;
 };
 
-// The largest M that MixedAlgo::Auto gives the few-token kernel: 8 by
-// default (the H100 sweep in docs/fission.md); lab switch
-// DEFTNN_MIXED_FEW_MAX=<n> (read once; 0 turns the few-token kernel off).
+// The largest M that MixedAlgo::Auto gives the few-token kernel: 0 by
+// default (off: its first H100 run was slower than the general kernel at one
+// token, docs/fission.md; the second version is not yet measured); lab
+// switch DEFTNN_MIXED_FEW_MAX=<n> (read once, 0..16).
 int few_tokens_max();
 // The kernel a call with these arguments runs (Auto resolved).
 MixedAlgo resolved_algo(const MixedGemmArgs& a);
