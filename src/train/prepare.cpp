@@ -57,9 +57,12 @@ namespace {
 
 // At most a quarter each for validation and test, at least 8 to train.
 int64_t held_count(int64_t n, int64_t val, const std::string& what) {
+  DEFTNN_CHECK(val >= 0, "{}: a validation count of {}", what, val);
   const int64_t held = std::min(val, n / 4);
-  DEFTNN_CHECK(val >= 0 && n - 2 * held >= 8, "{}: {} inputs leave {} for training after {} for validation and {} "
-               "for the test split; give at least {}", what, n, n - 2 * held, held, held, 8 + 2 * held);
+  int64_t least = 8;  // the fewest inputs that leave 8 (the held share grows with n)
+  while (least - 2 * std::min(val, least / 4) < 8) ++least;
+  DEFTNN_CHECK(n - 2 * held >= 8, "{}: {} inputs leave {} for training after {} for validation and {} for the "
+               "test split; give at least {}", what, n, n - 2 * held, held, held, least);
   return held;
 }
 
