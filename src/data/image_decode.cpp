@@ -43,7 +43,13 @@ struct PngInput {
   Failure* failure;
   const unsigned char* data;
   size_t size, at;
+  int64_t max_pixels;
 };
+
+void too_large(Failure* f, int64_t w, int64_t h, int64_t max_pixels) {
+  std::snprintf(f->message, sizeof f->message, "the image is %lld x %lld, more than the %lld pixels an image may have",
+                (long long)w, (long long)h, (long long)max_pixels);
+}
 
 [[noreturn]] void png_fail(png_structp png, png_const_charp msg) {
   auto* in = static_cast<PngInput*>(png_get_error_ptr(png));
@@ -82,7 +88,11 @@ bool decode_png(PngInput* in, Image* img, std::vector<unsigned char>* raw, int* 
   png_read_info(png, info);
   const png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   const int colour = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-  if (int64_t(w) * int64_t(h) > kMaxImagePixels) png_error(png, "the image is too large (more than 2^28 pixels)");
+  if (int64_t(w) * int64_t(h) > in->max_pixels) {
+    too_large(in->failure, w, h, in->max_pixels);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
   if (colour == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (colour == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
@@ -134,7 +144,7 @@ void jpeg_message(j_common_ptr cinfo, int msg_level) {
   if (f->warnings++ == 0) (*cinfo->err->format_message)(cinfo, f->warning);
 }
 
-bool decode_jpeg(Failure* failure, const std::vector<unsigned char>* bytes, Image* img,
+bool decode_jpeg(Failure* failure, const std::vector<unsigned char>* bytes, int64_t max_pixels, Image* img,
                  std::vector<unsigned char>* raw) {
   jpeg_decompress_struct cinfo;
   JpegFailure err;
@@ -160,8 +170,8 @@ bool decode_jpeg(Failure* failure, const std::vector<unsigned char>* bytes, Imag
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
-  if (int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > kMaxImagePixels) {
-    std::snprintf(failure->message, sizeof failure->message, "the image is too large (more than 2^28 pixels)");
+  if (int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > max_pixels) {
+    too_large(failure, cinfo.image_width, cinfo.image_height, max_pixels);
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
@@ -197,7 +207,7 @@ std::vector<unsigned char> read_file(const std::string& path) {
 
 }  // namespace
 
-Image decode_image(const std::string& path) {
+Image decode_image(const std::string& path, int64_t max_pixels) {
   const std::vector<unsigned char> bytes = read_file(path);
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   const bool png = bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0;
@@ -210,10 +220,10 @@ Image decode_image(const std::string& path) {
   std::vector<unsigned char> raw;
   int depth = 8;
   if (png) {
-    PngInput in{&failure, bytes.data(), bytes.size(), 0};
+    PngInput in{&failure, bytes.data(), bytes.size(), 0, max_pixels};
     DEFTNN_CHECK(decode_png(&in, &img, &raw, &depth), "{}: not a valid PNG: {}", path, failure.message);
   } else {
-    DEFTNN_CHECK(decode_jpeg(&failure, &bytes, &img, &raw), "{}: not a valid JPEG: {}", path, failure.message);
+    DEFTNN_CHECK(decode_jpeg(&failure, &bytes, max_pixels, &img, &raw), "{}: not a valid JPEG: {}", path, failure.message);
   }
   const size_t n = size_t(img.height * img.width * img.channels);
   img.pixels.resize(n);

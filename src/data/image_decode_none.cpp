@@ -7,7 +7,7 @@ namespace deftnn::data {
 
 bool have_image_support() { return false; }
 
-Image decode_image(const std::string& path) {
+Image decode_image(const std::string& path, int64_t) {
   DEFTNN_FAIL("{}: this deftnn was built without image support (libpng and libjpeg were not both found at build "
               "time); install libpng-dev and libjpeg-dev and rebuild, or give an .npy of inputs", path);
 }

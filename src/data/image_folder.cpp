@@ -256,10 +256,12 @@ std::vector<float> load_image_as_input(const std::string& path, const ImageFolde
   DEFTNN_CHECK(opt.input.size() == 3, "{}: an image folder feeds models of (C, H, W) inputs, not {}", path,
                shape_str(opt.input));
   const int64_t c = opt.input[0], th = opt.input[1], tw = opt.input[2];
-  const Image img = decode_image(path);
-  const std::vector<float> planar = to_planar(img, c, path);
+  Image img = decode_image(path, opt.max_pixels);
+  std::vector<float> planar = to_planar(img, c, path);
+  img.pixels = {};  // freed before the resize: one full-size copy at a time
   const ResizeCrop g = resize_crop_geometry(img.height, img.width, th, tw);
   const std::vector<float> big = resize_bilinear(planar, c, img.height, img.width, g.height, g.width);
+  planar = {};
   std::vector<float> out(size_t(c * th * tw));
   for (int64_t ch = 0; ch < c; ++ch) {
     const float mean = opt.mean.empty() ? 0.f : opt.mean[opt.mean.size() == 1 ? 0 : size_t(ch)];

@@ -35,9 +35,11 @@ struct Image {
   std::vector<float> pixels;  // (height, width, channels)
 };
 
-// The largest image decoded (pixels): refuses decompression bombs before
-// their memory is allocated.
-inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
+// The largest image decoded (pixels; 8192 x 8192): refuses decompression
+// bombs (a small file that claims a huge image) before their memory is
+// allocated. A colour image's decode and conversion hold about 24 bytes per
+// pixel at their peak (1.6 GB at the limit).
+inline constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
 
 // Decodes a PNG or JPEG file, chosen by its first bytes (not its name).
 // PNG: palettes expanded, grey of 1, 2 or 4 bits expanded to 8, tRNS to an
@@ -46,7 +48,7 @@ inline constexpr int64_t kMaxImagePixels = int64_t(1) << 28;
 // (libjpeg's defaults: islow IDCT, fancy upsampling); CMYK is refused; any
 // corrupt-data warning of libjpeg (a truncated file among them, which libjpeg
 // would otherwise pad with grey) is an error.
-Image decode_image(const std::string& path);
+Image decode_image(const std::string& path, int64_t max_pixels = kMaxImagePixels);
 
 // `img` as planar (C, H, W) samples in the model's channel count:
 //   1: grey as is; grey + alpha: the alpha dropped; RGB(A): ITU-R 601-2 luma
@@ -105,6 +107,7 @@ struct ImageFolderOptions {
   std::vector<float> mean;    // empty: none; else one value, or one per channel: x = (x - mean) / std
   std::vector<float> std;     // empty: none (1); else one value, or one per channel, each > 0
   std::function<void(int64_t done)> progress;  // after each image, when set
+  int64_t max_pixels = kMaxImagePixels;        // decode_image's limit
 };
 // Every listed file decoded, converted, resized and cropped, scaled and
 // normalised: (N, C, H, W) float32, in the listing's order.

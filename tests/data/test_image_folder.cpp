@@ -448,6 +448,10 @@ TEST(ImageFolderDecode, CorruptFilesNameTheFile) {
     expect_words(error_of([&] { decode_image(t.file("cut.jpg")); }),
                  {"cut.jpg", "not a valid JPEG", "Premature end of JPEG file"});
   }
+  // Too many pixels for the limit (the default is 2^26): refused from the header.
+  expect_words(error_of([&] { decode_image(t.file("ok.png"), 255); }), {"ok.png", "16 x 16, more than the 255 pixels"});
+  expect_words(error_of([&] { decode_image(t.file("ok.jpg"), 4095); }), {"ok.jpg", "64 x 64, more than the 4095 pixels"});
+  EXPECT_EQ(decode_image(t.file("ok.jpg"), 4096).height, 64);
   write_bytes(t.file("text.png"), "hello, not an image");
   expect_words(error_of([&] { decode_image(t.file("text.png")); }), {"text.png", "not a PNG or JPEG"});
   write_bytes(t.file("zero.jpg"), "");
