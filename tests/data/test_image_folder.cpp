@@ -1,63 +1,26 @@
 // Image folders (src/data/image_folder.h): the resize, crop and channel
 // rules against hand-computed values; with libpng and libjpeg, files written
 // here by those libraries read back (PNG exactly, JPEG within a bound),
-// class-folder labels, flat folders, corrupt / empty / unreadable inputs,
-// and prepare_image_folder on a small net. Seeded, the images random.
+// class-folder labels, flat folders, corrupt / empty / unreadable inputs.
+// Seeded, the images random. prepare_image_folder: tests/train/test_prepare_images.cpp.
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 
 #include "data/image_folder.h"
-#include "net/net.h"
+#include "data/image_test_util.h"
 #include "test_util.h"
-#include "train/prepare.h"
 
-#ifdef DEFTNN_TEST_WITH_IMAGES
-#include <csetjmp>
-#include <cstddef>
-#include <jpeglib.h>
-#include <png.h>
-#endif
 
 namespace deftnn::test {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace deftnn::data;
-
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / (std::string("deftnn_img_") + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using namespace deftnn::test::images;
 
 // ---- the geometry and the resampling, by hand ----
 
@@ -200,108 +163,6 @@ TEST(ImageFolderRead, BadOptions) {
 }
 
 #ifdef DEFTNN_TEST_WITH_IMAGES
-
-// ---- writers (libpng, libjpeg), for valid files only ----
-
-// 8- or 16-bit samples (h, w, channels) interleaved; colour type from channels.
-void write_png(const std::string& path, int w, int h, int channels, int depth, const std::vector<uint16_t>& s,
-               bool interlace = false) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  ASSERT_EQ(setjmp(png_jmpbuf(png)), 0) << "libpng failed writing " << path;
-  png_init_io(png, f);
-  const int type[] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGBA};
-  png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), depth, type[channels],
-               interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  const size_t row = size_t(w) * size_t(channels) * size_t(depth / 8);
-  std::vector<unsigned char> bytes(row * size_t(h));
-  for (size_t i = 0; i < s.size(); ++i)
-    if (depth == 16)
-      bytes[2 * i] = (unsigned char)(s[i] >> 8), bytes[2 * i + 1] = (unsigned char)(s[i] & 255);
-    else
-      bytes[i] = (unsigned char)s[i];
-  std::vector<png_bytep> rows(static_cast<size_t>(h));
-  for (int y = 0; y < h; ++y) rows[size_t(y)] = bytes.data() + size_t(y) * row;
-  png_write_image(png, rows.data());
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(f);
-}
-
-// A palette PNG (4-bit indices) with one transparent entry.
-void write_palette_png(const std::string& path, int w, int h, const std::vector<uint8_t>& idx,
-                       const std::vector<png_color>& palette, uint8_t alpha0) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr) << path;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  ASSERT_EQ(setjmp(png_jmpbuf(png)), 0);
-  png_init_io(png, f);
-  png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), 4, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_set_PLTE(png, info, palette.data(), int(palette.size()));
-  png_byte trans[1] = {alpha0};
-  png_set_tRNS(png, info, trans, 1, nullptr);
-  png_write_info(png, info);
-  png_set_packing(png);  // one index per byte in our rows
-  for (int y = 0; y < h; ++y) png_write_row(png, const_cast<uint8_t*>(idx.data() + size_t(y * w)));
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  std::fclose(f);
-}
-
-// Quality 100, no chroma subsampling (4:4:4): every quantisation step is 1.
-void write_jpeg(const std::string& path, int w, int h, int channels, const std::vector<uint8_t>& s) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr) << path;
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  jpeg_stdio_dest(&c, f);
-  c.image_width = JDIMENSION(w), c.image_height = JDIMENSION(h), c.input_components = channels;
-  c.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 100, TRUE);
-  for (int i = 0; i < c.num_components; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
-  jpeg_start_compress(&c, TRUE);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(s.data() + size_t(c.next_scanline) * size_t(w * channels));
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::fclose(f);
-}
-
-std::vector<uint16_t> random_samples(size_t n, uint64_t seed, int max) {
-  Rng rng(seed);
-  std::vector<uint16_t> v(n);
-  for (auto& x : v) x = uint16_t(rng.below(uint64_t(max) + 1));
-  return v;
-}
-
-// Smooth random content (a JPEG of white noise is the worst case, not the usual one):
-// a few random low-frequency waves plus +-8 levels of noise, clamped to 0..255.
-std::vector<uint8_t> smooth_samples(int w, int h, int channels, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<uint8_t> v(size_t(w * h * channels));
-  for (int c = 0; c < channels; ++c) {
-    const double a = rng.uniform() * 0.3, b = rng.uniform() * 0.3, p = rng.uniform() * 6;
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) {
-        const double val = 128 + 90 * std::sin(a * x + b * y + p) + (rng.uniform() * 16 - 8);
-        v[size_t((y * w + x) * channels + c)] = uint8_t(std::clamp(val, 0.0, 255.0));
-      }
-  }
-  return v;
-}
 
 // The expected (C, H, W) input of samples (h, w, ic) at 8 bits, no resize.
 std::vector<float> planar_of(const std::vector<uint16_t>& s, int h, int w, int ic, int oc, float scale) {
@@ -475,91 +336,6 @@ TEST(ImageFolderDecode, CorruptFilesNameTheFile) {
   o.progress = [&](int64_t done) { seen = done; };
   expect_words(error_of([&] { read_image_folder(list_image_folder(t.file("set")), o); }), {"set/c.png", "truncated"});
   EXPECT_EQ(seen, 2);
-}
-
-// A 3-class net on (3, 6, 5) inputs: prepare_image_folder with class folders
-// (the labels kept) and flat (labelled by the net), and a class count that
-// is not the net's.
-nlohmann::json small_net() {
-  return nlohmann::json::parse(R"({
-    "name": "imgnet", "input": [3, 6, 5], "classes": 3,
-    "layers": [
-      {"type": "linear", "name": "fc1", "out": 8, "weight_filler": {"type": "xavier"}},
-      {"type": "relu", "name": "relu1"},
-      {"type": "linear", "name": "fc2", "out": 3, "weight_filler": {"type": "xavier"}}
-    ]})");
-}
-
-TEST(ImageFolderPrepare, ClassFoldersFlatAndErrors) {
-  TempDir t;
-  auto ctx = Context::cpu();
-  Net net = Net::from_graph(small_net(), "imgnet");
-  net.init(3);
-  Rng rng(5);
-  // 3 classes x 8 images of random sizes, PNG and JPEG, grey and colour.
-  const std::vector<std::string> names = {"b_cat", "a_dog", "c_owl"};  // sorted: a_dog 0, b_cat 1, c_owl 2
-  std::map<std::string, int32_t> want;
-  for (const auto& cls : names)
-    for (int i = 0; i < 8; ++i) {
-      const int h = 4 + int(rng.below(10)), w = 4 + int(rng.below(10)), ic = rng.below(2) ? 3 : 1;
-      const std::string path = t.file(fmt::format("cls/{}/{}.{}", cls, i, i % 2 ? "png" : "jpg"));
-      if (i % 2)
-        write_png(path, w, h, ic, 8, random_samples(size_t(h * w * ic), rng.next_u64(), 255));
-      else
-        write_jpeg(path, w, h, ic, smooth_samples(w, h, ic, rng.next_u64()));
-      want[path] = cls == "a_dog" ? 0 : cls == "b_cat" ? 1 : 2;
-    }
-  write_bytes(t.file("cls/a_dog/notes.txt"), "skipped");
-  train::ImageFolderPrepare ip;
-  train::PreparedData d = train::prepare_image_folder(net, *ctx, t.file("cls"), ip, 4, 1);
-  EXPECT_EQ(d.train.size() + d.val.size() + d.test.size(), 24);
-  EXPECT_EQ(d.val.size(), 4);
-  EXPECT_EQ(d.test.size(), 4);
-  EXPECT_EQ(d.info["labels"], "class folders");
-  EXPECT_EQ(d.info["classes"], nlohmann::json({"a_dog", "b_cat", "c_owl"}));
-  EXPECT_EQ(d.info["skipped"], 1);
-  EXPECT_EQ(d.train.images.shape(), (Shape{16, 3, 6, 5}));
-  // Every image's label is its folder's: find each split image among the files.
-  const ImageFolderListing l = list_image_folder(t.file("cls"));
-  ImageFolderOptions o;
-  o.input = {3, 6, 5};
-  std::vector<std::vector<float>> inputs;
-  for (const auto& f : l.files) inputs.push_back(load_image_as_input(f, o));
-  int64_t matched = 0;
-  for (const data::Dataset* ds : {&d.train, &d.val, &d.test})
-    for (int64_t r = 0; r < ds->size(); ++r) {
-      const float* x = ds->images.data<float>() + r * 90;
-      for (size_t k = 0; k < l.files.size(); ++k)
-        if (std::equal(inputs[k].begin(), inputs[k].end(), x)) {
-          EXPECT_EQ(ds->labels.data<int32_t>()[r], want[l.files[k]]) << l.files[k];
-          ++matched;
-          break;
-        }
-    }
-  EXPECT_EQ(matched, 24);
-  // Flat: the dense net's top-1 labels.
-  for (const auto& f : l.files) {
-    const fs::path p(f);
-    fs::create_directories(t.file("flat"));
-    fs::copy_file(p, t.file("flat/" + p.parent_path().filename().string() + "_" + p.filename().string()));
-  }
-  d = train::prepare_image_folder(net, *ctx, t.file("flat"), ip, 4, 1);
-  EXPECT_EQ(d.info["labels"], "dense top-1");
-  const Tensor logits = net.forward(*ctx, d.train.images, false);
-  for (int64_t r = 0; r < d.train.size(); ++r) {
-    const float* row = logits.data<float>() + r * 3;
-    EXPECT_EQ(d.train.labels.data<int32_t>()[r], int32_t(std::max_element(row, row + 3) - row));
-  }
-  // Two class folders for a 3-class net; too few images; an empty folder.
-  fs::remove_all(t.file("cls/c_owl"));
-  expect_words(error_of([&] { train::prepare_image_folder(net, *ctx, t.file("cls"), ip, 4, 1); }),
-               {"cls", "2 class folders (a_dog ... b_cat)", "has 3 outputs"});
-  write_png(t.file("few/a.png"), 5, 6, 3, 8, random_samples(90, 1, 255));
-  expect_words(error_of([&] { train::prepare_image_folder(net, *ctx, t.file("few"), ip, 4, 1); }),
-               {"few", "1 inputs", "give at least 14"});  // 14 - 2 * min(4, 14 / 4) = 8; 13 - 2 * 3 = 7
-  fs::create_directories(t.file("none"));
-  expect_words(error_of([&] { train::prepare_image_folder(net, *ctx, t.file("none"), ip, 4, 1); }),
-               {"none", "holds no images"});
 }
 
 #else  // a build without libpng / libjpeg
