@@ -10,10 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}
 OUT=${FUZZ_BUILD_DIR:-build-fuzz}
-HARNESSES=${FUZZ_HARNESSES:-"json safetensors npy idx tokenizer onnx"}
+HARNESSES=${FUZZ_HARNESSES:-"json safetensors npy idx tokenizer onnx image"}
 # The onnx harness needs Debian's libonnx-dev (as the engine's ONNX import does).
 if [[ " $HARNESSES " == *" onnx "* ]] && ! [ -f /usr/include/onnx/onnx_pb.h ]; then
   echo "fuzz: onnx: skipped (no libonnx-dev)"; HARNESSES=$(echo " $HARNESSES " | sed 's/ onnx / /')
+fi
+# The image harness needs libpng-dev and libjpeg-dev (as the engine's image folders do).
+if [[ " $HARNESSES " == *" image "* ]] && ! { [ -f /usr/include/png.h ] && [ -f /usr/include/jpeglib.h ]; }; then
+  echo "fuzz: image: skipped (no libpng-dev / libjpeg-dev)"; HARNESSES=$(echo " $HARNESSES " | sed 's/ image / /')
 fi
 CXX=${FUZZ_CXX:-clang++}
 if ! command -v "$CXX" >/dev/null 2>&1; then echo "fuzz: skipped: $CXX not found"; exit 77; fi
@@ -29,6 +33,7 @@ FLAGS=(-std=c++20 -O1 -g "${SAN[@]}" -Isrc -Ifuzz -DONNX_ML=1 -DONNX_NAMESPACE=o
 LIBS=(-lfmt -lz $(pkg-config --libs icu-uc 2>/dev/null || echo -licuuc))
 SOURCES=$(grep -v '^#' fuzz/sources.txt)
 [[ " $HARNESSES " == *" onnx "* ]] && SOURCES+=" $(grep -v '^#' fuzz/sources_onnx.txt)"
+[[ " $HARNESSES " == *" image "* ]] && SOURCES+=" $(grep -v '^#' fuzz/sources_image.txt)"
 OBJS=()
 for src in $SOURCES; do
   obj="$OUT/obj/$(echo "$src" | tr / _).o"
@@ -41,11 +46,15 @@ done
 status=0
 for h in $HARNESSES; do
   objs=("${OBJS[@]}") libs=("${LIBS[@]}")
-  if [ "$h" = onnx ]; then
-    libs+=(-lonnx -lonnx_proto -lprotobuf)
-  else  # the other harnesses link no ONNX (its objects would need libonnx)
-    objs=(); for o in "${OBJS[@]}"; do [[ "$o" == *src_onnx_* ]] || objs+=("$o"); done
-  fi
+  # Each harness links the ONNX objects or the image objects only if it is theirs (they need their libraries).
+  objs=()
+  for o in "${OBJS[@]}"; do
+    if [[ "$o" == *src_onnx_* ]]; then [ "$h" = onnx ] && objs+=("$o")
+    elif [[ "$o" == *src_data_image_* ]]; then [ "$h" = image ] && objs+=("$o")
+    else objs+=("$o"); fi
+  done
+  [ "$h" = onnx ] && libs+=(-lonnx -lonnx_proto -lprotobuf)
+  [ "$h" = image ] && libs+=(-lpng -ljpeg)
   "$CXX" "${FLAGS[@]}" -fsanitize=fuzzer "fuzz/fuzz_$h.cpp" "${objs[@]}" "${libs[@]}" -o "$OUT/fuzz_$h"
   mkdir -p "$OUT/$h/corpus"
   # The committed seeds stay as they are; what the run finds goes to build-fuzz.

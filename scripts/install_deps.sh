@@ -10,6 +10,7 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ pkg-config libopenblas-dev libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
       libicu-dev libonnx-dev libprotobuf-dev protobuf-compiler python3-venv python3-dev libgtest-dev libgmock-dev
       libbenchmark-dev dataset-fashion-mnist
+      libpng-dev libjpeg-dev  # image folders as optimize --data (libjpeg-dev: Debian 12's libjpeg62-turbo-dev)
       clang libclang-rt-14-dev)  # clang: the fuzz harnesses and the ASan+UBSan tests (scripts/fuzz.sh, sanitize.sh)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

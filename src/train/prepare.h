@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 #include "net/net.h"
@@ -47,5 +48,20 @@ namespace deftnn::train {
 // at most a quarter of N), the rest for training; at least 8 training
 // images. info: {"dataset": "npy", "path": ..., "labels": "dense top-1", ...}.
 PreparedData prepare_unlabelled(Net& net, Context& ctx, const std::string& npy_path, int64_t val, uint64_t seed);
+
+// An image folder (data/image_folder.h: PNG and JPEG files, flat or one
+// subfolder per class), decoded to the model's (C, H, W) and split as
+// prepare_unlabelled splits an array. A flat folder is labelled by the dense
+// model's top-1 class as an .npy is; class folders give the labels (sorted
+// names -> 0..C-1), and their count must be the model's output width. The
+// folder is listed and the split checked before anything is decoded.
+// info: {"dataset": "image-folder", "path", "labels": "class folders" |
+// "dense top-1", "classes", "inputs", "skipped", "mean", "std", ...}.
+struct ImageFolderPrepare {
+  std::vector<float> mean, std;  // data::ImageFolderOptions's: empty = none
+  bool progress = false;         // an ItemProgress bar on stderr while decoding
+};
+PreparedData prepare_image_folder(Net& net, Context& ctx, const std::string& dir, const ImageFolderPrepare& opt,
+                                  int64_t val, uint64_t seed);
 
 }  // namespace deftnn::train

@@ -65,6 +65,61 @@ np.save('$T/x3.npy', r.standard_normal((96, 3, 28, 28)).astype(np.float32))" 2>/
   else
     echo "skipped optimize-npy: no numpy for the test's inputs"
   fi
+  # An image folder as --data (PNGs written here with Python's zlib, no
+  # imaging package): one subfolder per class (10, sorted names are the
+  # classes), grey 28x28 and RGB 40x32 (converted to grey, resized and
+  # cropped), a README skipped; then a flat folder labelled by the dense
+  # model, and the refusals: a class count that is not the model's, a
+  # truncated PNG (named), an empty folder, --mean beside an .npy.
+  if bash "$PY" "$(dirname "$0")/../.." -c "
+import random, struct, zlib, os
+def png(path, w, h, ch, px):
+    chunk = lambda k, d: struct.pack('>I', len(d)) + k + d + struct.pack('>I', zlib.crc32(k + d))
+    rows = b''.join(b'\\0' + bytes(px[y * w * ch:(y + 1) * w * ch]) for y in range(h))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, {1: 0, 3: 2}[ch], 0, 0, 0))
+                           + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+r = random.Random(1)
+for c in range(10):
+    for i in range(4):
+        w, h, ch = (28, 28, 1) if i % 2 else (40, 32, 3)
+        png(f'$T/imgcls/class{c}/{i}.png', w, h, ch, [r.randrange(256) for _ in range(w * h * ch)])
+open('$T/imgcls/README.txt', 'w').write('not an image')
+for i in range(24):
+    png(f'$T/imgflat/{i:02d}.png', 28, 28, 1, [r.randrange(256) for _ in range(784)])
+for c in range(3):
+    png(f'$T/img3/c{c}/0.png', 28, 28, 1, [r.randrange(256) for _ in range(784)])
+os.makedirs('$T/imgempty')
+good = open('$T/imgflat/00.png', 'rb').read()
+os.makedirs('$T/imgbad')
+for i in range(16): open(f'$T/imgbad/{i:02d}.png', 'wb').write(good)
+open('$T/imgbad/05.png', 'wb').write(good[:len(good) // 2])" 2>/dev/null; then
+    IMG=(--device cpu --threads 1 --density 0.5 --iters 2 --batch 16 --joint-iters 2 --stats-images 16 --time-batch 2
+         --time-reps 1 --time-rounds 1)
+    if "$BIN" optimize "$T/tiny.onnx" --data "$T/imgempty" --device cpu --out "$T/x.safetensors" 2>&1 |
+       grep -q "built without image support"; then
+      echo "skipped optimize-images: this deftnn was built without libpng / libjpeg"
+    else
+      run optimize-image-classes "40 images in 10 class folders (class0 ... class9) (1 skipped: not .png" -- \
+        "$BIN" optimize "$T/tiny.onnx" --data "$T/imgcls" --mean 0.5 --std 0.25 "${IMG[@]}" \
+        --out "$T/imgcls.safetensors" --report "$T/imgcls-report"
+      run optimize-image-flat "24 images labelled by the dense model's top-1" -- "$BIN" optimize "$T/tiny.onnx" \
+        --data "$T/imgflat" "${IMG[@]}" --out "$T/imgflat.safetensors" --report "$T/imgflat-report"
+      run optimize-image-classes-count "3 class folders (c0 ... c2) but the model 'resnet-tiny' has 10 outputs" -- \
+        bash -c "'$BIN' optimize '$T/tiny.onnx' --data '$T/img3' --device cpu --out '$T/x.safetensors' 2>&1; true"
+      run optimize-image-corrupt "imgbad/05.png: not a valid PNG" -- \
+        bash -c "'$BIN' optimize '$T/tiny.onnx' --data '$T/imgbad' --device cpu --out '$T/x.safetensors' 2>&1; true"
+      run optimize-image-empty "imgempty: the folder holds no images" -- \
+        bash -c "'$BIN' optimize '$T/tiny.onnx' --data '$T/imgempty' --device cpu --out '$T/x.safetensors' 2>&1; true"
+      [ -e "$T/x.safetensors" ] && { echo "FAIL optimize-image refusals: a model file was written"; fail=1; }
+    fi
+    if [ -e "$T/x.npy" ]; then
+      run optimize-npy-mean "--mean and --std normalise an image folder" -- bash -c \
+        "'$BIN' optimize '$T/tiny.onnx' --data '$T/x.npy' --mean 0.5 --device cpu --out '$T/x.safetensors' 2>&1; true"
+    fi
+  else
+    echo "skipped optimize-images: no python3 to write the test's PNG files"
+  fi
 fi
 
 # A subset of Fashion-MNIST: the first N images and labels of a split, with

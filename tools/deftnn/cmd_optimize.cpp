@@ -23,6 +23,7 @@
 
 #include "core/context.h"
 #include "core/output_file.h"
+#include "data/image_folder.h"
 #include "net/net.h"
 #include "train/prepare.h"
 #include "net/safetensors.h"
@@ -49,6 +50,7 @@ struct OptimizeCli {
   deftnn::tune::Granularity granularity = deftnn::tune::Granularity::Tap;
   std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
+  std::vector<float> mean, std;  // an image folder's normalisation (--mean, --std)
   // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
   double target_acc = -1, target_speedup = -1, lr = 0;
   int64_t align = 1, iterations = 0, batch = 0, val = 5000, time_batch = 0;
@@ -137,9 +139,14 @@ void run_optimize(const OptimizeCli& o) {
   Device dev = resolve_device(o.device);
   auto ctx = Context::make(dev);
   net.to(*ctx);
-  const bool unlabelled = o.data_dir.ends_with(".npy");
-  DEFTNN_CHECK(!unlabelled || o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a "
+  const bool npy = o.data_dir.ends_with(".npy");
+  // A folder that is none of the built-in datasets' (no --dataset named): images.
+  const bool images = !npy && o.dataset.empty() && data::is_image_folder_path(o.data_dir);
+  DEFTNN_CHECK(!npy || o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a "
                "built-in dataset instead (give one of them)", o.data_dir);
+  DEFTNN_CHECK(images || (o.mean.empty() && o.std.empty()), "optimize: --mean and --std normalise an image folder; "
+               "--data {} is {}", o.data_dir.empty() ? std::string("(default)") : o.data_dir,
+               npy ? "an array of inputs (preprocessed already)" : "a built-in dataset (its statistics are computed)");
   nlohmann::json stored = net.metadata().value("data", nlohmann::json());
   train::PrepareOptions popt;
   popt.dataset = !o.dataset.empty() ? o.dataset
@@ -148,14 +155,33 @@ void run_optimize(const OptimizeCli& o) {
   popt.dir = o.data_dir;
   popt.val = stored.is_object() ? stored.value("val", o.val) : o.val;
   popt.seed = stored.is_object() ? stored.value("split_seed", o.seed) : o.seed;
-  // An .npy of inputs: labelled by the dense model (agreement is the accuracy).
-  train::PreparedData d = unlabelled ? train::prepare_unlabelled(net, *ctx, o.data_dir, o.val, o.seed)
-                                     : train::prepare_data(net.input_shape(), net.name(), popt, stored);
-  if (unlabelled && !o.quiet)
-    fmt::print(stderr, "[optimize] {}: {} inputs labelled by the dense model's top-1 ({} classes): {} to train, "
+  // An .npy of inputs, or an image folder without class subfolders: labelled
+  // by the dense model (agreement is the accuracy).
+  train::PreparedData d;
+  if (npy) {
+    d = train::prepare_unlabelled(net, *ctx, o.data_dir, o.val, o.seed);
+  } else if (images) {
+    train::ImageFolderPrepare ip;
+    ip.mean = o.mean, ip.std = o.std, ip.progress = !o.quiet;
+    d = train::prepare_image_folder(net, *ctx, o.data_dir, ip, o.val, o.seed);
+  } else {
+    d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
+  }
+  const bool by_dense = npy || (images && d.info.value("labels", std::string()) == "dense top-1");
+  const size_t total = size_t(d.train.size() + d.val.size() + d.test.size());
+  const std::string skipped = images && d.info.value("skipped", int64_t(0)) > 0
+                                  ? fmt::format(" ({} skipped: not .png, .jpg or .jpeg, or hidden)",
+                                                d.info.value("skipped", int64_t(0)))
+                                  : std::string();
+  if (by_dense && !o.quiet)
+    fmt::print(stderr, "[optimize] {}: {} {} labelled by the dense model's top-1 ({} classes){}: {} to train, "
                "{} to validate, {} to test; accuracy below means agreement with the dense model\n", o.data_dir,
-               d.train.size() + d.val.size() + d.test.size(), d.train.classes, d.train.size(), d.val.size(),
+               total, images ? "images" : "inputs", d.train.classes, skipped, d.train.size(), d.val.size(),
                d.test.size());
+  if (images && !by_dense && !o.quiet)
+    fmt::print(stderr, "[optimize] {}: {} images in {} class folders ({} ... {}){}: {} to train, {} to validate, {} "
+               "to test\n", o.data_dir, total, d.train.classes, d.info["classes"].front().get<std::string>(),
+               d.info["classes"].back().get<std::string>(), skipped, d.train.size(), d.val.size(), d.test.size());
 
   tune::OptimizeOptions opt;
   opt.alphas = o.alphas;
@@ -321,7 +347,14 @@ void register_optimize_command(CLI::App& app) {
   sub->add_option("--data", o->data_dir,
                   "dataset directory (default: $DEFTNN_DATA_DIR or the Debian package's), or an .npy of model inputs "
                   "(N, C, H, W), preprocessed, without labels: the dense model's top-1 labels them, so accuracy "
-                  "is agreement with it");
+                  "is agreement with it; or a folder of .png / .jpg images: flat (labelled by the dense model, as an "
+                  ".npy) or one subfolder per class (sorted names are classes 0..C-1), each image converted to the "
+                  "model's channels, resized (bilinear, antialiased) to cover its H x W, centre-cropped, scaled "
+                  "to [0, 1]");
+  sub->add_option("--mean", o->mean, "image folder: subtract per channel after scaling to [0, 1] (one value or one "
+                  "per channel; default: none)")->delimiter(',');
+  sub->add_option("--std", o->std, "image folder: then divide per channel (one value or one per channel; default: "
+                  "none)")->delimiter(',');
   sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
   CLI::Option* alpha = sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
   sub->add_option("--density", o->densities,
