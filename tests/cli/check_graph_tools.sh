@@ -27,6 +27,21 @@ run inspect-json '"b2_conv2",' -- "$BIN" inspect --json "$MODEL"
 BENCH=(--device cpu --batch 2 --reps 2 --warmup 1 --no-kernel-names)
 run bench "b2_add" -- "$BIN" bench "$MODEL" "${BENCH[@]}" --out "$T/bench.json"
 run bench-density "speedup" -- "$BIN" bench "$MODEL" "${BENCH[@]}" --density 0.5 --compare --out "$T/density.json"
+# Channel granularity in bench: each eliminated conv keeps whole input channels
+# (kept a multiple of its group kh*kw = 9, group recorded), tagged "-ch".
+run bench-density-channel "speedup" -- "$BIN" bench "$MODEL" "${BENCH[@]}" --density 0.5 --granularity channel \
+  --compare --out "$T/density-ch.json"
+run bench-density-channel-json "channel ok" -- python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["extra"]["sve_density"] if "extra" in r else r["sve_density"]
+assert s["granularity"] == "channel", s["granularity"]
+convs = [l for l in s["layers"] if l["group"] > 1]
+assert convs, s["layers"]
+for l in convs: assert l["group"] == 9 and l["kept"] % 9 == 0 and l["kept"] < l["k"], l
+print("channel ok")' "$T/density-ch.json"
+run bench-granularity-alone "give --density too" -- bash -c \
+  "! '$BIN' bench '$MODEL' --device cpu --granularity channel --out '$T/x.json' 2>&1"
 
 # optimize --no-finetune: the fixed-density path, no data needed (so before
 # the data check), on the graph exported to ONNX (optimize takes model files

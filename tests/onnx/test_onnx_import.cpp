@@ -22,10 +22,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// One folder per test process for the files the tests write, removed when
+// the process exits (ctest runs each test as its own process: without this,
+// every run left a folder in /tmp).
+struct TempFolder {
+  fs::path dir = fs::temp_directory_path() / ("deftnn_onnx_test_" + std::to_string(::getpid()));
+  ~TempFolder() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
 std::string temp_path(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("deftnn_onnx_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return (dir / name).string();
+  static TempFolder folder;
+  fs::create_directories(folder.dir);
+  return (folder.dir / name).string();
 }
 
 onnx::TensorProto float_tensor(const std::string& name, const Shape& shape, const std::vector<float>& v) {

@@ -20,6 +20,7 @@
 #include "plan/apply.h"
 #include "plan/parse.h"
 #include "sve/eliminate.h"
+#include "tune/granularity.h"
 
 namespace fs = std::filesystem;
 
@@ -44,6 +45,7 @@ struct BenchArgs {
   std::string sve, out = "bench/results", tag;
   double density = 0;  // > 0: eliminate every GEMM layer but the first to this density (sve::eliminate)
   deftnn::sve::Method density_method = deftnn::sve::Method::Sve;
+  deftnn::tune::Granularity granularity = deftnn::tune::Granularity::Tap;  // of --density's groups
   bool compare = false, no_graph = false, no_flush = false, no_kernel_names = false;
   bool roofline = false;  // place every layer on the GPU's roofline (docs/bottlenecks.md)
   bool no_plot = false;
@@ -146,6 +148,8 @@ void run_bench(const BenchArgs& a) {
   // The candidate: the model (or --sve's model file) with the plan flags
   // applied over the plan it was loaded with. Without any, the baseline.
   const plan::PlanFlags& f = a.plan;
+  DEFTNN_CHECK(a.density > 0 || a.granularity == tune::Granularity::Tap,
+               "bench: --granularity channel says what --density eliminates; give --density too");
   const bool custom = !f.format.empty() || !f.kernel.empty() || !f.precision.empty() || !f.transform.empty() ||
                       !f.weights.empty() || !a.sve.empty() || a.density > 0;
   NetConfig cfg = custom || a.compare ? flags_config(f) : baseline_config(*ctx);
@@ -155,6 +159,7 @@ void run_bench(const BenchArgs& a) {
     // a per-layer list (fc6=fp8e4m3,...) changes only the layers it names.
     cfg.tag = default_tag(cfg, !a.sve.empty() || a.density > 0);
     if (a.density > 0) cfg.tag += fmt::format("{:.0f}", a.density * 100);
+    if (a.density > 0 && a.granularity == tune::Granularity::Channel) cfg.tag += "-ch";
     if (!f.transform.empty()) cfg.tag += "-" + f.transform;  // the SVE input transform (Figure 6)
   }
   if (!a.tag.empty()) cfg.tag = a.tag;
@@ -183,7 +188,9 @@ void run_bench(const BenchArgs& a) {
     eo.density = a.density;
     eo.method = a.density_method;
     eo.transform = transform;
+    eo.group_of = [&net, g = a.granularity](size_t i) { return tune::elimination_group(net, i, g); };
     extra["sve_density"] = {{"method", sve::method_name(eo.method)},
+                            {"granularity", tune::granularity_name(a.granularity)},
                             {"transform", sve_transform_name(transform)},
                             {"layers", sve::to_json(sve::eliminate(net, *ctx, eo))}};
   };
@@ -282,6 +289,9 @@ void register_bench_command(CLI::App& app) {
                     "applied to the candidate before timing (no fine-tuning)");
   add_typed_option(*bench, "--density-method", args->density_method, parse_density_method,
                    "how --density picks the kept vectors: sve (default) or l1");
+  add_typed_option(*bench, "--granularity", args->granularity, deftnn::tune::parse_granularity,
+                   "what --density eliminates: tap (single synapse vectors, default) or channel (a conv's whole "
+                   "input channels, as `optimize --granularity channel` and the ONNX export's shrunk convs)");
   bench->add_option("--out,-o", args->out, "output folder, or a .json file")->capture_default_str();
   bench->add_option("--tag", args->tag, "name of the configuration in the report and file name");
   bench->add_flag("--compare", args->compare,
