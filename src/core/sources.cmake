@@ -1,1 +1,1 @@
-set(DEFTNN_SOURCES_CPU error.cpp dtype.cpp context.cpp tensor.cpp timing.cpp input_file.cpp output_file.cpp)
+set(DEFTNN_SOURCES_CPU error.cpp dtype.cpp context.cpp tensor.cpp timing.cpp input_file.cpp output_file.cpp env.cpp)

@@ -1,3 +1,4 @@
+#include "core/env.h"
 #include "layers/conv.h"
 
 #include <algorithm>
@@ -107,13 +108,10 @@ GemmShape Conv2d::gemm_shape(const Shape& in) const {
 }
 
 int64_t Conv2d::max_column_bytes() {
+  // In MiB; 1 TiB at most, so that the shift cannot overflow.
   static const int64_t bytes = [] {
-    const char* e = std::getenv("DEFTNN_CONV_CHUNK_MB");
-    if (!e || !*e) return kMaxColumnBytes;
-    char* end = nullptr;
-    const long long mb = std::strtoll(e, &end, 10);
-    DEFTNN_CHECK(end && *end == '\0' && mb > 0, "DEFTNN_CONV_CHUNK_MB='{}' is not a positive integer", e);
-    return int64_t(mb) << 20;
+    const int64_t mb = env_int("DEFTNN_CONV_CHUNK_MB", 0, 1, int64_t(1) << 20);
+    return mb == 0 ? kMaxColumnBytes : mb << 20;
   }();
   return bytes;
 }

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "core/env.h"
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "gemm/kernels/mixed_few.h"
@@ -199,10 +200,7 @@ void launch_few(const FewParams& p, const FewLaunch& f, cudaStream_t st) {
 }
 
 int few_nt_override() {
-  static int v = [] {
-    const char* e = std::getenv("DEFTNN_MIXED_FEW_NT");
-    return e ? std::atoi(e) : 0;
-  }();
+  static const int v = int(env_int("DEFTNN_MIXED_FEW_NT", 0, 0, 2));
   return v;
 }
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "core/env.h"
 #include "core/cuda_check.h"
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
@@ -275,11 +276,7 @@ int sm_count() {
 // all three shapes; at 16 tokens 4 won on the two wide ones). Lab switch:
 // DEFTNN_MIXED_BLOCKS_PER_SM=<n> (read once) sets it for every M.
 int blocks_per_sm_target(int64_t M) {
-  static int n = [] {
-    const char* e = std::getenv("DEFTNN_MIXED_BLOCKS_PER_SM");
-    const int v = e ? std::atoi(e) : 0;
-    return v > 0 ? v : 0;
-  }();
+  static const int n = int(env_int("DEFTNN_MIXED_BLOCKS_PER_SM", 0, 0, 64));
   return n > 0 ? n : M <= 8 ? 2 : kBlocksPerSmTarget;
 }
 

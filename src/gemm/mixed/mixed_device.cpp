@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
 #include "gemm/mixed/mixed_kernel_plan.h"
@@ -49,10 +50,7 @@ MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int s
 }
 
 int few_tokens_max() {
-  static const int v = [] {
-    const char* e = std::getenv("DEFTNN_MIXED_FEW_MAX");
-    return e ? std::clamp(std::atoi(e), 0, 16) : 0;
-  }();
+  static const int v = int(env_int("DEFTNN_MIXED_FEW_MAX", 0, 0, 16));
   return v;
 }
 
