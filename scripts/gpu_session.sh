@@ -122,5 +122,7 @@ if has full; then
 fi
 say "done"
 # At most 8 files come back from a device call: the logs go in one archive.
-( cd "$OUT" && tar -czf logs.tar.gz --exclude=session.log *.log && find . -name '*.log' ! -name session.log -delete
+# Logs and the ncu CSVs (stall reasons, memory tables) travel in one tarball.
+( cd "$OUT" && tar -czf logs.tar.gz --exclude=session.log *.log $(ls *.csv 2>/dev/null) &&
+  find . \( -name '*.log' -o -name '*.csv' \) ! -name session.log -delete
   if ls *.json >/dev/null 2>&1; then tar -czf results.tar.gz *.json && rm -f *.json; fi )
