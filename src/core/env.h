@@ -1,4 +1,4 @@
-// Lab switches read from the environment (DEFTNN_MIXED_FEW_MAX, ...): one
+// Lab switches read from the environment (DEFTNN_MIXED_BLOCKS_PER_SM, ...): one
 // parser for all of them, so that a value that is not an integer in range is
 // a clear error naming the variable instead of atoi's silent 0.
 #pragma once

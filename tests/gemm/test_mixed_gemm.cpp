@@ -19,7 +19,6 @@
 
 #include "core/context.h"
 #include "gemm/mixed/mixed_gemm.h"
-#include "gemm/mixed/mixed_kernel_plan.h"
 #include "gemm/mixed/mixed_layout.h"
 #include "gemm/mixed/mixed_pack.h"
 #include "test_util.h"
@@ -45,8 +44,7 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
 // workspace (Y poisoned again in between) so that a counter left non-zero by
 // the first call shows in the second.
 ::testing::AssertionResult run_case(Context& ctx, const WeightFormat& f, Case c, int split, bool exact,
-                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1, bool use_ws = false,
-                                    MixedAlgo algo = MixedAlgo::Auto) {
+                                    int64_t ldx_pad = 0, int64_t ldy_pad = 0, uint64_t seed = 1, bool use_ws = false) {
   const int64_t M = c.M, N = c.N, K = c.K, ldx = (K + 7) / 8 * 8 + ldx_pad, ldy = N + ldy_pad;
   std::vector<float> w = exact ? test::small_int_vector(size_t(N * K), seed, 2) : test::random_vector(size_t(N * K), seed);
   std::vector<float> x(size_t(M * ldx), std::nanf(""));  // padding columns NaN: the kernel must not read them
@@ -71,7 +69,6 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
 
   MixedGemmArgs a;
   a.M = M, a.X = X.raw(), a.ldx = ldx, a.W = &dw, a.Y = Y.data<float>(), a.ldy = ldy, a.split_k = split;
-  a.algo = algo;
   const int splits = mixed_gemm_splits(a);
   MixedWorkspace ws;
   if (use_ws) {
@@ -87,8 +84,7 @@ Tensor upload_u16(const std::vector<uint16_t>& v, const Context& ctx) {
   const std::string what = f.name() + " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" +
                            std::to_string(K) + " ldx=" + std::to_string(ldx) + " ldy=" + std::to_string(ldy) +
                            " split=" + split_name(split) + " (" + std::to_string(splits) + " splits)" +
-                           (exact ? " exact" : " random") + (use_ws ? " workspace (2nd call)" : " atomics") +
-                           (resolved_algo(a) == MixedAlgo::FewTokens ? " few-token kernel" : " tiles kernel");
+                           (exact ? " exact" : " random") + (use_ws ? " workspace (2nd call)" : " atomics");
   const double n_add = double(K) / 16 + double(K) / 128 + splits + 2;
   size_t bad = 0, worst_i = 0;
   double worst = -1;
@@ -263,41 +259,6 @@ TEST(MixedGemmGpu, StridedXAndY) {
     }
 }
 
-// The few-token kernel (MixedAlgo::FewTokens) forced, whatever Auto would
-// pick: every format exact (one and two 8-row halves, a partial half, more
-// 16-row blocks than one), ragged N and K (X past K is NaN-padded), strided X
-// and Y, random values against the reference; and its tiles choice
-// (DEFTNN_MIXED_FEW_NT) does not change the exact result.
-TEST(MixedGemmGpu, FewTokensKernel) {
-  DEFTNN_REQUIRE_GPU();
-  auto ctx = Context::cuda();
-  const MixedAlgo ft = MixedAlgo::FewTokens;
-  for (const WeightFormat& f : all_weight_formats())
-    for (Case c : {Case{1, 72, 384}, Case{8, 136, 512}, Case{9, 64, 256}, Case{16, 8, 128}, Case{35, 72, 640}})
-      EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, true, 0, 0, 1, false, ft));
-  for (const WeightFormat& f : main_formats()) {
-    for (int64_t M : {1, 3, 8, 11, 16})
-      for (Case c : {Case{M, 8, 128}, Case{M, 4104, 384}, Case{M, 72, 4224}, Case{M, 40, 4099}, Case{M, 72, 200}}) {
-        EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, true, 0, 0, 1, false, ft));
-        EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, false, 0, 0, uint64_t(M * 13 + c.K), false, ft));
-      }
-    EXPECT_TRUE(run_case(*ctx, f, {3, 72, 384}, kSplitAuto, true, 8, 3, 1, false, ft));
-    EXPECT_TRUE(run_case(*ctx, f, {13, 100, 136}, kSplitAuto, false, 16, 5, 1, false, ft));
-  }
-  for (const char* name : {"int8", "int4"})
-    EXPECT_TRUE(run_case(*ctx, WeightFormat::parse(name), {1, 4096, 11008}, kSplitAuto, true, 0, 0, 1, false, ft));
-}
-
-// The general kernel at the token counts Auto now gives the few-token one.
-TEST(MixedGemmGpu, TilesKernelAtFewTokens) {
-  DEFTNN_REQUIRE_GPU();
-  auto ctx = Context::cuda();
-  for (const WeightFormat& f : main_formats())
-    for (Case c : ragged_cases())
-      if (c.M <= 16 && c.N * c.K < 4000 * 4000)  // (the 4104 x 4224 cases run in FewTokensKernel's M sweep)
-        EXPECT_TRUE(run_case(*ctx, f, c, kSplitAuto, true, 0, 0, 1, false, MixedAlgo::Tiles));
-}
-
 TEST(MixedGemmGpu, ZeroSizes) {
   DEFTNN_REQUIRE_GPU();
   auto ctx = Context::cuda();
@@ -312,35 +273,8 @@ TEST(MixedGemmGpu, ZeroSizes) {
   a.M = 2, a.X = X.raw(), a.ldx = 8, a.W = &dw, a.Y = Y.data<float>();
   mixed_gemm(*ctx, a);
   for (float v : Y.to_vector(*ctx)) EXPECT_EQ(v, 0.f);
-  test::poison(Y, *ctx);
-  a.algo = MixedAlgo::FewTokens;
-  mixed_gemm(*ctx, a);
-  for (float v : Y.to_vector(*ctx)) EXPECT_EQ(v, 0.f);
   a.M = 0;
   mixed_gemm(*ctx, a);  // nothing to do, no launch
-}
-
-// CPU: the few-token launch plan and Auto's choice.
-TEST(MixedGemm, FewTokenPlan) {
-  FewLaunch f = plan_few_launch(1, 4096, 4096);
-  EXPECT_EQ(f.h, 1);
-  EXPECT_EQ(f.nt, 1);
-  EXPECT_EQ(f.nblocks, 512);
-  EXPECT_EQ(f.mblocks, 1);
-  f = plan_few_launch(16, 1000, 1024);  // 125 tiles, two per block: 63 blocks, the last reads a padding tile
-  EXPECT_EQ(f.h, 2);
-  EXPECT_EQ(f.nt, 2);
-  EXPECT_EQ(f.nblocks, 63);
-  f = plan_few_launch(35, 72, 128, 1);  // 3 blocks of 16 rows, 9 tiles
-  EXPECT_EQ(f.mblocks, 3);
-  EXPECT_EQ(f.nblocks, 9);
-  MixedGemmArgs a;
-  a.M = 1;
-  EXPECT_EQ(resolved_algo(a), few_tokens_max() >= 1 ? MixedAlgo::FewTokens : MixedAlgo::Tiles);
-  a.M = 64;
-  EXPECT_EQ(resolved_algo(a), MixedAlgo::Tiles);
-  a.algo = MixedAlgo::FewTokens;
-  EXPECT_EQ(resolved_algo(a), MixedAlgo::FewTokens);
 }
 
 // CPU: the reasons can_implement gives.

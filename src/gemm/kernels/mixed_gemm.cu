@@ -27,7 +27,6 @@
 #include "gemm/mixed/mixed_gemm.h"
 #include "gemm/mixed/mixed_kernel_plan.h"
 #include "gemm/mixed/mixed_layout.h"
-#include "gemm/kernels/mixed_few.h"
 #include "gemm/kernels/mixed_kernel_util.cuh"
 
 namespace deftnn::mixed {
@@ -307,7 +306,6 @@ void launch(const Params& p, const MixedLaunch& s, cudaStream_t st) {
 int mixed_gemm_splits(const MixedGemmArgs& a) {
   const std::string why = mixed_gemm_can_implement(a);
   DEFTNN_CHECK(why.empty(), "{}", why);
-  if (resolved_algo(a) == MixedAlgo::FewTokens) return kFewWarps;
   return launch_shape(a).splits;
 }
 
@@ -322,7 +320,6 @@ void mixed_gemm(Context& ctx, const MixedGemmArgs& a) {
     DEFTNN_CUDA_CHECK(cudaMemset2DAsync(a.Y, size_t(ldy) * 4, 0, size_t(w.n) * 4, size_t(a.M), st));
     return;
   }
-  if (resolved_algo(a) == MixedAlgo::FewTokens) return mixed_few_gemm(st, a);
   const MixedLaunch s = launch_shape(a);
   Params p{};
   p.w = static_cast<const uint4*>(w.bytes.raw());

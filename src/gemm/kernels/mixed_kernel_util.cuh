@@ -1,5 +1,4 @@
-// Device pieces both mixed-input GEMM kernels use (kernels/mixed_gemm.cu, the
-// general one; kernels/mixed_few.cu, the few-token one): the streaming weight
+// Device pieces of the mixed-input GEMM kernel (kernels/mixed_gemm.cu): the streaming weight
 // load, the bf16 MMA, a word of a 16-byte chunk, and the dispatch from a
 // WeightFormat to its unpack functor (gemm/mixed/mixed_layout.h).
 #pragma once

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "core/env.h"
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
 #include "gemm/mixed/mixed_kernel_plan.h"
@@ -49,26 +48,6 @@ MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int s
   return s;
 }
 
-int few_tokens_max() {
-  static const int v = int(env_int("DEFTNN_MIXED_FEW_MAX", 0, 0, 16));
-  return v;
-}
-
-MixedAlgo resolved_algo(const MixedGemmArgs& a) {
-  if (a.algo != MixedAlgo::Auto) return a.algo;
-  return a.M <= few_tokens_max() ? MixedAlgo::FewTokens : MixedAlgo::Tiles;
-}
-
-FewLaunch plan_few_launch(int64_t M, int64_t n, int64_t np, int nt_override) {
-  FewLaunch f;
-  f.h = M <= 8 ? 1 : 2;
-  f.nt = nt_override == 1 || nt_override == 2 ? nt_override : M <= 8 ? 1 : 2;
-  const int64_t tiles = (n + kTileN - 1) / kTileN;  // np / kTileN is a multiple of 8 >= tiles rounded up to nt
-  f.nblocks = std::min((tiles + f.nt - 1) / f.nt, np / kTileN / f.nt);
-  f.mblocks = (M + 8 * f.h - 1) / (8 * f.h);
-  return f;
-}
-
 std::string mixed_gemm_can_implement(const MixedGemmArgs& a) {
   if (!a.W || !a.W->bytes.defined() || !a.W->scales.defined()) return "mixed_gemm: no uploaded weights";
   const DeviceWeights& w = *a.W;
@@ -86,8 +65,6 @@ std::string mixed_gemm_can_implement(const MixedGemmArgs& a) {
   if (a.M * ldx >= lim || a.M * ldy >= lim || w.np * w.kp >= lim)
     return fmt::format("mixed_gemm: sizes M {} x ldx {}, M x ldy {}, Np {} x Kp {} must stay below 2^31 elements", a.M,
                        ldx, ldy, w.np, w.kp);
-  if (a.algo != MixedAlgo::Auto && a.algo != MixedAlgo::Tiles && a.algo != MixedAlgo::FewTokens)
-    return "mixed_gemm: unknown algo";
   if (a.split_k < kSplitOff) return fmt::format("mixed_gemm: split_k {} (use kSplitAuto, kSplitOff or a count)", a.split_k);
   return "";
 }

@@ -43,15 +43,6 @@ struct MixedWorkspace {
   Tensor counters;  // I32, zero between calls
 };
 
-// Which kernel runs. Tiles: the general kernel (X staged in shared memory,
-// 16-64 rows per block, split-K across blocks). FewTokens: the few-token
-// kernel (8 or 16 rows per block, A fragments loaded straight from global
-// memory, no shared-memory X, K split across the 8 warps of a block and
-// reduced in shared memory in warp order: deterministic, one launch, no
-// workspace); it re-reads the weights for every 16 rows, so it is for M <= 16.
-// Auto: FewTokens up to few_tokens_max() tokens (default none), Tiles above.
-enum class MixedAlgo { Auto, Tiles, FewTokens };
-
 struct MixedGemmArgs {
   int64_t M = 0;                      // tokens; N and K come from the weights
   const void* X = nullptr;            // bf16 (M, K), row stride ldx
@@ -60,17 +51,8 @@ struct MixedGemmArgs {
   float* Y = nullptr;                 // fp32 (M, N), row stride ldy
   int64_t ldy = 0;                    // 0 = N
   int split_k = kSplitAuto;
-  MixedWorkspace* workspace = nullptr;  // split-K without atomics (above); null: atomics (Tiles only)
-  MixedAlgo algo = MixedAlgo::Auto;
+  MixedWorkspace* workspace = nullptr;  // split-K without atomics (above); null: atomics
 };
-
-// The largest M that MixedAlgo::Auto gives the few-token kernel: 0 by
-// default (off: its first H100 run was slower than the general kernel at one
-// token, docs/fission.md; the second version is not yet measured); lab
-// switch DEFTNN_MIXED_FEW_MAX=<n> (read once, 0..16).
-int few_tokens_max();
-// The kernel a call with these arguments runs (Auto resolved).
-MixedAlgo resolved_algo(const MixedGemmArgs& a);
 
 // "" when mixed_gemm can run `a`, else why not: X 16-byte aligned with ldx a
 // multiple of 8 (16-byte rows), ldx >= K, ldy >= N, sizes below 2^31, weights
@@ -78,8 +60,7 @@ MixedAlgo resolved_algo(const MixedGemmArgs& a);
 std::string mixed_gemm_can_implement(const MixedGemmArgs& a);
 // Runs on ctx's stream; throws deftnn::Error with can_implement's reason.
 void mixed_gemm(Context& ctx, const MixedGemmArgs& a);
-// The split count mixed_gemm will use (1 = no split), for tests and benchmarks;
-// the few-token kernel reports its warps per block (kFewWarps), its K split.
+// The split count mixed_gemm will use (1 = no split), for tests and benchmarks.
 int mixed_gemm_splits(const MixedGemmArgs& a);
 // A workspace large enough for `a` (and any call with as many or fewer
 // partial sums), counters zeroed on ctx's stream.

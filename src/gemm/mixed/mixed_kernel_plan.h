@@ -60,19 +60,4 @@ struct MixedLaunch {
 MixedLaunch plan_mixed_launch(int64_t M, int64_t np, int64_t kp, int bits, int split_k, int sms,
                               int blocks_per_sm = kBlocksPerSmTarget);
 
-// The few-token kernel (kernels/mixed_few.cu): kFewWarps warps per block on
-// the same NT n8 tiles, warp w taking chunks w, w + kFewWarps, ...; H m8 row
-// halves per block (1: rows m0..m0+7, 2: m0..m0+15).
-inline constexpr int kFewWarps = 8;
-inline constexpr int kFewThreads = kFewWarps * 32;
-struct FewLaunch {
-  int nt = 1;              // n8 tiles per block
-  int h = 1;               // 8-row halves per block
-  int64_t nblocks = 0;     // grid.x
-  int64_t mblocks = 0;     // grid.y: blocks of 8 h rows
-};
-// n8 tiles per block: 1 for M <= 8, 2 above (A fragments reused for two
-// tiles); nt_override > 0 forces 1 or 2 (lab switch DEFTNN_MIXED_FEW_NT).
-FewLaunch plan_few_launch(int64_t M, int64_t n, int64_t np, int nt_override = 0);
-
 }  // namespace deftnn::mixed
