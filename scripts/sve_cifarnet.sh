@@ -20,6 +20,8 @@
 #   OPTIMIZE_ARGS    extra `deftnn optimize` options (default --include-input-layer: CifarNet's
 #                    conv1 is 8% of the GEMM FLOPs; with it the frontier is denser)
 #                    optimize settings (defaults below)
+#   KEEP             a folder to copy the trained and the optimised model into
+#                    (cifarnet.safetensors, cifarnet.sve.safetensors); default: none kept
 #   SMOKE=1          tiny settings (no training, one density, a few
 #                    iterations) to check the command lines on a CPU
 #
@@ -84,5 +86,6 @@ train_args=(--device "$DEVICE" --seed "$SEED" --out "$MODEL" --checkpoint none)
   --time-batch "$TIME_BATCH" --time-reps "$TIME_REPS" --time-rounds "$TIME_ROUNDS" \
   --out "$WORK/cifarnet.sve.safetensors" --report "$OUT" 2>&1 | tee "$OUT/optimize.log"
 "$BIN" eval --device "$DEVICE" "$WORK/cifarnet.sve.safetensors" 2>&1 | tee "$OUT/eval_selected.log"
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$MODEL" "$WORK/cifarnet.sve.safetensors" "$KEEP/"; fi
 echo "sve_cifarnet: $((SECONDS - t0)) s in all (train, eval, optimize, eval); report in $OUT" | tee -a "$OUT/optimize.log"
 rm -rf "$WORK"
