@@ -67,7 +67,8 @@ def run(cmd):
 
 
 def eval_acc(a, model, extra):
-    out = run([a.bin, "eval", model, "--device", a.device, "--threads", str(a.threads)] + extra)
+    data = ["--data", a.data] if a.data else []
+    out = run([a.bin, "eval", model, "--device", a.device, "--threads", str(a.threads)] + data + extra)
     m = re.search(r"test accuracy: ([0-9.]+)%", out)
     if not m:
         raise RunError(f"no 'test accuracy' in the output of eval {model} {' '.join(extra)}")
@@ -98,6 +99,7 @@ def main():
     ap.add_argument("--bin", default="build/deftnn")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--data", default="", help="dataset folder for eval (default: eval's)")
     ap.add_argument("--bench-batch", default="", help="comma-separated batch sizes to time (GPU); empty: none")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--replot", action="store_true", help="write OUT.md and OUT.png from an existing OUT.json")

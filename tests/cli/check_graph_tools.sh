@@ -166,6 +166,17 @@ run optimize "model written to $T/rt.sve.safetensors" -- "$BIN" optimize "$T/rt.
 run eval-sve "test accuracy" -- "$BIN" eval "$T/rt.sve.safetensors" "${D[@]}"
 run bench-sve "speedup" -- "$BIN" bench "$T/rt.safetensors" --sve "$T/rt.sve.safetensors" --compare "${BENCH[@]}" \
   --out "$T/sve.json"
+# Accuracy per number format (scripts/format_accuracy.py): every configuration
+# of both models evaluated (CPU emulation), none failed, the JSON complete.
+run format-accuracy "bf16 + weights int4" -- python3 "$(dirname "$0")/../../scripts/format_accuracy.py" --bin "$BIN" \
+  --data "$T/data" --no-plot --out "$T/fmt" "$T/rt.safetensors" "$T/rt.sve.safetensors"
+run format-accuracy-json "formats ok" -- python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["complete"] and len(r["rows"]) == 22, (r["complete"], len(r["rows"]))
+bad = [x for x in r["rows"] if "error" in x or not 0 <= x["test_acc"] <= 1]
+assert not bad, bad
+print("formats ok")' "$T/fmt.json"
 # The optimiser's own SVE model (optimize's kept sets, swap order and all)
 # exported to ONNX and run by ONNX Runtime against `deftnn run`, when this
 # build has ONNX and the repository's .venv has onnxruntime.
