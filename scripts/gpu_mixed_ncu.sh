@@ -25,16 +25,17 @@ for f in int8 int4; do
   python3 - "$OUT/ncu-mixed-$f-raw.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open(sys.argv[1])))
-hdr = next((r for r in rows if "smsp__average_warp_latency_issue_stalled_long_scoreboard.ratio" in r or any(c.startswith("smsp__average_warp") for c in r)), None)
+hdr = next((r for r in rows if any("issue_stalled_" in c for c in r)), None)
 if not hdr:
     print("no stall metrics in the raw page"); sys.exit()
 i = rows.index(hdr); vals = rows[i + 2] if len(rows) > i + 2 else []
 st = []
 for k, v in zip(hdr, vals):
-    if k.startswith("smsp__average_warp_latency_issue_stalled_") and k.endswith(".ratio"):
-        try: st.append((float(v.replace(",", "")), k[len("smsp__average_warp_latency_issue_stalled_"):-6]))
+    if "issue_stalled_" in k and k.endswith(".ratio") and "not_issued" not in k:
+        name = k.split("issue_stalled_", 1)[1].split("_per_")[0].removesuffix(".ratio")
+        try: st.append((float(v.replace(",", "")), name, k.split("__")[1].split("_issue")[0]))
         except ValueError: pass
-for v, k in sorted(st, reverse=True)[:8]: print(f"stall {k}: {v:.2f}")
+for v, k, kind in sorted(st, reverse=True)[:10]: print(f"stall {k} ({kind}): {v:.3f}")
 PY
 done
 exit 0
