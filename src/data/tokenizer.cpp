@@ -292,7 +292,7 @@ WordPieceTokenizer WordPieceTokenizer::from_model_dir(const std::string& dir) {
   try {
     return WordPieceTokenizer(std::move(vocab), std::move(opt));
   } catch (const Error& e) {
-    DEFTNN_FAIL("{}: {}", file.string(), e.what());
+    DEFTNN_FAIL("{}: {}", file.string(), e.message());  // the inner check's location stays out of the message
   }
 }
 

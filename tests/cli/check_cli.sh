@@ -27,6 +27,14 @@ expect unknown-layer "unknown type 'warp'" -- "$BIN" inspect "$T/unknown.json"
 expect bad-shape "c1" -- "$BIN" inspect "$T/shape.json"
 expect truncated-model "short.safetensors" -- "$BIN" eval "$T/short.safetensors"
 expect bad-header "header.safetensors" -- "$BIN" eval "$T/header.safetensors"
+# The message a user needs, and the check's place in the code only with
+# --verbose (either side of the subcommand) or DEFTNN_VERBOSE=1.
+if "$BIN" eval "$T/short.safetensors" 2>&1 | grep -qE "\[(check|at) "; then
+  echo "FAIL no-location: the code location is printed without --verbose"; fail=1
+else echo "ok   no-location"; fi
+expect verbose-after "failed at " -- "$BIN" eval "$T/short.safetensors" --verbose
+expect verbose-before "failed at " -- "$BIN" --verbose eval "$T/short.safetensors"
+expect verbose-env "failed at " -- env DEFTNN_VERBOSE=1 "$BIN" eval "$T/short.safetensors"
 expect missing-data "$T/nodata" -- "$BIN" train "$(dirname "$0")/../../models/lenet.json" --data "$T/nodata" --epochs 1 --out "$T/out.safetensors"
 [ -e "$T/out.safetensors" ] && { echo "FAIL missing-data left $T/out.safetensors"; fail=1; }
 if ! "$BIN" bench --help >/dev/null 2>&1; then echo "FAIL bench --help"; fail=1; fi

@@ -1,9 +1,12 @@
 // The deftnn command line: one subcommand per job. Errors from the library
 // arrive as deftnn::Error and leave here as a message and exit code 1; any
-// other exception does too, never an abort.
+// other exception does too, never an abort. The message is the one a user
+// needs; `--verbose` (or DEFTNN_VERBOSE=1) adds where in the code the check
+// failed (the failed statement, file and line).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <new>
@@ -27,6 +30,11 @@ void register_export_command(CLI::App& app);
 int main(int argc, char** argv) {
   CLI::App app{"deftnn: synapse vector elimination and near-compute data fission for DNNs on GPUs"};
   app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("--verbose", verbose, "on an error, also print where in deftnn's code the failed check sits");
+  // Before the subcommands are made (they inherit it): `deftnn eval MODEL
+  // --verbose` works as well as `deftnn --verbose eval MODEL`.
+  app.fallthrough();
   app.set_version_flag("--version", std::function<std::string()>([] {
                          return fmt::format("deftnn {} (commit {})", DEFTNN_VERSION, deftnn::bench::git_commit());
                        }));
@@ -47,7 +55,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const deftnn::Error& e) {
-    fmt::print(stderr, "deftnn: error: {}\n", e.what());
+    const char* env = std::getenv("DEFTNN_VERBOSE");
+    const bool where = verbose || (env && *env && std::string(env) != "0");
+    fmt::print(stderr, "deftnn: error: {}\n", where || e.message().empty() ? e.what() : e.message().c_str());
     return 1;
   } catch (const nlohmann::json::exception& e) {
     fmt::print(stderr, "deftnn: error: malformed JSON value: {}\n", e.what());
