@@ -226,11 +226,23 @@ int64_t half_round_even(int64_t d) {
 
 }  // namespace
 
-ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t target_h, int64_t target_w) {
+ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t target_h, int64_t target_w, int64_t resize) {
   DEFTNN_CHECK(h > 0 && w > 0 && target_h > 0 && target_w > 0, "resize_crop_geometry: sizes {} x {} to {} x {}", h,
                w, target_h, target_w);
+  DEFTNN_CHECK(resize >= 0 && resize <= kMaxResize, "--resize {}: must lie in [1, {}] (0: resize to cover the input)",
+               resize, kMaxResize);
   ResizeCrop g{};
-  if (target_h * w >= target_w * h) {  // the height binds: H / h >= W / w
+  if (resize > 0) {
+    // torchvision: the shorter side to `resize`, the longer int(resize * long / short).
+    if (h <= w) g.height = resize, g.width = resize * w / h;
+    else g.width = resize, g.height = resize * h / w;
+    DEFTNN_CHECK(g.height >= target_h && g.width >= target_w, "--resize {}: a {} x {} image becomes {} x {}, smaller "
+                 "than the model's {} x {} input (give --resize >= {})", resize, h, w, g.height, g.width, target_h,
+                 target_w, std::max(target_h, target_w));
+    // A long thin image would become a huge one: the same cap as decoding.
+    DEFTNN_CHECK(g.height * g.width <= kMaxImagePixels, "--resize {}: a {} x {} image would become {} x {}, more than "
+                 "{} pixels", resize, h, w, g.height, g.width, kMaxImagePixels);
+  } else if (target_h * w >= target_w * h) {  // the height binds: H / h >= W / w
     g.height = target_h;
     g.width = std::max(target_w, target_h * w / h);
   } else {
@@ -259,7 +271,7 @@ std::vector<float> load_image_as_input(const std::string& path, const ImageFolde
   Image img = decode_image(path, opt.max_pixels);
   std::vector<float> planar = to_planar(img, c, path);
   img.pixels = {};  // freed before the resize: one full-size copy at a time
-  const ResizeCrop g = resize_crop_geometry(img.height, img.width, th, tw);
+  const ResizeCrop g = resize_crop_geometry(img.height, img.width, th, tw, opt.resize);
   const std::vector<float> big = resize_bilinear(planar, c, img.height, img.width, g.height, g.width);
   planar = {};
   std::vector<float> out(size_t(c * th * tw));

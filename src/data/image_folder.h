@@ -40,6 +40,8 @@ struct Image {
 // allocated. A colour image's decode and conversion hold about 24 bytes per
 // pixel at their peak (1.6 GB at the limit).
 inline constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+// --resize's largest shorter side.
+inline constexpr int64_t kMaxResize = 8192;
 
 // Decodes a PNG or JPEG file, chosen by its first bytes (not its name).
 // PNG: palettes expanded, grey of 1, 2 or 4 bits expanded to 8, tRNS to an
@@ -77,11 +79,15 @@ std::vector<float> resize_bilinear(const std::vector<float>& chw, int64_t c, int
 // the centre H x W is cut out at top = round((rh - H) / 2), left =
 // round((rw - W) / 2) (Python's round, half to even). For a square target
 // this is torchvision's Resize(H) then CenterCrop(H).
+// With resize > 0 the shorter side becomes `resize` instead, the longer
+// floor(resize * long / short) (torchvision's Resize(resize), an int), then
+// the same centre crop: Resize(256) then CenterCrop(224), ImageNet's
+// evaluation. Throws when the resized image does not cover H x W.
 struct ResizeCrop {
   int64_t height, width;  // the resized image
   int64_t top, left;      // the crop's corner in it
 };
-ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t target_h, int64_t target_w);
+ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t target_h, int64_t target_w, int64_t resize = 0);
 
 // What a folder holds, before any decoding.
 struct ImageFolderListing {
@@ -106,6 +112,7 @@ struct ImageFolderOptions {
   Shape input;                // the model's (C, H, W)
   std::vector<float> mean;    // empty: none; else one value, or one per channel: x = (x - mean) / std
   std::vector<float> std;     // empty: none (1); else one value, or one per channel, each > 0
+  int64_t resize = 0;         // 0: resize to cover (H, W); else the shorter side to this, then the crop
   std::function<void(int64_t done)> progress;  // after each image, when set
   int64_t max_pixels = kMaxImagePixels;        // decode_image's limit
 };

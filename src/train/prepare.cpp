@@ -146,6 +146,7 @@ PreparedData prepare_image_folder(Net& net, Context& ctx, const std::string& dir
   io.input = want;
   io.mean = opt.mean;
   io.std = opt.std;
+  io.resize = opt.resize;
   ItemProgress progress(opt.progress, "decode " + dir, "images", n);
   io.progress = [&](int64_t done) { progress.update(done); };
   data::Dataset all;
@@ -165,7 +166,8 @@ PreparedData prepare_image_folder(Net& net, Context& ctx, const std::string& dir
               {"labels", listing.labelled() ? "class folders" : "dense top-1"},
               {"inputs", n},
               {"skipped", listing.skipped},
-              {"resize", "bilinear (antialiased) to cover H x W, centre crop"},
+              {"resize", opt.resize > 0 ? fmt::format("bilinear (antialiased), shorter side to {}, centre crop", opt.resize)
+                                        : std::string("bilinear (antialiased) to cover H x W, centre crop")},
               {"mean", opt.mean},
               {"std", opt.std},
               {"val", held},

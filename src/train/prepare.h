@@ -59,6 +59,7 @@ PreparedData prepare_unlabelled(Net& net, Context& ctx, const std::string& npy_p
 // "dense top-1", "classes", "inputs", "skipped", "mean", "std", ...}.
 struct ImageFolderPrepare {
   std::vector<float> mean, std;  // data::ImageFolderOptions's: empty = none
+  int64_t resize = 0;            // data::ImageFolderOptions's: 0 = resize to cover the input
   bool progress = false;         // an ItemProgress bar on stderr while decoding
 };
 PreparedData prepare_image_folder(Net& net, Context& ctx, const std::string& dir, const ImageFolderPrepare& opt,

@@ -129,7 +129,13 @@ open('$T/imgbad/05.png', 'wb').write(good[:len(good) // 2])" 2>/dev/null; then
       [ -e "$T/x.safetensors" ] && { echo "FAIL optimize-image refusals: a model file was written"; fail=1; }
     fi
     if [ -e "$T/x.npy" ]; then
-      run optimize-npy-mean "--mean and --std normalise an image folder" -- bash -c \
+      # --resize S: the shorter side to S, then the centre crop (recorded in
+      # the model's data metadata); below the input's size it is refused.
+      run optimize-image-resize "24 images labelled by the dense model's top-1" -- "$BIN" optimize "$T/tiny.onnx" \
+        --data "$T/imgflat" "${IMG[@]}" --resize 32 --out "$T/imgresize.safetensors" --report "$T/imgresize-report"
+      run optimize-image-resize-small "give --resize >= 28" -- bash -c \
+        "'$BIN' optimize '$T/tiny.onnx' --data '$T/imgflat' --resize 20 --device cpu --out '$T/x.safetensors' 2>&1; true"
+      run optimize-npy-mean "--mean, --std and --resize preprocess an image folder" -- bash -c \
         "'$BIN' optimize '$T/tiny.onnx' --data '$T/x.npy' --mean 0.5 --device cpu --out '$T/x.safetensors' 2>&1; true"
     fi
   else

@@ -86,6 +86,25 @@ TEST(ImageResize, CoverThenCentreCrop) {
   EXPECT_EQ(std::vector<int64_t>({g.height, g.width}), std::vector<int64_t>({2, 666}));
 }
 
+// --resize S: torchvision's Resize(S) (shorter side S, the longer
+// int(S * long / short)) then CenterCrop, figures worked out by hand.
+TEST(ImageResize, ShorterSideThenCentreCrop) {
+  auto g = resize_crop_geometry(375, 500, 224, 224, 256);  // 256 x int(341.33) = 341; left round(58.5) = 58
+  EXPECT_EQ(std::vector<int64_t>({g.height, g.width, g.top, g.left}), std::vector<int64_t>({256, 341, 16, 58}));
+  g = resize_crop_geometry(640, 480, 224, 224, 256);  // portrait: 341 x 256
+  EXPECT_EQ(std::vector<int64_t>({g.height, g.width, g.top, g.left}), std::vector<int64_t>({341, 256, 58, 16}));
+  g = resize_crop_geometry(300, 300, 224, 224, 256);
+  EXPECT_EQ(std::vector<int64_t>({g.height, g.width, g.top, g.left}), std::vector<int64_t>({256, 256, 16, 16}));
+  g = resize_crop_geometry(28, 28, 28, 28, 28);  // resize = the input's size: as without --resize
+  EXPECT_EQ(std::vector<int64_t>({g.height, g.width, g.top, g.left}), std::vector<int64_t>({28, 28, 0, 0}));
+  expect_words(error_of([] { resize_crop_geometry(375, 500, 224, 224, 200); }),
+               {"--resize 200", "375 x 500 image becomes 200 x 266", "smaller than the model's 224 x 224 input",
+                "give --resize >= 224"});
+  expect_words(error_of([] { resize_crop_geometry(1, 60000, 224, 224, 256); }), {"more than 67108864 pixels"});
+  expect_words(error_of([] { resize_crop_geometry(10, 10, 2, 2, -1); }), {"must lie in [1, 8192]"});
+  expect_words(error_of([] { resize_crop_geometry(10, 10, 2, 2, 9000); }), {"must lie in [1, 8192]"});
+}
+
 TEST(ImageResize, ChannelRules) {
   Image rgba{1, 2, 4, {0.2f, 0.4f, 0.6f, 0.5f, 1.f, 0.f, 0.f, 1.f}};
   EXPECT_EQ(to_planar(rgba, 3, "x.png"), (std::vector<float>{0.2f, 1.f, 0.4f, 0.f, 0.6f, 0.f}));  // alpha dropped

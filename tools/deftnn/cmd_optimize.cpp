@@ -51,6 +51,7 @@ struct OptimizeCli {
   std::vector<std::string> formats = {"auto"};
   std::vector<double> alphas, densities;
   std::vector<float> mean, std;  // an image folder's normalisation (--mean, --std)
+  int64_t resize = 0;            // an image folder's --resize (0: to cover the input)
   // Defaults: tune::OptimizeOptions's (optimize.h), filled in by register_optimize_command.
   double target_acc = -1, target_speedup = -1, lr = 0;
   int64_t align = 1, iterations = 0, batch = 0, val = 5000, time_batch = 0;
@@ -144,7 +145,8 @@ void run_optimize(const OptimizeCli& o) {
   const bool images = !npy && o.dataset.empty() && data::is_image_folder_path(o.data_dir);
   DEFTNN_CHECK(!npy || o.dataset.empty(), "optimize: --data {} is an array of inputs; --dataset names a "
                "built-in dataset instead (give one of them)", o.data_dir);
-  DEFTNN_CHECK(images || (o.mean.empty() && o.std.empty()), "optimize: --mean and --std normalise an image folder; "
+  DEFTNN_CHECK(images || (o.mean.empty() && o.std.empty() && o.resize == 0), "optimize: --mean, --std and --resize "
+               "preprocess an image folder; "
                "--data {} is {}", o.data_dir.empty() ? std::string("(default)") : o.data_dir,
                npy ? "an array of inputs (preprocessed already)" : "a built-in dataset (its statistics are computed)");
   nlohmann::json stored = net.metadata().value("data", nlohmann::json());
@@ -162,7 +164,7 @@ void run_optimize(const OptimizeCli& o) {
     d = train::prepare_unlabelled(net, *ctx, o.data_dir, o.val, o.seed);
   } else if (images) {
     train::ImageFolderPrepare ip;
-    ip.mean = o.mean, ip.std = o.std, ip.progress = !o.quiet;
+    ip.mean = o.mean, ip.std = o.std, ip.resize = o.resize, ip.progress = !o.quiet;
     d = train::prepare_image_folder(net, *ctx, o.data_dir, ip, o.val, o.seed);
   } else {
     d = train::prepare_data(net.input_shape(), net.name(), popt, stored);
@@ -355,6 +357,9 @@ void register_optimize_command(CLI::App& app) {
                   "per channel; default: none)")->delimiter(',');
   sub->add_option("--std", o->std, "image folder: then divide per channel (one value or one per channel; default: "
                   "none)")->delimiter(',');
+  sub->add_option("--resize", o->resize, "image folder: resize the shorter side to this many pixels, then centre-crop "
+                  "the model's H x W (torchvision's Resize(S) + CenterCrop; e.g. 256 for a 224 x 224 model; default: "
+                  "resize to just cover H x W)");
   sub->add_option("--dataset", o->dataset, "fashion-mnist | cifar10 (default: the one the model was trained on)");
   CLI::Option* alpha = sub->add_option("--alpha", o->alphas, "correlation thresholds per layer (default: keep-count mode at --density)")->delimiter(',');
   sub->add_option("--density", o->densities,
