@@ -1,9 +1,8 @@
-#include "core/env.h"
 #include "layers/conv.h"
 
 #include <algorithm>
-#include <cstdlib>
 
+#include "core/env.h"
 #include "layers/filler.h"
 #include "layers/gemm_layer_kernels.h"
 #include "layers/layer_util.h"

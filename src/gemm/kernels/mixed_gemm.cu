@@ -19,22 +19,16 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
-#include "core/env.h"
 #include "core/cuda_check.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "gemm/mixed/mixed_gemm.h"
 #include "gemm/mixed/mixed_kernel_plan.h"
 #include "gemm/mixed/mixed_layout.h"
-#include "gemm/kernels/mixed_kernel_util.cuh"
 
 namespace deftnn::mixed {
 namespace {
-using detail::dispatch;
-using detail::ldg_stream;
-using detail::mma_bf16;
-using detail::word_of;
 
 struct Params {
   const uint4* w;        // packed chunks
@@ -48,10 +42,29 @@ struct Params {
   int* counters;         // [tile]: splits arrived
 };
 
+__device__ __forceinline__ uint4 ldg_stream(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const uint16_t* smem) {
   const uint32_t addr = uint32_t(__cvta_generic_to_shared(smem));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3]) : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int j) {
+  return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
 }
 
 // X rows [m0, min(M, m0 + 16 MB)) x k [k0, k0 + slab_k) into shared memory,
@@ -299,6 +312,28 @@ void launch(const Params& p, const MixedLaunch& s, cudaStream_t st) {
   if (s.mb == 1) launch_mb<U, 1>(p, grid, st);
   else if (s.mb == 2) launch_mb<U, 2>(p, grid, st);
   else launch_mb<U, 4>(p, grid, st);
+}
+
+// Calls fn.template operator()<U>() with the unpack functor of format f.
+template <class Fn>
+void dispatch(const WeightFormat& f, Fn&& fn) {
+  switch (f.kind) {
+    case WeightKind::Int8: return fn.template operator()<UnpackInt8>();
+    case WeightKind::FP8E4M3: return fn.template operator()<UnpackE4M3>();
+    case WeightKind::Int4: return fn.template operator()<UnpackInt4>();
+    case WeightKind::FP4E2M1: return fn.template operator()<UnpackE2M1>();
+    case WeightKind::Deft8:
+      switch (f.exp_bits) {
+        case 1: return fn.template operator()<UnpackDeft8<1>>();
+        case 2: return fn.template operator()<UnpackDeft8<2>>();
+        case 3: return fn.template operator()<UnpackDeft8<3>>();
+        case 4: return fn.template operator()<UnpackDeft8<4>>();
+        case 5: return fn.template operator()<UnpackDeft8<5>>();
+        case 6: return fn.template operator()<UnpackDeft8<6>>();
+        case 7: return fn.template operator()<UnpackDeft8<7>>();
+      }
+  }
+  DEFTNN_FAIL("mixed_gemm: no kernel for format {}", f.name());
 }
 
 }  // namespace

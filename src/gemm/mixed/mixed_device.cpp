@@ -9,7 +9,6 @@
 #include "gemm/mixed/mixed_kernel_plan.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 namespace deftnn::mixed {
 
