@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/timing.h"
+#include "plan/parse.h"
 
 namespace deftnn::bench {
 
@@ -52,13 +53,26 @@ nlohmann::json bench_embed(Context& ctx, bert::BertEncoder& encoder, const std::
   std::vector<Tensor> in = {Tensor::from_vector({n, t}, ids), Tensor::from_vector({n, t}, ones)};
   if (ctx.is_cuda()) in = {in[0].to(Device::CUDA, ctx), in[1].to(Device::CUDA, ctx)};
 
-  const bert::BertSve kept_sve = encoder.sve();  // restored at the end
+  // The encoder's own SVE state and plan, put back however this returns.
+  struct Restore {
+    bert::BertEncoder& e;
+    bert::BertSve sve;
+    ExecPlan plan;
+    ~Restore() {
+      try {
+        e.set_sve(std::move(sve));
+      } catch (...) {  // it was set before, so it cannot fail; a destructor must not throw
+      }
+      e.set_exec_plan(std::move(plan));
+    }
+  } restore{encoder, encoder.sve(), encoder.exec_plan()};
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::unique_ptr<EmbedRunner>> runners;
   const auto linears = bert::bert_linear_layers(encoder.config());
   for (size_t c = 0; c < cases.size(); ++c) {
     say(fmt::format("building {} ({} of {})", cases[c].label, c + 1, cases.size()));
     encoder.set_sve(cases[c].sve);
+    encoder.set_exec_plan(cases[c].plan);
     auto r = std::make_unique<EmbedRunner>(ctx, encoder.make_net(ctx, t), in);
     // One eager pass sizes the activations and workspaces and uploads the
     // SVE index lists, so that the captured pass neither allocates nor syncs.
@@ -85,6 +99,8 @@ nlohmann::json bench_embed(Context& ctx, bert::BertEncoder& encoder, const std::
       flop += 2.0 * double(n * t) * double(w[0]) * double(kp);
     }
     nlohmann::json row = {{"label", cases[c].label},
+                          {"precision", precision_name(cases[c].plan.defaults.precision)},
+                          {"plan", plan::to_json(cases[c].plan)},
                           {"kept_columns", kept},
                           {"total_columns", total},
                           {"density", double(kept) / double(total)},
@@ -95,7 +111,6 @@ nlohmann::json bench_embed(Context& ctx, bert::BertEncoder& encoder, const std::
     rows.push_back(std::move(row));
     runners.push_back(std::move(r));
   }
-  encoder.set_sve(kept_sve);
 
   // Interleaved rounds, one time_samples call per round so progress can be
   // told between them (each call synchronises; warm-up rounds are untimed).

@@ -27,6 +27,7 @@ namespace deftnn::bench {
 struct EmbedBenchCase {
   std::string label;  // "dense", "density 0.50", a file name
   bert::BertSve sve;  // no layers: the dense encoder
+  ExecPlan plan;      // how its GEMM layers run (default: fp32)
 };
 
 struct EmbedBenchOptions {
@@ -41,8 +42,8 @@ struct EmbedBenchOptions {
 
 // The report: {"what", "model", "commit", "date", "device", "environment",
 // "batch", "tokens", "method", "warmup", "reps", "cases": [{"label",
-// "density", "kept_columns", "total_columns", "linear_gflop", "timing",
-// "speedup_vs_first"}]}. The first case is the one the speed-ups are
+// "precision", "plan", "density", "kept_columns", "total_columns",
+// "linear_gflop", "timing", "speedup_vs_first"}]}. The first case is the one the speed-ups are
 // relative to (the dense encoder, by the CLI's order).
 nlohmann::json bench_embed(Context& ctx, bert::BertEncoder& encoder, const std::vector<EmbedBenchCase>& cases,
                            const EmbedBenchOptions& opt);

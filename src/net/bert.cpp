@@ -9,6 +9,7 @@
 
 #include "core/input_file.h"
 #include "net/safetensors.h"
+#include "plan/apply.h"
 #include "synapse/sve_apply.h"
 
 namespace deftnn::bert {
@@ -247,6 +248,7 @@ Net BertEncoder::make_net(Context& ctx, int64_t t) {
       }
       p->grad = Tensor();  // inference only
     }
+  plan::apply_plan(net, plan_, ctx.device());
   net.to(ctx);
   for (size_t i = 0; i < net.size(); ++i) net.layer(i).on_params_changed();
   return net;

@@ -32,6 +32,7 @@
 #include "core/tensor.h"
 #include "net/bert_sve.h"
 #include "net/net.h"
+#include "plan/exec_plan.h"
 
 namespace deftnn::bert {
 
@@ -100,8 +101,16 @@ class BertEncoder {
   // on ctx's device share (nothing to do on the CPU).
   void sve_weights_changed(Context& ctx);
 
+  // How the nets made from now on run their GEMM layers (the 36 linear
+  // layers of all-MiniLM-L6-v2: precision, kernel, mixed-input weights;
+  // plan/exec_plan.h): applied by make_net with plan::apply_plan, so a plan
+  // the device cannot run is refused there, naming the layer. The default
+  // plan is fp32 everywhere. Attention, LayerNorm and GELU stay fp32.
+  void set_exec_plan(ExecPlan p) { plan_ = std::move(p); }
+  const ExecPlan& exec_plan() const { return plan_; }
+
   // The net for sequences of t tokens on ctx's device, sharing this
-  // encoder's weights (uploaded once per device).
+  // encoder's weights (uploaded once per device), running exec_plan().
   Net make_net(Context& ctx, int64_t t);
 
   // One embedding per id list ([CLS] ... [SEP], as the tokenizer gives
@@ -116,6 +125,7 @@ class BertEncoder {
   std::map<std::string, Tensor> weights_;        // CPU, by Hugging Face name
   std::map<std::string, Tensor> device_weights_;  // the same on the GPU, once uploaded
   BertSve sve_;                                   // the eliminated layers (none by default)
+  ExecPlan plan_;                                 // how the nets' GEMM layers run
   std::map<std::string, Tensor> device_sve_;      // their weights on the GPU, by Hugging Face name
 };
 

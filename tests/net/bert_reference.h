@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -79,8 +80,13 @@ Mat add(Mat a, const Mat& b) {
   return a;
 }
 
+// How a linear layer's inputs and weights are rounded before the product
+// (nullptr: not at all; the bf16 tests round as the tensor cores' inputs are).
+using Rounding = std::function<double(double)>;
+
 // One sentence, its tokens only: BertModel, mean pooling, L2 normalisation.
-std::vector<double> reference_embedding(const BertConfig& c, const Weights& w, const std::vector<int32_t>& ids) {
+std::vector<double> reference_embedding(const BertConfig& c, const Weights& w, const std::vector<int32_t>& ids,
+                                        const Rounding& round_linear = nullptr) {
   const size_t L = ids.size(), H = size_t(c.hidden), D = H / size_t(c.heads);
   Mat x(L, std::vector<double>(H));
   for (size_t t = 0; t < L; ++t)
@@ -92,7 +98,13 @@ std::vector<double> reference_embedding(const BertConfig& c, const Weights& w, c
   for (int64_t l = 0; l < c.layers; ++l) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     auto lin = [&](const Mat& in, const std::string& name) {
-      return linear(in, w.at(p + name + ".weight"), w.at(p + name + ".bias"));
+      if (!round_linear) return linear(in, w.at(p + name + ".weight"), w.at(p + name + ".bias"));
+      Mat xr = in;
+      for (auto& row : xr)
+        for (auto& e : row) e = round_linear(e);
+      std::vector<double> wr = w.at(p + name + ".weight");
+      for (auto& e : wr) e = round_linear(e);
+      return linear(xr, wr, w.at(p + name + ".bias"));
     };
     Mat q = lin(x, "attention.self.query"), k = lin(x, "attention.self.key"), v = lin(x, "attention.self.value");
     Mat a(L, std::vector<double>(H, 0.0));

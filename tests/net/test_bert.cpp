@@ -4,7 +4,9 @@
 // bad model folder, each naming its file; and all-MiniLM-L6-v2 against the
 // embeddings sentence-transformers computed (tests/data/minilm_reference.json.gz,
 // written by tests/python/make_embedding_reference.py), when both exist.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -64,6 +66,88 @@ TEST(Bert, TinyMatchesReferenceCpu) { check_tiny(Device::CPU); }
 TEST(Bert, TinyMatchesReferenceCuda) {
   DEFTNN_REQUIRE_GPU();
   check_tiny(Device::CUDA);
+}
+
+// The encoder with its linear layers in bf16 (set_exec_plan; the CPU
+// emulates the tensor cores' rounding, docs/precision.md): against the fp64
+// reference whose linear layers round their inputs and weights to bf16
+// (round to nearest even), and against the plain one. Three checks:
+//  - the largest error against the plain reference is within bf16's reach:
+//    inputs and weights each rounded by at most 2^-9 relative make each
+//    product's error at most ~2^-8 of |w x|; the layer norms keep the
+//    activations a few units, so over 2 layers and an output of norm 1 the
+//    components err by ~1e-2 at most (0.05 allowed; a wrong wiring errs by
+//    O(0.1) and more);
+//  - the median error against the bf16 reference is under a tenth of the
+//    median against the plain one: the rounding really happens where and
+//    as the reference does it (a run left in fp32 fails this; a max is no
+//    good here, since an fp32 intermediate one ulp off the fp64 one may
+//    round to the next bf16 value now and then);
+//  - the fp32 plan gives embeddings that differ from the bf16 ones.
+void check_tiny_bf16(Device dev) {
+  auto tensors = random_weights(kTiny, 10);
+  const Weights w = as_doubles(tensors);
+  BertEncoder enc = BertEncoder::from_tensors(kTiny, tensors, "tiny");
+  auto ctx = Context::make(dev);
+  const auto sentences = tiny_sentences();
+  const auto fp32 = enc.embed_ids(*ctx, sentences).to_vector(*Context::cpu());
+  ExecPlan plan;
+  plan.defaults.precision = Precision::BF16;
+  enc.set_exec_plan(plan);
+  const auto got = enc.embed_ids(*ctx, sentences).to_vector(*Context::cpu());
+  const Rounding bf16 = [](double v) {  // round to nearest even at 8 significant bits
+    uint32_t u;
+    const float f = float(v);
+    std::memcpy(&u, &f, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float r;
+    std::memcpy(&r, &u, 4);
+    return double(r);
+  };
+  std::vector<double> to_plain, to_rounded;
+  double worst = 0, fp32_moved = 0;
+  for (size_t s = 0; s < sentences.size(); ++s) {
+    const auto plain = reference_embedding(kTiny, w, sentences[s]);
+    const auto rounded = reference_embedding(kTiny, w, sentences[s], bf16);
+    for (int64_t j = 0; j < kTiny.hidden; ++j) {
+      const size_t k = s * size_t(kTiny.hidden) + size_t(j);
+      to_plain.push_back(std::fabs(got[k] - plain[size_t(j)]));
+      to_rounded.push_back(std::fabs(got[k] - rounded[size_t(j)]));
+      worst = std::max(worst, to_plain.back());
+      fp32_moved = std::max(fp32_moved, std::fabs(double(got[k]) - fp32[k]));
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  const double m_plain = median(to_plain), m_rounded = median(to_rounded);
+  std::cout << device_name(dev) << " bf16: max error " << worst << ", median error " << m_plain
+            << " (plain reference), " << m_rounded << " (bf16-rounded reference)\n";
+  EXPECT_LE(worst, 0.05);
+  EXPECT_LT(m_rounded, 0.1 * m_plain);
+  EXPECT_GT(fp32_moved, 1e-4) << "the bf16 plan gave the fp32 embeddings";
+}
+
+TEST(Bert, TinyBf16MatchesRoundedReferenceCpu) { check_tiny_bf16(Device::CPU); }
+TEST(Bert, TinyBf16MatchesRoundedReferenceCuda) {
+  DEFTNN_REQUIRE_GPU();
+  check_tiny_bf16(Device::CUDA);
+}
+
+// A plan the encoder's layers cannot run is refused by make_net, naming the
+// layer; one that names a layer the encoder lacks, naming that.
+TEST(Bert, RefusesABadPlan) {
+  BertEncoder enc = BertEncoder::from_tensors(kTiny, random_weights(kTiny, 10), "tiny");
+  auto cpu = Context::cpu();
+  ExecPlan plan;
+  plan.layers["encoder/layer/0/nope"] = LayerExec{};
+  enc.set_exec_plan(plan);
+  test::expect_words(test::error_of([&] { enc.make_net(*cpu, 8); }), {"encoder/layer/0/nope"});
+  plan.layers.clear();
+  plan.defaults.kernel = KernelFamily::Cublas;
+  enc.set_exec_plan(plan);
+  test::expect_words(test::error_of([&] { enc.make_net(*cpu, 8); }), {"attention/self/query"});
 }
 
 // The encoder's pass captured as one CUDA graph (bench embed times it so):
@@ -303,7 +387,11 @@ TEST(Bert, MiniLMSentencePairCpu) {
 // transformers' BertModel) against ours from the same ids; the smallest
 // cosine over the cases must be >= 0.9999 (fp32 through 6 layers differs
 // by ~1e-6 relative; a wrong mask, scale or epsilon costs far more).
-void check_reference(Device dev, size_t max_cases) {
+// In bf16 (the linear layers' products; attention, LayerNorm and GELU stay
+// fp32) the bar is the one of the format: bf16's 8 significant bits round
+// each input by up to 2^-9, so through 6 layers the embeddings move by
+// ~1e-3 relative and their cosine to fp32's by ~1e-5 (0.9995 allowed).
+void check_reference(Device dev, size_t max_cases, Precision precision = Precision::FP32, double min_cosine = 0.9999) {
   const std::string dir = test::minilm_dir();
   if (dir.empty()) GTEST_SKIP() << "all-MiniLM-L6-v2 not found: set DEFTNN_MINILM_DIR or run scripts/install_deps.sh";
   const fs::path ref = fs::path(DEFTNN_SOURCE_DIR) / "tests" / "data" / "minilm_reference.json.gz";
@@ -324,6 +412,9 @@ void check_reference(Device dev, size_t max_cases) {
     tokenizer_differs += tok.encode(cases[i].at("text").get<std::string>()) != ids.back();
   }
   EXPECT_EQ(tokenizer_differs, 0u) << "texts whose ids differ from our tokenizer's";
+  ExecPlan plan;
+  plan.defaults.precision = precision;
+  enc.set_exec_plan(plan);
   auto ctx = Context::make(dev);
   Tensor y = enc.embed_ids(*ctx, ids);
   double worst = 2, max_abs = 0;
@@ -336,8 +427,8 @@ void check_reference(Device dev, size_t max_cases) {
     for (int64_t k = 0; k < dim; ++k) max_abs = std::max(max_abs, std::fabs(double(got[k]) - want[size_t(k)]));
     if (c < worst) worst = c, worst_i = i;
   }
-  EXPECT_GE(worst, 0.9999) << "worst case " << worst_i << ": " << cases[worst_i].at("text");
-  std::cout << device_name(dev) << ": " << count << " sentences, min cosine " << worst << " (case " << worst_i
+  EXPECT_GE(worst, min_cosine) << "worst case " << worst_i << ": " << cases[worst_i].at("text");
+  std::cout << device_name(dev) << " " << precision_name(precision) << ": " << count << " sentences, min cosine " << worst << " (case " << worst_i
             << "), max |difference| " << max_abs << "\n";
 }
 
@@ -345,6 +436,11 @@ TEST(Bert, MatchesTransformersReferenceCpu) { check_reference(Device::CPU, 200);
 TEST(Bert, MatchesTransformersReferenceCuda) {
   DEFTNN_REQUIRE_GPU();
   check_reference(Device::CUDA, size_t(-1));
+}
+TEST(Bert, Bf16NearTransformersReferenceCpu) { check_reference(Device::CPU, 100, Precision::BF16, 0.9995); }
+TEST(Bert, Bf16NearTransformersReferenceCuda) {
+  DEFTNN_REQUIRE_GPU();
+  check_reference(Device::CUDA, size_t(-1), Precision::BF16, 0.9995);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "core/output_file.h"
 #include "device_option.h"
 #include "net/bert.h"
+#include "plan/parse.h"
 
 namespace fs = std::filesystem;
 
@@ -31,6 +32,7 @@ struct BenchEmbedArgs {
   std::string model_dir, out = "bench/results";
   std::vector<double> densities = {0.9, 0.7, 0.5};
   std::vector<std::string> sve;
+  std::vector<std::string> precisions = {"fp32"};
   std::optional<deftnn::Device> device;
   deftnn::bench::EmbedBenchOptions opt;
   bool no_graph = false, quiet = false;
@@ -45,15 +47,27 @@ void run_bench_embed(BenchEmbedArgs a) {
   } else {
     check_writable_folder(a.out);
   }
+  std::vector<Precision> precisions;  // parsed before the model is read: a typo costs nothing
+  for (const std::string& p : a.precisions) precisions.push_back(plan::parse_precision(p));
   auto encoder = bert::BertEncoder::load(a.model_dir);
-  std::vector<bench::EmbedBenchCase> cases = {{"dense", {}}};
-  for (double d : a.densities) cases.push_back({fmt::format("spread {:.2f}", d), bert::spread_sve(encoder, d)});
+  std::vector<bench::EmbedBenchCase> sves = {{"dense", {}, {}}};
+  for (double d : a.densities) sves.push_back({fmt::format("spread {:.2f}", d), bert::spread_sve(encoder, d), {}});
   for (const std::string& f : a.sve) {
     bert::BertSve s = bert::read_bert_sve(f);
     encoder.set_sve(s);  // checked against the model now, before any timing
-    cases.push_back({fs::path(f).filename().string(), std::move(s)});
+    sves.push_back({fs::path(f).filename().string(), std::move(s), {}});
   }
   encoder.clear_sve();
+  // Every SVE case in every precision, precision by precision (the first
+  // case, dense in the first precision, is what the speed-ups are against).
+  std::vector<bench::EmbedBenchCase> cases;
+  for (Precision p : precisions)
+    for (const auto& c : sves) {
+      bench::EmbedBenchCase x = c;
+      x.plan.defaults.precision = p;
+      if (precisions.size() > 1 || p != Precision::FP32) x.label += std::string(" ") + precision_name(p);
+      cases.push_back(std::move(x));
+    }
   auto ctx = Context::make(resolve_device(a.device));
   a.opt.graph = !a.no_graph;
   a.opt.model = fs::path(a.model_dir).lexically_normal().filename().string();
@@ -70,7 +84,7 @@ void run_bench_embed(BenchEmbedArgs a) {
     fmt::print(stderr, "bench embed: no CUDA graph, eager passes between CUDA events: {}\n",
                report["cases"][0]["graph_error"].get<std::string>());
   for (const auto& c : report["cases"])
-    fmt::print("{:<32} density {:.3f}  {:9.3f} ms  x{:.2f}\n", c["label"].get<std::string>(),
+    fmt::print("{:<40} density {:.3f}  {:9.3f} ms  x{:.2f}\n", c["label"].get<std::string>(),
                c["density"].get<double>(), c["timing"]["median_ms"].get<double>(),
                c["speedup_vs_first"].get<double>());
   fmt::print("wrote {}\n", out.string());
@@ -90,6 +104,10 @@ void register_bench_embed_command(CLI::App& bench) {
       ->delimiter(',')
       ->check(CLI::Range(1e-6, 1.0));
   cmd->add_option("--sve", a->sve, "SVE files to time as well (repeatable; bert_sve.h's format)");
+  cmd->add_option("--precision", a->precisions,
+                  "compute precisions of the linear layers to time, comma separated (default fp32): fp32 | tf32 | "
+                  "bf16 | fp16 | fp8e4m3; every case runs in each (attention, LayerNorm and GELU stay fp32)")
+      ->delimiter(',');
   add_device_option(*cmd, a->device);
   cmd->add_option("--batch", a->opt.batch, "sequences per pass (default 32)")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--tokens", a->opt.tokens, "tokens per sequence, all real (default 128)")

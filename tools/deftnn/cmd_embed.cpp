@@ -17,6 +17,7 @@
 #include "net/bert.h"
 #include "net/npy.h"
 #include "output_path.h"
+#include "plan_options.h"
 #include "train/progress.h"
 
 namespace {
@@ -26,6 +27,7 @@ struct EmbedArgs {
   std::optional<deftnn::Device> device;
   int64_t batch = 32;
   bool quiet = false;
+  deftnn::plan::PlanFlags plan;
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -40,6 +42,7 @@ void run_embed(const EmbedArgs& a) {
   const auto lines = read_lines(a.text);
   auto encoder = bert::BertEncoder::load(a.model_dir);
   if (!a.sve.empty()) encoder.set_sve(bert::read_bert_sve(a.sve));  // checked against the model before any work
+  encoder.set_exec_plan(plan::from_flags(a.plan));  // checked against the net by its first batch
   const auto tok = data::WordPieceTokenizer::from_model_dir(a.model_dir);
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(lines.size());
@@ -58,8 +61,10 @@ void run_embed(const EmbedArgs& a) {
   const Tensor y = encoder.embed_ids(*ctx, ids, o);
   progress.finish();
   write_npy(a.out, y);
-  fmt::print("wrote {} embeddings of {} ({}{}) to {}\n", y.dim(0), y.dim(1), device_name(ctx->device()),
-             a.sve.empty() ? "" : ", SVE " + a.sve, a.out);
+  const Precision p = encoder.exec_plan().defaults.precision;
+  fmt::print("wrote {} embeddings of {} ({}{}{}) to {}\n", y.dim(0), y.dim(1), device_name(ctx->device()),
+             p == Precision::FP32 ? "" : std::string(", ") + precision_name(p), a.sve.empty() ? "" : ", SVE " + a.sve,
+             a.out);
 }
 
 }  // namespace
@@ -79,5 +84,6 @@ void register_embed_command(CLI::App& app) {
   add_device_option(*sub, a->device);
   sub->add_option("--batch", a->batch, "sentences per forward pass (default 32)")->check(CLI::Range(1, 1 << 16));
   sub->add_flag("--quiet", a->quiet, "no progress on stderr");
+  add_plan_options(*sub, a->plan);  // how the linear layers run (attention, LayerNorm, GELU stay fp32)
   sub->callback([a] { run_embed(*a); });
 }
