@@ -35,7 +35,7 @@ struct BenchEmbedArgs {
   std::vector<std::string> precisions = {"fp32"};
   std::optional<deftnn::Device> device;
   deftnn::bench::EmbedBenchOptions opt;
-  bool no_graph = false, quiet = false;
+  bool no_graph = false, quiet = false, dense_only = false;
 };
 
 void run_bench_embed(BenchEmbedArgs a) {
@@ -51,6 +51,7 @@ void run_bench_embed(BenchEmbedArgs a) {
   for (const std::string& p : a.precisions) precisions.push_back(plan::parse_precision(p));
   auto encoder = bert::BertEncoder::load(a.model_dir);
   std::vector<bench::EmbedBenchCase> sves = {{"dense", {}, {}}};
+  if (a.dense_only) a.densities.clear();
   for (double d : a.densities) sves.push_back({fmt::format("spread {:.2f}", d), bert::spread_sve(encoder, d), {}});
   for (const std::string& f : a.sve) {
     bert::BertSve s = bert::read_bert_sve(f);
@@ -116,6 +117,7 @@ void register_bench_embed_command(CLI::App& bench) {
   cmd->add_option("--warmup", a->opt.warmup, "untimed rounds first (default 3)")->check(CLI::Range(0, 100000));
   cmd->add_option("--seed", a->opt.seed, "seed of the random ids");
   cmd->add_option("--out,-o", a->out, "output folder, or a .json file")->capture_default_str();
+  cmd->add_flag("--dense-only", a->dense_only, "no --density cases (the dense encoder and any --sve files)");
   cmd->add_flag("--no-graph", a->no_graph, "eager launches instead of a CUDA graph replay");
   cmd->add_flag("--quiet", a->quiet, "no progress on stderr");
   cmd->callback([a] { run_bench_embed(*a); });
