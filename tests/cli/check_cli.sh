@@ -149,6 +149,18 @@ PY
   if "$BIN" bench embed "$MINILM" --device cpu --batch 2 --tokens 16 --reps 2 --warmup 1 --density 0.5 --out "$T/be.json" 2>"$T/be.err" >/dev/null &&
      grep -q "timed round 2 of 2" "$T/be.err" && grep -q '"label": "spread 0.50"' "$T/be.json" && grep -q '"commit"' "$T/be.json"
   then echo "ok   bench embed (progress on stderr, JSON with the cases)"; else echo "FAIL bench embed: $(cat "$T/be.err")"; fail=1; fi
+  # Precision of the linear layers: an unknown one refused before any work; a plan naming a layer the
+  # encoder lacks refused naming it; bf16 writes its embeddings; bench embed times each case in each.
+  expect embed-bad-precision "unknown precision 'bf17'" -- "$BIN" embed "$MINILM" --text "$T/sentences.txt" --precision bf17 "${E[@]}"
+  expect embed-plan-unknown-layer "the plan names layer 'fc6'" -- "$BIN" embed "$MINILM" --text "$T/sentences.txt" --precision fc6=bf16 "${E[@]}"
+  [ -e "$T/emb.npy" ] && { echo "FAIL a refused embed --precision left $T/emb.npy"; fail=1; }
+  expect bench-embed-bad-precision "unknown precision 'fp9'" -- "$BIN" bench embed "$MINILM" --precision fp32,fp9 --device cpu --out "$T/be.json"
+  if "$BIN" embed "$MINILM" --text "$T/sentences.txt" --out "$T/emb.npy" --device cpu --precision bf16 2>/dev/null | grep -q "cpu, bf16" &&
+     [ -s "$T/emb.npy" ] &&
+     "$BIN" bench embed "$MINILM" --device cpu --batch 2 --tokens 8 --reps 1 --warmup 0 --dense-only --precision fp32,bf16 --out "$T/bp.json" --quiet >/dev/null 2>&1 &&
+     grep -q '"label": "dense bf16"' "$T/bp.json" && grep -q '"precision": "bf16"' "$T/bp.json" && ! grep -q '"label": "spread' "$T/bp.json"
+  then echo "ok   embed --precision bf16, bench embed --precision fp32,bf16 --dense-only"; else echo "FAIL embed/bench embed --precision"; fail=1; fi
+  rm -f "$T/emb.npy"
   # distill-embed: an empty text file, an SVE file of another model, each named
   # before any work and no output left; a two-step run on three lines writes
   # an SVE file that embed --sve reads.
